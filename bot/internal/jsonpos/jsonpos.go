@@ -1,0 +1,395 @@
+// Package jsonpos maps the values of a JSON document to their line and column,
+// so that every problem dbusers finds in a declaration can point at the exact
+// place a person has to edit. It also rejects what encoding/json silently
+// accepts but a reviewer would misread: duplicate keys and absurd nesting.
+package jsonpos
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxDepth bounds nesting. Declarations are at most four levels deep; a
+// deeper document is hostile or broken, and recursion must stay bounded.
+const MaxDepth = 32
+
+// Position is a 1-based line and column (columns count characters, not bytes).
+type Position struct {
+	Line, Col int
+}
+
+// Index holds the position of every value in one document, keyed by JSON
+// pointer (RFC 6901: "" for the root, "/access/0/role" for a nested value).
+type Index struct {
+	src    []byte
+	values map[string]int // pointer -> byte offset of the value
+	keys   map[string]int // pointer -> byte offset of the key naming it
+}
+
+// SyntaxError is a document that is not valid JSON, with the place it breaks.
+type SyntaxError struct {
+	Position
+	Msg string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg)
+}
+
+// Parse indexes src. It fails with a *SyntaxError on malformed JSON, on a key
+// repeated within one object, or on nesting deeper than MaxDepth.
+func Parse(src []byte) (*Index, error) {
+	p := &parser{src: src, idx: &Index{src: src, values: map[string]int{}, keys: map[string]int{}}}
+	p.skipSpace()
+	if err := p.value("", 0); err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos < len(p.src) {
+		return nil, p.errorf("unexpected %s after the top-level value", p.describe())
+	}
+	return p.idx, nil
+}
+
+// Value returns the position of the value at pointer. For a pointer that does
+// not exist (a missing required property, say) it returns the position of
+// the nearest existing ancestor, which is where the fix goes.
+func (x *Index) Value(pointer string) Position {
+	for {
+		if off, ok := x.values[pointer]; ok {
+			return x.At(off)
+		}
+		if pointer == "" {
+			return Position{1, 1}
+		}
+		pointer = pointer[:strings.LastIndexByte(pointer, '/')]
+	}
+}
+
+// Key returns the position of the key that names the value at pointer, or
+// the value's own position for array elements and the root.
+func (x *Index) Key(pointer string) Position {
+	if off, ok := x.keys[pointer]; ok {
+		return x.At(off)
+	}
+	return x.Value(pointer)
+}
+
+// At converts a byte offset into a position.
+func (x *Index) At(offset int) Position {
+	return PositionAt(x.src, offset)
+}
+
+// PositionAt converts a byte offset of src into a 1-based line and column.
+func PositionAt(src []byte, offset int) Position {
+	if offset > len(src) {
+		offset = len(src)
+	}
+	line, col := 1, 1
+	for i := 0; i < offset; {
+		r, size := utf8.DecodeRune(src[i:])
+		if r == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return Position{line, col}
+}
+
+// Pointer joins path segments into a JSON pointer, escaping "~" and "/".
+func Pointer(segments ...string) string {
+	var b strings.Builder
+	for _, s := range segments {
+		b.WriteByte('/')
+		s = strings.ReplaceAll(s, "~", "~0")
+		b.WriteString(strings.ReplaceAll(s, "/", "~1"))
+	}
+	return b.String()
+}
+
+type parser struct {
+	src []byte
+	pos int
+	idx *Index
+}
+
+func (p *parser) errorf(format string, args ...any) error {
+	return &SyntaxError{Position: PositionAt(p.src, p.pos), Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) describe() string {
+	if p.pos >= len(p.src) {
+		return "end of file"
+	}
+	r, _ := utf8.DecodeRune(p.src[p.pos:])
+	if r < 0x20 || r == utf8.RuneError {
+		return fmt.Sprintf("character %U", r)
+	}
+	return strconv.QuoteRune(r)
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.src) {
+		switch p.src[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(pointer string, depth int) error {
+	if depth > MaxDepth {
+		return p.errorf("nesting deeper than %d levels", MaxDepth)
+	}
+	if p.pos >= len(p.src) {
+		return p.errorf("unexpected end of file, expected a value")
+	}
+	p.idx.values[pointer] = p.pos
+	switch c := p.src[p.pos]; {
+	case c == '{':
+		return p.object(pointer, depth)
+	case c == '[':
+		return p.array(pointer, depth)
+	case c == '"':
+		_, err := p.str()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	default:
+		for _, lit := range []string{"true", "false", "null"} {
+			if strings.HasPrefix(string(p.src[p.pos:min(len(p.src), p.pos+5)]), lit) {
+				p.pos += len(lit)
+				return nil
+			}
+		}
+		return p.errorf("unexpected %s, expected a value", p.describe())
+	}
+}
+
+func (p *parser) object(pointer string, depth int) error {
+	p.pos++ // {
+	seen := map[string]bool{}
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == '}' {
+		p.pos++
+		return nil
+	}
+	for {
+		p.skipSpace()
+		if p.pos >= len(p.src) || p.src[p.pos] != '"' {
+			return p.errorf("unexpected %s, expected a quoted key", p.describe())
+		}
+		keyStart := p.pos
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
+		if seen[key] {
+			p.pos = keyStart
+			return p.errorf("key %q appears twice in one object", key)
+		}
+		seen[key] = true
+		child := pointer + Pointer(key)
+		p.idx.keys[child] = keyStart
+		p.skipSpace()
+		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
+			return p.errorf("unexpected %s, expected ':' after key %q", p.describe(), key)
+		}
+		p.pos++
+		p.skipSpace()
+		if err := p.value(child, depth+1); err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.pos >= len(p.src) {
+			return p.errorf("unexpected end of file, expected ',' or '}'")
+		}
+		switch p.src[p.pos] {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			return nil
+		default:
+			return p.errorf("unexpected %s, expected ',' or '}'", p.describe())
+		}
+	}
+}
+
+func (p *parser) array(pointer string, depth int) error {
+	p.pos++ // [
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == ']' {
+		p.pos++
+		return nil
+	}
+	for i := 0; ; i++ {
+		p.skipSpace()
+		if err := p.value(pointer+"/"+strconv.Itoa(i), depth+1); err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.pos >= len(p.src) {
+			return p.errorf("unexpected end of file, expected ',' or ']'")
+		}
+		switch p.src[p.pos] {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			return nil
+		default:
+			return p.errorf("unexpected %s, expected ',' or ']'", p.describe())
+		}
+	}
+}
+
+// str reads a string token and returns its decoded value.
+func (p *parser) str() (string, error) {
+	start := p.pos
+	p.pos++ // opening quote
+	simple := true
+	for p.pos < len(p.src) {
+		c := p.src[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			raw := p.src[start:p.pos]
+			if simple {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			s, err := strconv.Unquote(string(raw))
+			if err != nil {
+				// JSON escapes that Go does not share (\/) are rare; decode
+				// them by hand rather than reject valid JSON.
+				s, err = unquoteJSON(raw)
+				if err != nil {
+					p.pos = start
+					return "", p.errorf("invalid string escape")
+				}
+			}
+			return s, nil
+		case c == '\\':
+			simple = false
+			if p.pos+1 >= len(p.src) {
+				p.pos++
+				return "", p.errorf("unexpected end of file in a string")
+			}
+			switch p.src[p.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.pos += 2
+			case 'u':
+				if p.pos+6 > len(p.src) || !isHex(p.src[p.pos+2:p.pos+6]) {
+					return "", p.errorf("invalid \\u escape in a string")
+				}
+				p.pos += 6
+			default:
+				return "", p.errorf("invalid escape \\%c in a string", p.src[p.pos+1])
+			}
+		case c < 0x20:
+			return "", p.errorf("control character %U in a string (escape it)", rune(c))
+		default:
+			if c >= 0x80 {
+				simple = false
+				r, size := utf8.DecodeRune(p.src[p.pos:])
+				if r == utf8.RuneError && size == 1 {
+					return "", p.errorf("invalid UTF-8 in a string")
+				}
+				p.pos += size
+				continue
+			}
+			p.pos++
+		}
+	}
+	return "", p.errorf("unexpected end of file in a string")
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// unquoteJSON decodes a JSON string token that strconv.Unquote refuses.
+func unquoteJSON(raw []byte) (string, error) {
+	var b strings.Builder
+	s := string(raw[1 : len(raw)-1])
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case '"', '\\', '/':
+			b.WriteByte(s[i])
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			n, err := strconv.ParseUint(s[i+1:i+5], 16, 32)
+			if err != nil {
+				return "", err
+			}
+			b.WriteRune(rune(n))
+			i += 4
+		}
+	}
+	return b.String(), nil
+}
+
+func (p *parser) number() error {
+	start := p.pos
+	if p.src[p.pos] == '-' {
+		p.pos++
+	}
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.src) && p.src[p.pos] >= '0' && p.src[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	if p.pos < len(p.src) && p.src[p.pos] == '0' {
+		p.pos++
+	} else if digits() == 0 {
+		return p.errorf("invalid number")
+	}
+	if p.pos < len(p.src) && p.src[p.pos] == '.' {
+		p.pos++
+		if digits() == 0 {
+			return p.errorf("invalid number: digits expected after '.'")
+		}
+	}
+	if p.pos < len(p.src) && (p.src[p.pos] == 'e' || p.src[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.src) && (p.src[p.pos] == '+' || p.src[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			return p.errorf("invalid number: digits expected in the exponent")
+		}
+	}
+	if p.pos == start {
+		return p.errorf("invalid number")
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+module github.com/dbusers/dbusers
+
+go 1.26
