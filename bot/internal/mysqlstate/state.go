@@ -1,0 +1,74 @@
+// Package mysqlstate reads the live account and privilege state of one
+// MySQL-compatible server in a constant number of queries, normalized so that
+// MySQL 5.7, MySQL 8.0 (Aurora 3), MariaDB and the embedded server compare
+// alike. It returns plain values; planning happens elsewhere.
+package mysqlstate
+
+import (
+	"fmt"
+
+	"github.com/dbusers/dbusers/bot/internal/flavor"
+)
+
+// AccountID names one MySQL account: a user name and a host pattern.
+type AccountID struct {
+	User string `json:"user"`
+	Host string `json:"host"`
+}
+
+// String renders the account the way people read it: 'user'@'host'. It is
+// for messages only; SQL is built by the render package.
+func (a AccountID) String() string {
+	return fmt.Sprintf("'%s'@'%s'", a.User, a.Host)
+}
+
+// Server is everything dbusers needs to know about one server.
+type Server struct {
+	Flavor         flavor.Flavor
+	Version        string // VERSION()
+	VersionComment string // @@version_comment
+	AuroraVersion  string // @@aurora_version, empty off Aurora
+	// PartialRevokes is MySQL 8.0's partial_revokes; when on, database names
+	// in GRANT are literal rather than LIKE patterns.
+	PartialRevokes bool
+	// CurrentUser is the account this session authenticated as; it is
+	// protected whatever its name.
+	CurrentUser AccountID
+	// Accounts holds every account whose user name starts with the managed
+	// prefix (an exact, case-sensitive prefix match), keyed by account.
+	Accounts map[AccountID]*Account
+}
+
+// WildcardDatabaseNames reports whether GRANT treats _ and % in database
+// names as wildcards on this server.
+func (s *Server) WildcardDatabaseNames() bool {
+	return s.Flavor.WildcardDatabaseNames(s.PartialRevokes)
+}
+
+// Account is the live state of one account.
+type Account struct {
+	ID     AccountID
+	Plugin string // authentication plugin, e.g. mysql_native_password
+	// AuthString is the stored credential (a hash for password plugins, "RDS"
+	// for IAM). It is compared, never printed.
+	AuthString string
+	Locked     bool
+	RequireSSL bool // ssl_type is not empty (REQUIRE SSL or stronger)
+	// Global holds sorted global (*.*) privileges, without USAGE.
+	Global []string
+	// Databases maps a database name pattern exactly as the server stores
+	// it (escaped where GRANT uses wildcards) to its sorted privileges.
+	Databases map[string][]string
+	// Tables holds table- and column-level grants, sorted.
+	Tables []TableGrant
+	// Roles holds the roles granted to the account, sorted.
+	Roles []AccountID
+}
+
+// TableGrant is a privilege set on one table, or on columns of it.
+type TableGrant struct {
+	Database   string // as stored
+	Table      string
+	Column     string   // empty for a table-level grant
+	Privileges []string // sorted
+}
