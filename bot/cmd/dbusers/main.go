@@ -1,0 +1,82 @@
+// Command dbusers is the command-line tool that pull-request workflows and
+// people run: it validates declarations, plans changes and reconciles a
+// cluster. It stays free of heavy dependencies so that a cold build on every
+// pull request is quick; the embedded demo server lives in bot/cmd/demo.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// Exit codes carry meaning, as with diff: 0 nothing to report, 1 problems or
+// changes found, 2 the command itself failed.
+const (
+	exitOK      = 0
+	exitChanges = 1
+	exitError   = 2
+)
+
+// env is what a command needs from its process, passed in so tests run
+// commands in-process.
+type env struct {
+	stdout, stderr io.Writer
+	now            func() time.Time
+	getenv         func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "check every declaration against the schemas and rules", runValidate},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv}
+	os.Exit(run(ctx, e, os.Args[1:]))
+}
+
+func run(ctx context.Context, e env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stderr)
+		if len(args) == 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "dbusers: unknown command %q\n\n", args[0])
+	usage(e.stderr)
+	return exitError
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: dbusers <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'dbusers <command> -h' for a command's flags.")
+}
+
+// usageError is a mistake on the command line (exit 2), as opposed to a
+// problem found in the declarations (exit 1).
+var errUsage = errors.New("usage")

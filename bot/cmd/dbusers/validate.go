@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/diag"
+)
+
+func runValidate(_ context.Context, e env, args []string) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	root := fs.String("root", ".", "repository root holding dbusers.json, clusters/ and users/")
+	format := fs.String("format", "text", "output format: text, json or github (workflow annotations)")
+	strict := fs.Bool("strict", false, "fail on warnings too")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: dbusers validate [--root DIR] [--format text|json|github] [--strict]")
+		fmt.Fprintln(e.stderr, "\nChecks every declaration; prints each problem as path:line:col: message.")
+		fmt.Fprintln(e.stderr, "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "dbusers validate: unexpected argument %q\n", fs.Arg(0))
+		return exitError
+	}
+	f, err := diag.ParseFormat(*format)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
+		return exitError
+	}
+	loaded, diags, err := config.Load(os.DirFS(*root), e.now())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
+		return exitError
+	}
+	if err := diags.Write(e.stdout, f); err != nil {
+		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
+		return exitError
+	}
+	errs, warns := diags.Count()
+	if f != diag.JSON {
+		fmt.Fprintf(e.stderr, "%d error(s), %d warning(s) in %d cluster(s) and %d user(s)\n",
+			errs, warns, len(loaded.Config.Clusters), len(loaded.Config.Users))
+	}
+	if diags.Failed(*strict) {
+		return exitChanges
+	}
+	return exitOK
+}

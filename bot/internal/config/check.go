@@ -1,0 +1,362 @@
+package config
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dbusers/dbusers/bot/internal/diag"
+	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/jsonpos"
+)
+
+// MaxAccountName is the account-name limit of MySQL 5.7 and Aurora MySQL 2,
+// the smallest of the supported engines; every account is checked against
+// it so that a user can be granted on any cluster.
+const MaxAccountName = 32
+
+// DateLayout is how expiry dates are written.
+const DateLayout = "2006-01-02"
+
+// safeName is what a user name may be: it ends up inside a MySQL account
+// name, a file name and log lines, so it is kept to a small alphabet.
+var safeName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// BuiltinRoles are the role templates every repository has unless
+// dbusers.json redefines them.
+func BuiltinRoles() map[string]Role {
+	return map[string]Role{
+		"read":  {Description: "read data", Privileges: []string{"SELECT"}},
+		"write": {Description: "read and change rows", Privileges: []string{"SELECT", "INSERT", "UPDATE"}},
+		"admin": {Description: "own the schema, short of dropping it", Privileges: []string{
+			"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "REFERENCES", "INDEX", "ALTER",
+			"CREATE TEMPORARY TABLES", "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE", "ALTER ROUTINE",
+			"EXECUTE", "EVENT", "TRIGGER"}},
+		"trusted_admin": {Description: "every privilege on the database, never global", Privileges: []string{flavor.AllPrivileges}},
+	}
+}
+
+// Roles returns the effective role templates: the built-ins overlaid with
+// those of dbusers.json.
+func (s Settings) EffectiveRoles() map[string]Role {
+	roles := BuiltinRoles()
+	for name, r := range s.Roles {
+		roles[name] = r
+	}
+	return roles
+}
+
+// RolePrivileges resolves every role's privileges, following extends. It
+// returns, per role, the sorted canonical privilege names (ALL PRIVILEGES
+// stays as written; flavors expand it), and the problems found: unknown
+// parents, cycles and unknown privileges.
+func (s Settings) RolePrivileges() (map[string][]string, []string) {
+	roles := s.EffectiveRoles()
+	out := map[string][]string{}
+	var problems []string
+	var visit func(name string, stack []string) []string
+	visit = func(name string, stack []string) []string {
+		if p, ok := out[name]; ok {
+			return p
+		}
+		if slices.Contains(stack, name) {
+			problems = append(problems, fmt.Sprintf("role %s extends itself: %s", name, strings.Join(append(stack, name), " → ")))
+			return nil
+		}
+		r := roles[name]
+		set := map[string]bool{}
+		for _, parent := range r.Extends {
+			if _, ok := roles[parent]; !ok {
+				problems = append(problems, fmt.Sprintf("role %s extends unknown role %q", name, parent))
+				continue
+			}
+			for _, p := range visit(parent, append(stack, name)) {
+				set[p] = true
+			}
+		}
+		for _, p := range r.Privileges {
+			c := flavor.Canonical(p)
+			if !flavor.KnownDatabasePrivilege(c) {
+				problems = append(problems, fmt.Sprintf("role %s: %q is not a database-level privilege", name, p))
+				continue
+			}
+			set[c] = true
+		}
+		privs := make([]string, 0, len(set))
+		for p := range set {
+			privs = append(privs, p)
+		}
+		slices.Sort(privs)
+		out[name] = privs
+		return privs
+	}
+	names := make([]string, 0, len(roles))
+	for name := range roles {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		visit(name, nil)
+	}
+	slices.Sort(problems)
+	return out, slices.Compact(problems)
+}
+
+// IsProduction reports whether an environment name means production, where
+// admin grants are called out for review.
+func IsProduction(env string) bool {
+	return env == "prod" || env == "production"
+}
+
+// AccountName is the MySQL account name of a user.
+func (s Settings) AccountName(user string) string {
+	return s.Prefix + "_" + user
+}
+
+// Check runs the semantic rules over decoded declarations; today is the
+// date expiry is judged against.
+func (l *Loaded) Check(today time.Time) diag.List {
+	var out diag.List
+	c := &checker{l: l, today: today.UTC().Format(DateLayout)}
+	c.settings(&out)
+	c.clusters(&out)
+	c.users(&out)
+	out.Sort()
+	return out
+}
+
+type checker struct {
+	l     *Loaded
+	today string
+	roles map[string][]string
+}
+
+func (c *checker) settings(out *diag.List) {
+	s := c.l.Config.Settings
+	var problems []string
+	c.roles, problems = s.RolePrivileges()
+	src := c.l.Settings
+	if src == nil {
+		return
+	}
+	for _, p := range problems {
+		role, _, _ := strings.Cut(strings.TrimPrefix(p, "role "), " ")
+		role = strings.TrimSuffix(role, ":")
+		*out = append(*out, src.at(jsonpos.Pointer("roles", role), diag.Error, "%s", p))
+	}
+	for name, r := range s.Roles {
+		if len(r.Privileges) == 0 && len(r.Extends) == 0 {
+			*out = append(*out, src.at(jsonpos.Pointer("roles", name), diag.Error,
+				"role %s grants nothing: give it privileges or extends", name))
+		}
+		if slices.ContainsFunc(r.Privileges, func(p string) bool { return flavor.Canonical(p) == flavor.AllPrivileges }) && len(r.Privileges) > 1 {
+			*out = append(*out, src.at(jsonpos.Pointer("roles", name, "privileges"), diag.Warning,
+				"role %s lists ALL PRIVILEGES and more; ALL PRIVILEGES already includes every database privilege", name))
+		}
+	}
+}
+
+func (c *checker) clusters(out *diag.List) {
+	seen := map[string]string{}
+	for _, cl := range c.l.Config.Clusters {
+		src := c.l.Clusters[cl.Name]
+		if want := strings.TrimSuffix(path.Base(src.Path), ".json"); cl.Name != want {
+			*out = append(*out, src.at("/name", diag.Error, "name %q must equal the file name %q", cl.Name, want))
+		}
+		if prev, dup := seen[cl.Name]; dup {
+			*out = append(*out, src.at("/name", diag.Error, "cluster %s is also declared in %s", cl.Name, prev))
+		}
+		seen[cl.Name] = src.Path
+		if cl.TLS == "disabled" && engineIAM(cl.Engine) {
+			*out = append(*out, src.at("/tls", diag.Error,
+				"tls disabled on %s: AWS-managed clusters are always reached over verified TLS", cl.Engine))
+		}
+	}
+}
+
+func engineIAM(engine string) bool {
+	e, ok := flavor.LookupEngine(engine)
+	return ok && e.IAM
+}
+
+func (c *checker) users(out *diag.List) {
+	cfg := c.l.Config
+	clusters := map[string]Cluster{}
+	envs := map[string][]Cluster{}
+	for _, cl := range cfg.Clusters {
+		clusters[cl.Name] = cl
+		envs[cl.Environment] = append(envs[cl.Environment], cl)
+	}
+	seen := map[string]string{}
+	for _, u := range cfg.Users {
+		src := c.l.Users[u.Name]
+		at := func(sev diag.Severity, format string, args []any, segs ...string) {
+			*out = append(*out, src.at(jsonpos.Pointer(segs...), sev, format, args...))
+		}
+		if want := strings.TrimSuffix(path.Base(src.Path), ".json"); u.Name != want {
+			at(diag.Error, "name %q must equal the file name %q", []any{u.Name, want}, "name")
+		}
+		if prev, dup := seen[u.Name]; dup {
+			at(diag.Error, "user %s is also declared in %s", []any{u.Name, prev}, "name")
+		}
+		seen[u.Name] = src.Path
+		if !safeName.MatchString(u.Name) {
+			at(diag.Error, "name %q is not a safe MySQL account name: use lowercase letters, digits and _, starting with a letter", []any{u.Name}, "name")
+		}
+		if cfg.Settings.Prefix != "" {
+			if acct := cfg.Settings.AccountName(u.Name); len(acct) > MaxAccountName {
+				at(diag.Error, "account name %s is %d characters; MySQL 5.7 and Aurora MySQL 2 allow %d, so shorten the name by %d",
+					[]any{acct, len(acct), MaxAccountName, len(acct) - MaxAccountName}, "name")
+			}
+		}
+		method := u.Auth.Method()
+		switch {
+		case method == "password" && u.Auth.Secret == "":
+			at(diag.Error, "password authentication needs auth.secret, the Secrets Manager secret that holds the password", nil, "auth")
+		case method == "iam" && u.Auth.Secret != "":
+			at(diag.Error, "auth.secret is only used with password authentication; remove it or set type to password", nil, "auth", "secret")
+		}
+		if len(u.Access) == 0 {
+			at(diag.Warning, "user %s has no access entries: its accounts will be dropped from every cluster", []any{u.Name}, "access")
+		}
+		live := 0
+		for i, a := range u.Access {
+			idx := strconv.Itoa(i)
+			if c.access(out, src, u, idx, a, clusters, envs) {
+				live++
+			}
+		}
+		if len(u.Access) > 0 && live == 0 {
+			at(diag.Warning, "user %s has no access left after expiry: its accounts will be dropped from every cluster", []any{u.Name}, "access")
+		}
+	}
+}
+
+// access checks one access entry and reports whether it is still in force.
+func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Access,
+	clusters map[string]Cluster, envs map[string][]Cluster) bool {
+	add := func(sev diag.Severity, ptr string, format string, args ...any) {
+		*out = append(*out, src.at(ptr, sev, format, args...))
+	}
+	base := jsonpos.Pointer("access", idx)
+	inForce := true
+	if a.Expires != "" {
+		d, err := time.Parse(DateLayout, a.Expires)
+		switch {
+		case err != nil || d.Format(DateLayout) != a.Expires:
+			add(diag.Error, base+"/expires", "expires %q is not a real date (YYYY-MM-DD)", a.Expires)
+		case a.Expires < c.today:
+			add(diag.Warning, base+"/expires", "access expired on %s: it grants nothing and will be revoked; remove the entry", a.Expires)
+			inForce = false
+		}
+	}
+	if len(a.Clusters) == 0 && len(a.Environments) == 0 {
+		add(diag.Error, base, "access entry names no clusters and no environments; add \"clusters\" or \"environments\"")
+	}
+	_, roleKnown := c.roles[a.Role]
+	if !roleKnown {
+		add(diag.Error, base+"/role", "unknown role %q (known: %s)", a.Role, strings.Join(sortedKeys(c.roles), ", "))
+	}
+	// Resolve the clusters this entry reaches, remembering where each was
+	// named so per-cluster problems point at the right element.
+	type target struct {
+		cl  Cluster
+		ptr string
+	}
+	var targets []target
+	for i, name := range a.Clusters {
+		ptr := base + "/clusters/" + strconv.Itoa(i)
+		cl, ok := clusters[name]
+		if !ok {
+			add(diag.Error, ptr, "unknown cluster %q (known: %s)", name, strings.Join(sortedKeys(clusters), ", "))
+			continue
+		}
+		targets = append(targets, target{cl, ptr})
+	}
+	for i, env := range a.Environments {
+		ptr := base + "/environments/" + strconv.Itoa(i)
+		cls, ok := envs[env]
+		if !ok {
+			add(diag.Error, ptr, "unknown environment %q (known: %s)", env, strings.Join(sortedKeys(envs), ", "))
+			continue
+		}
+		for _, cl := range cls {
+			targets = append(targets, target{cl, ptr})
+		}
+	}
+	for i, db := range a.Databases {
+		if db == "*" {
+			if len(a.Databases) > 1 {
+				add(diag.Warning, base+"/databases/"+strconv.Itoa(i), "\"*\" already means every database of the cluster; the other names are redundant")
+			}
+			continue
+		}
+		for _, t := range targets {
+			if !slices.Contains(t.cl.Databases, db) {
+				add(diag.Error, base+"/databases/"+strconv.Itoa(i), "database %q is not managed by cluster %s (it manages: %s)",
+					db, t.cl.Name, strings.Join(t.cl.Databases, ", "))
+			}
+		}
+	}
+	method := u.Auth.Method()
+	for _, t := range targets {
+		eng, _ := flavor.LookupEngine(t.cl.Engine)
+		if method == "iam" && !eng.IAM {
+			add(diag.Error, t.ptr, "user %s uses iam authentication, but cluster %s runs %s, which has no IAM authentication; use password authentication",
+				u.Name, t.cl.Name, t.cl.Engine)
+		}
+		if roleKnown {
+			for _, p := range c.roles[a.Role] {
+				if !eng.Flavor.Supports(p) {
+					add(diag.Error, base+"/role", "role %s grants %s, which %s (cluster %s) does not have", a.Role, p, t.cl.Engine, t.cl.Name)
+				}
+			}
+		}
+	}
+	if !inForce {
+		return false
+	}
+	// Reviewer call-outs: powerful grants are legal but must be seen.
+	if a.Role == "trusted_admin" {
+		add(diag.Warning, base+"/role", "trusted_admin grants every privilege on %s to %s: make sure a second reviewer approves",
+			describeTargets(a), u.Name)
+	}
+	if a.Role == "admin" {
+		var prod []string
+		for _, t := range targets {
+			if IsProduction(t.cl.Environment) && !slices.Contains(prod, t.cl.Name) {
+				prod = append(prod, t.cl.Name)
+			}
+		}
+		if len(prod) > 0 {
+			slices.Sort(prod)
+			add(diag.Warning, base+"/role", "admin on production cluster(s) %s for %s: make sure a second reviewer approves",
+				strings.Join(prod, ", "), u.Name)
+		}
+	}
+	return true
+}
+
+func describeTargets(a Access) string {
+	var parts []string
+	if len(a.Clusters) > 0 {
+		parts = append(parts, "clusters "+strings.Join(a.Clusters, ", "))
+	}
+	if len(a.Environments) > 0 {
+		parts = append(parts, "environments "+strings.Join(a.Environments, ", "))
+	}
+	return strings.Join(parts, " and ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,227 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dbusers/dbusers/bot/internal/diag"
+	"github.com/dbusers/dbusers/bot/internal/jsonpos"
+)
+
+// MaxFileSize bounds one declaration file. The largest real declaration is a
+// few kilobytes; anything near this is a mistake or an attack, and reading it
+// whole must not cost the workflow its memory.
+const MaxFileSize = 1 << 20
+
+// Where the three kinds of declaration live in a repository.
+const (
+	SettingsFile = "dbusers.json"
+	ClustersDir  = "clusters"
+	UsersDir     = "users"
+)
+
+// Source is one declaration file as read: its path and the index that maps
+// its values to lines and columns. Validation uses it to place messages.
+type Source struct {
+	Path  string
+	Index *jsonpos.Index
+}
+
+// Loaded is the result of reading a repository: the declarations that could
+// be decoded, where each came from, and every problem found on the way.
+type Loaded struct {
+	Config   Config
+	Settings *Source
+	Clusters map[string]*Source // by cluster name
+	Users    map[string]*Source // by user name
+}
+
+// Load reads every declaration under fsys (the repository root), checks each
+// against its JSON Schema and then the whole against the semantic rules,
+// judging expiry dates against today. It
+// returns every problem found, not just the first; an I/O error (as opposed
+// to a problem in a file) is returned as err.
+func Load(fsys fs.FS, today time.Time) (*Loaded, diag.List, error) {
+	l := &Loaded{Clusters: map[string]*Source{}, Users: map[string]*Source{}}
+	l.Config.Files = map[string]string{}
+	var diags diag.List
+
+	settingsSrc, d, err := readDecl(fsys, SettingsFile, kindSettings, &l.Config.Settings)
+	if errors.Is(err, fs.ErrNotExist) {
+		diags = append(diags, diag.Diagnostic{File: SettingsFile, Severity: diag.Error,
+			Message: "dbusers.json is missing: every repository needs fleet settings (prefix, removal limit, SSM parameter)"})
+	} else if err != nil {
+		return nil, nil, err
+	}
+	diags = append(diags, d...)
+	l.Settings = settingsSrc
+
+	clusterPaths, err := listJSON(fsys, ClustersDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	userPaths, err := listJSON(fsys, UsersDir)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	clusters := make([]Cluster, len(clusterPaths))
+	clusterSrcs, d, err := readAll(fsys, clusterPaths, kindCluster, func(i int) any { return &clusters[i] })
+	if err != nil {
+		return nil, nil, err
+	}
+	diags = append(diags, d...)
+	users := make([]User, len(userPaths))
+	userSrcs, d, err := readAll(fsys, userPaths, kindUser, func(i int) any { return &users[i] })
+	if err != nil {
+		return nil, nil, err
+	}
+	diags = append(diags, d...)
+
+	// Only declarations that decoded cleanly take part in the semantic
+	// checks; a file with schema errors has already said what is wrong.
+	for i, src := range clusterSrcs {
+		if src != nil {
+			l.Config.Clusters = append(l.Config.Clusters, clusters[i])
+			l.Clusters[clusters[i].Name] = src
+		}
+	}
+	for i, src := range userSrcs {
+		if src != nil {
+			l.Config.Users = append(l.Config.Users, users[i])
+			l.Users[users[i].Name] = src
+		}
+	}
+	slices.SortFunc(l.Config.Clusters, func(a, b Cluster) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(l.Config.Users, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	for name, src := range l.Clusters {
+		l.Config.Files["clusters/"+name] = src.Path
+	}
+	for name, src := range l.Users {
+		l.Config.Files["users/"+name] = src.Path
+	}
+
+	diags = append(diags, l.Check(today)...)
+	diags.Sort()
+	return l, diags, nil
+}
+
+// listJSON returns the sorted paths of the .json files directly in dir. A
+// missing directory is an empty one.
+func listJSON(fsys fs.FS, dir string) ([]string, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") {
+			paths = append(paths, path.Join(dir, e.Name()))
+		}
+	}
+	return paths, nil
+}
+
+// readAll reads files concurrently (schema validation dominates load time)
+// and returns their sources in the order of paths; a nil source marks a file
+// that did not decode.
+func readAll(fsys fs.FS, paths []string, k kind, target func(int) any) ([]*Source, diag.List, error) {
+	srcs := make([]*Source, len(paths))
+	diagsPer := make([]diag.List, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				srcs[i], diagsPer[i], errs[i] = readDecl(fsys, paths[i], k, target(i))
+			}
+		})
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var all diag.List
+	for i := range paths {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
+		}
+		all = append(all, diagsPer[i]...)
+	}
+	return srcs, all, nil
+}
+
+// readDecl reads one file, checks its syntax and schema, and decodes it into
+// v. It returns a nil source when the file has problems that stop decoding.
+func readDecl(fsys fs.FS, p string, k kind, v any) (*Source, diag.List, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if buf.Len() > MaxFileSize {
+		return nil, diag.List{{File: p, Severity: diag.Error,
+			Message: fmt.Sprintf("file is larger than %d bytes; a declaration is a few kilobytes", MaxFileSize)}}, nil
+	}
+	src, diags := Decode(p, buf.Bytes(), k, v)
+	return src, diags, nil
+}
+
+// Decode checks one declaration's bytes (syntax, then schema) and decodes
+// them into v, which must point to the Go type of kind k. The loader, the
+// bundle reader and the fuzz tests share it.
+func Decode(p string, data []byte, k kind, v any) (*Source, diag.List) {
+	idx, err := jsonpos.Parse(data)
+	if err != nil {
+		var se *jsonpos.SyntaxError
+		if errors.As(err, &se) {
+			return nil, diag.List{{File: p, Line: se.Line, Col: se.Col, Severity: diag.Error,
+				Message: "invalid JSON: " + se.Msg}}
+		}
+		return nil, diag.List{{File: p, Severity: diag.Error, Message: "invalid JSON: " + err.Error()}}
+	}
+	src := &Source{Path: p, Index: idx}
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		// jsonpos accepted what encoding/json refuses; report it at the
+		// offset encoding/json gives rather than guess.
+		return nil, diag.List{src.at("", diag.Error, "invalid JSON: %v", err)}
+	}
+	if diags := validateSchema(src, k, doc); len(diags) > 0 {
+		return nil, diags
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return nil, diag.List{src.at("", diag.Error, "cannot decode: %v", err)}
+	}
+	return src, nil
+}
+
+// at builds a diagnostic at the value that pointer names.
+func (s *Source) at(pointer string, sev diag.Severity, format string, args ...any) diag.Diagnostic {
+	pos := s.Index.Value(pointer)
+	return diag.Diagnostic{File: s.Path, Line: pos.Line, Col: pos.Col, Severity: sev, Message: fmt.Sprintf(format, args...)}
+}
