@@ -186,3 +186,49 @@ func (f Flavor) AccountNameLimit() int {
 	}
 	return 32
 }
+
+// DatabasePattern returns a database name as GRANT must spell it to mean
+// exactly that database: where the server treats _ and % as wildcards, they
+// (and the escape character itself) are escaped with a backslash, which is
+// also how the server stores the name in mysql.db.
+func DatabasePattern(name string, wildcard bool) string {
+	if !wildcard {
+		return name
+	}
+	var b strings.Builder
+	for _, r := range name {
+		if r == '_' || r == '%' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// UnescapeDatabasePattern is the inverse of DatabasePattern for a wildcard
+// server: it returns the name people read and whether the pattern matches
+// exactly one database (false when it holds an unescaped _ or %, which a
+// person granted by hand).
+func UnescapeDatabasePattern(pattern string) (name string, exact bool) {
+	var b strings.Builder
+	exact = true
+	escaped := false
+	for _, r := range pattern {
+		switch {
+		case escaped:
+			b.WriteRune(r)
+			escaped = false
+		case r == '\\':
+			escaped = true
+		case r == '_' || r == '%':
+			exact = false
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if escaped {
+		b.WriteByte('\\')
+	}
+	return b.String(), exact
+}
