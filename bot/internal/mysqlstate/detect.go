@@ -1,0 +1,245 @@
+package mysqlstate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dbusers/dbusers/bot/internal/flavor"
+)
+
+// Querier runs a query. *sql.DB, *sql.Conn and *sql.Tx satisfy it; tests wrap
+// it to count queries. Every function of this package that talks to a
+// server takes one.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Identity says what a server is: enough to pick the SQL dialect and to
+// refuse a server that is not the engine a cluster file declares.
+type Identity struct {
+	Flavor         flavor.Flavor
+	Version        string // VERSION()
+	VersionComment string // @@version_comment
+	// AuroraVersion is @@aurora_version; it is empty off Aurora.
+	AuroraVersion string
+	// PartialRevokes is MySQL 8.0's partial_revokes (always on for Aurora
+	// MySQL 3).
+	PartialRevokes bool
+	// CurrentUser is the account this session authenticated as.
+	CurrentUser AccountID
+}
+
+// Aurora reports whether the server is Aurora MySQL.
+func (id Identity) Aurora() bool { return id.AuroraVersion != "" }
+
+// String describes the server for people, e.g. "MySQL 8.0.28 on Aurora
+// (aurora_version 3.04.0)".
+func (id Identity) String() string {
+	switch id.Flavor {
+	case flavor.MariaDB:
+		return "MariaDB " + id.Version
+	case flavor.Embedded:
+		return fmt.Sprintf("the embedded go-mysql-server (version %s, version_comment %s)", id.Version, id.VersionComment)
+	}
+	s := "MySQL " + id.Version
+	if id.Aurora() {
+		s += " on Aurora (aurora_version " + id.AuroraVersion + ")"
+	}
+	return s
+}
+
+// Identity returns what Read detected about the server.
+func (s *Server) Identity() Identity {
+	return Identity{
+		Flavor:         s.Flavor,
+		Version:        s.Version,
+		VersionComment: s.VersionComment,
+		AuroraVersion:  s.AuroraVersion,
+		PartialRevokes: s.PartialRevokes,
+		CurrentUser:    s.CurrentUser,
+	}
+}
+
+// Queries Detect sends. Variables that a server does not have (aurora_version
+// off Aurora, partial_revokes before MySQL 8.0) are simply absent from the
+// result.
+const (
+	variablesQuery   = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version','version_comment','aurora_version','partial_revokes')"
+	currentUserQuery = "SELECT CURRENT_USER()"
+)
+
+// embeddedVersionComment is what go-mysql-server v0.20.0 reports as
+// @@version_comment (with version 8.0.31).
+const embeddedVersionComment = "Dolt"
+
+// Detect reads the server's version, flavor and session account in two
+// queries.
+func Detect(ctx context.Context, q Querier) (Identity, error) {
+	vars, err := queryVariables(ctx, q)
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{
+		Version:        vars["version"],
+		VersionComment: vars["version_comment"],
+		AuroraVersion:  vars["aurora_version"],
+	}
+	switch strings.ToUpper(vars["partial_revokes"]) {
+	case "ON", "1", "TRUE":
+		id.PartialRevokes = true
+	}
+	if id.Flavor, err = detectFlavor(id.Version, id.VersionComment); err != nil {
+		return Identity{}, err
+	}
+	if id.CurrentUser, err = queryCurrentUser(ctx, q); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+func queryVariables(ctx context.Context, q Querier) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, variablesQuery)
+	if err != nil {
+		return nil, fmt.Errorf("detect server: read global variables: %w", err)
+	}
+	defer rows.Close()
+	vars := map[string]string{}
+	for rows.Next() {
+		var name, value sql.NullString
+		if err := rows.Scan(&name, &value); err != nil {
+			return nil, fmt.Errorf("detect server: read global variables: %w", err)
+		}
+		vars[strings.ToLower(name.String)] = value.String
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("detect server: read global variables: %w", err)
+	}
+	if vars["version"] == "" {
+		return nil, errors.New("detect server: the server reports no version variable")
+	}
+	return vars, nil
+}
+
+func queryCurrentUser(ctx context.Context, q Querier) (AccountID, error) {
+	rows, err := q.QueryContext(ctx, currentUserQuery)
+	if err != nil {
+		return AccountID{}, fmt.Errorf("detect server: read current user: %w", err)
+	}
+	defer rows.Close()
+	var s sql.NullString
+	if rows.Next() {
+		err = rows.Scan(&s)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return AccountID{}, fmt.Errorf("detect server: read current user: %w", err)
+	}
+	if !s.Valid {
+		return AccountID{}, errors.New("detect server: CURRENT_USER() returned nothing")
+	}
+	return ParseAccount(s.String), nil
+}
+
+// ParseAccount splits "user@host", as CURRENT_USER() and role tables print an
+// account, at its last @ (a host name cannot contain one; a user name can).
+// A string without @ is a user with host "" (how MariaDB names roles).
+func ParseAccount(s string) AccountID {
+	i := strings.LastIndexByte(s, '@')
+	if i < 0 {
+		return AccountID{User: s}
+	}
+	return AccountID{User: s[:i], Host: s[i+1:]}
+}
+
+// detectFlavor decides the flavor from VERSION() and @@version_comment.
+func detectFlavor(version, comment string) (flavor.Flavor, error) {
+	switch {
+	case strings.Contains(version, "MariaDB"):
+		return flavor.MariaDB, nil
+	case comment == embeddedVersionComment:
+		return flavor.Embedded, nil
+	case strings.HasPrefix(version, "5.7."):
+		return flavor.MySQL57, nil
+	case strings.HasPrefix(version, "8."):
+		return flavor.MySQL80, nil
+	}
+	return "", fmt.Errorf("detect server: unsupported server version %q (version_comment %q): dbusers supports MySQL 5.7, MySQL 8.x, MariaDB and the embedded go-mysql-server", version, comment)
+}
+
+// CheckEngine refuses a server that is not what the cluster file declares,
+// so that a wrong endpoint or a stale engine field stops the run before any
+// statement is planned in the wrong dialect.
+func CheckEngine(engineName string, id Identity) error {
+	e, ok := flavor.LookupEngine(engineName)
+	if !ok {
+		return fmt.Errorf("engine mismatch: cluster declares unknown engine %q; refusing to reconcile", engineName)
+	}
+	declared := fmt.Sprintf("%s (%s)", e.Name, describeEngine(e))
+	refuse := func(found string) error {
+		return fmt.Errorf("engine mismatch: cluster declares %s but the server is %s; refusing to reconcile", declared, found)
+	}
+	if id.Flavor != e.Flavor {
+		return refuse(id.String())
+	}
+	switch {
+	case e.Aurora && !id.Aurora():
+		return refuse(id.String() + ", which reports no @@aurora_version (not Aurora)")
+	case !e.Aurora && id.Aurora():
+		return refuse(id.String() + ", which is Aurora: declare an aurora-mysql engine")
+	}
+	if series := engineSeries(e); series != "" && !strings.HasPrefix(id.Version, series+".") {
+		return refuse(fmt.Sprintf("%s, not %s.x", id, flavorName(e.Flavor)+" "+series))
+	}
+	return nil
+}
+
+// describeEngine says in words what an engine name promises, e.g. "MySQL
+// 8.0 on Aurora".
+func describeEngine(e flavor.Engine) string {
+	if e.Flavor == flavor.Embedded {
+		return "the embedded go-mysql-server"
+	}
+	s := flavorName(e.Flavor)
+	if series := engineSeries(e); series != "" {
+		s += " " + series
+	}
+	switch {
+	case e.Aurora:
+		s += " on Aurora"
+	case e.IAM:
+		s += " on RDS"
+	}
+	return s
+}
+
+func flavorName(f flavor.Flavor) string {
+	switch f {
+	case flavor.MySQL57, flavor.MySQL80:
+		return "MySQL"
+	case flavor.MariaDB:
+		return "MariaDB"
+	}
+	return string(f)
+}
+
+// engineSeries returns the release series an engine pins ("5.7", "8.0",
+// "10.11"), or "" for the embedded server. MySQL 8.4 is not 8.0: it is
+// refused until an engine declares it.
+func engineSeries(e flavor.Engine) string {
+	switch e.Flavor {
+	case flavor.MySQL57:
+		return "5.7"
+	case flavor.MySQL80:
+		return "8.0"
+	case flavor.MariaDB:
+		if series, ok := strings.CutPrefix(e.Name, "mariadb-"); ok {
+			return series
+		}
+	}
+	return ""
+}
