@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +39,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"validate", "check every declaration against the schemas and rules", runValidate},
+		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
 	}
 }
 
@@ -76,7 +76,3 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'dbusers <command> -h' for a command's flags.")
 }
-
-// usageError is a mistake on the command line (exit 2), as opposed to a
-// problem found in the declarations (exit 1).
-var errUsage = errors.New("usage")

@@ -29,6 +29,7 @@ func Build(cfg *config.Config, today time.Time) (*State, error) {
 		Prefix:       cfg.Settings.Prefix,
 		Protected:    slices.Clone(cfg.Settings.ProtectedAccounts),
 		RemovalLimit: cfg.Settings.RemovalLimit,
+		Roles:        roles,
 		Date:         date,
 	}
 	if st.Prefix == "" {

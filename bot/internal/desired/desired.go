@@ -19,6 +19,9 @@ type State struct {
 	Protected []string
 	// RemovalLimit caps drops per cluster and run.
 	RemovalLimit config.RemovalLimit
+	// Roles are the role templates' privileges after extends, with ALL
+	// PRIVILEGES unexpanded; plans use them to name live privilege sets.
+	Roles map[string][]string
 	// Date is the day expiry was evaluated on (YYYY-MM-DD).
 	Date string
 	// Clusters are sorted by name.

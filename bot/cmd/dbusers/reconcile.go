@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dbusers/dbusers/bot/internal/audit"
+	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/engine"
+	"github.com/dbusers/dbusers/bot/internal/report"
+)
+
+func runReconcile(ctx context.Context, e env, args []string) int {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	root := fs.String("root", ".", "repository root holding dbusers.json, clusters/ and users/")
+	clusterName := fs.String("cluster", "", "cluster to reconcile (required)")
+	dsn := fs.String("dsn", "", "go-sql-driver/mysql DSN of the cluster's admin login; prefer the DBUSERS_DSN environment variable, which keeps the password out of the process list")
+	confirm := fs.Bool("confirm", false, "apply the plan; without it, only print it")
+	format := fs.String("format", "text", "output format: text or json")
+	secretsFile := fs.String("secrets", "", "JSON file mapping password secret references to their secret JSON, e.g. {\"dbusers/app\": {\"password\": \"...\"}}")
+	lockTimeout := fs.Duration("lock-timeout", 30*time.Second, "how long to wait for another run's lock")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE]")
+		fmt.Fprintln(e.stderr, "\nPlans (and with --confirm applies) the changes that make one cluster match the declarations.")
+		fmt.Fprintln(e.stderr, "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 2 on any error.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(e.stderr, "dbusers reconcile: "+format+"\n", args...)
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected argument %q", fs.Arg(0))
+	}
+	if *clusterName == "" {
+		return fail("--cluster is required")
+	}
+	if *format != "text" && *format != "json" {
+		return fail("unknown format %q (want text or json)", *format)
+	}
+	if *dsn == "" {
+		*dsn = e.getenv("DBUSERS_DSN")
+	}
+	if *dsn == "" {
+		return fail("no database: pass --dsn or set DBUSERS_DSN (reading the admin secret from AWS is the Lambda's job)")
+	}
+
+	st, err := loadDesired(e, *root)
+	if err != nil {
+		return fail("%v", err)
+	}
+	cluster, ok := st.Find(*clusterName)
+	if !ok {
+		return fail("unknown cluster %q", *clusterName)
+	}
+	passwords := map[string]string{}
+	if *secretsFile != "" {
+		if passwords, err = readSecretsFile(*secretsFile); err != nil {
+			return fail("%v", err)
+		}
+	}
+	db, err := openDSN(*dsn)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer db.Close()
+
+	var sink audit.Sink = audit.NewJSONLines(e.stderr)
+	res := engine.Reconcile(ctx, db, engine.Options{
+		State: st, Cluster: *cluster, Passwords: passwords, Apply: *confirm,
+		LockTimeout: *lockTimeout, Audit: sink, Now: e.now,
+	})
+	if *format == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fail("%v", err)
+		}
+	} else {
+		report.Text(e.stdout, res, cluster.Flavor, true)
+	}
+	switch {
+	case res.Status == engine.Failed:
+		return exitError
+	case res.Status == engine.Planned:
+		return exitChanges
+	}
+	return exitOK
+}
+
+// loadDesired loads and validates the repository and builds today's
+// desired state. Any validation error stops the command: reconciling a
+// configuration that does not validate could drop accounts by mistake.
+func loadDesired(e env, root string) (*desired.State, error) {
+	loaded, diags, err := config.Load(os.DirFS(root), e.now())
+	if err != nil {
+		return nil, err
+	}
+	if errs := diags.Errors(); len(errs) > 0 {
+		_ = errs.Write(e.stderr, "text")
+		return nil, fmt.Errorf("the declarations have %d error(s); run dbusers validate", len(errs))
+	}
+	return desired.Build(&loaded.Config, e.now())
+}
+
+// readSecretsFile reads {"ref": {"password": "..."}} and returns ref →
+// password. The file stands in for Secrets Manager when reconciling a
+// server directly.
+func readSecretsFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secrets file: %w", err)
+	}
+	var raw map[string]struct {
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		// Never echo the file's content: it holds passwords.
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("secrets file %s: invalid JSON at byte %d", path, se.Offset)
+		}
+		return nil, fmt.Errorf("secrets file %s: want an object of {\"password\": ...} objects", path)
+	}
+	out := make(map[string]string, len(raw))
+	for ref, s := range raw {
+		out[ref] = s.Password
+	}
+	return out, nil
+}
+
+// openDSN parses a DSN and opens a pool with timeouts, so a dead server
+// fails the run instead of hanging it. Errors never contain the DSN.
+func openDSN(dsn string) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, errors.New("the DSN does not parse (expected user:password@tcp(host:port)/)")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, errors.New("the DSN is not usable")
+	}
+	return sql.OpenDB(conn), nil
+}

@@ -1,0 +1,288 @@
+// Package engine reconciles one cluster: it takes the server's named lock,
+// reads the live state, plans, applies the plan one statement at a time with
+// an audit record each, and then reads again to prove the server converged.
+// Every entry point (the CLI, the Lambda, the demo) runs clusters through
+// it, so the safety rails hold everywhere.
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dbusers/dbusers/bot/internal/audit"
+	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
+	"github.com/dbusers/dbusers/bot/internal/plan"
+	"github.com/dbusers/dbusers/bot/internal/render"
+)
+
+// LockName is the server-wide named lock that keeps two runs from
+// interleaving on one server.
+const LockName = "dbusers.reconcile"
+
+// ErrLocked means another run holds the lock; this run changed nothing.
+var ErrLocked = errors.New("another dbusers run holds the lock on this server")
+
+// ErrNotConverged means the plan was applied but the server still differs.
+var ErrNotConverged = errors.New("not converged")
+
+// Options says what to reconcile and how.
+type Options struct {
+	// State is the fleet's desired state: prefix, protected accounts,
+	// removal limit and role templates come from it.
+	State *desired.State
+	// Cluster is the cluster to reconcile, normally one of State.Clusters.
+	Cluster desired.Cluster
+	// Passwords maps password secret references to passwords.
+	Passwords map[string]string
+	// Apply sends the plan; without it the run is a dry run.
+	Apply bool
+	// LockTimeout bounds the wait for the named lock (default 30 s).
+	LockTimeout time.Duration
+	// Audit receives one record per applied or failed statement.
+	Audit         audit.Sink
+	ConfigVersion string
+	Commit        string
+	// Now is the clock for audit times and durations (default time.Now).
+	Now func() time.Time
+}
+
+// Status is a cluster's outcome.
+type Status string
+
+// Outcomes of a run on one cluster.
+const (
+	Unchanged Status = "unchanged" // nothing to do
+	Planned   Status = "planned"   // dry run with changes
+	Applied   Status = "applied"   // changes applied and verified
+	Failed    Status = "failed"    // see Error; Applied lists what took effect
+)
+
+// Step is one statement that took effect.
+type Step struct {
+	Change     plan.Change `json:"change"`
+	Statement  string      `json:"statement"` // redacted
+	DurationMS float64     `json:"duration_ms"`
+}
+
+// Result is what happened on one cluster.
+type Result struct {
+	Cluster string `json:"cluster"`
+	Status  Status `json:"status"`
+	// Server describes the server reconciled, e.g. "MariaDB 10.11.19".
+	Server     string        `json:"server,omitempty"`
+	Plan       *plan.Plan    `json:"plan,omitempty"`
+	Applied    []Step        `json:"applied,omitempty"`
+	NotApplied []plan.Change `json:"not_applied,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	// Err is the error behind Error, for errors.Is.
+	Err error `json:"-"`
+	// Queries counts every statement sent, reads included; Writes counts
+	// statements that change the server.
+	Queries    int     `json:"queries"`
+	Writes     int     `json:"writes"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// Reconcile runs one cluster on db. It never returns a nil result; failures
+// are in Result.Err, with the work already done listed.
+func Reconcile(ctx context.Context, db *sql.DB, opt Options) *Result {
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	res := &Result{Cluster: opt.Cluster.Name}
+	conn, err := db.Conn(ctx)
+	var c *counting
+	if err == nil {
+		c = &counting{conn: conn}
+		defer conn.Close()
+		err = run(ctx, c, opt, res, now)
+	}
+	if c != nil {
+		res.Queries, res.Writes = c.queries, c.writes
+	}
+	if err != nil {
+		res.Err = sanitize(err, opt.Passwords)
+		res.Error = res.Err.Error()
+		res.Status = Failed
+	}
+	res.DurationMS = ms(now().Sub(start))
+	return res
+}
+
+func run(ctx context.Context, c *counting, opt Options, res *Result, now func() time.Time) (err error) {
+	name := opt.Cluster.Name
+	timeout := opt.LockTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	if err := lock(ctx, c, timeout); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	defer func() {
+		// A failed release is harmless (the lock dies with the session) but
+		// worth reporting if nothing else failed.
+		if rerr := unlock(context.WithoutCancel(ctx), c); rerr != nil && err == nil {
+			err = fmt.Errorf("cluster %s: release lock: %w", name, rerr)
+		}
+	}()
+
+	id, err := mysqlstate.Detect(ctx, c)
+	if err != nil {
+		return fmt.Errorf("cluster %s: detect server: %w", name, err)
+	}
+	res.Server = id.String()
+	if err := mysqlstate.CheckEngine(opt.Cluster.Engine, id); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	p, err := readAndPlan(ctx, c, opt)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	res.Plan = p
+	switch {
+	case p.Empty():
+		res.Status = Unchanged
+		return nil
+	case !opt.Apply:
+		res.Status = Planned
+		return nil
+	}
+
+	if err := apply(ctx, c, opt, p, res, now); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	// Verify: what was applied must leave nothing to do.
+	again, err := readAndPlan(ctx, c, opt)
+	if err != nil {
+		return fmt.Errorf("cluster %s: verify: %w", name, err)
+	}
+	if !again.Empty() {
+		var left []string
+		for _, ch := range again.Changes {
+			left = append(left, ch.Summary)
+		}
+		return fmt.Errorf("cluster %s: %w: %d change(s) remain after applying: %s",
+			name, ErrNotConverged, len(again.Changes), strings.Join(left, "; "))
+	}
+	res.Status = Applied
+	return nil
+}
+
+func readAndPlan(ctx context.Context, c *counting, opt Options) (*plan.Plan, error) {
+	srv, err := mysqlstate.Read(ctx, c, opt.State.Prefix+"_")
+	if err != nil {
+		return nil, fmt.Errorf("read live state: %w", err)
+	}
+	return plan.Diff(plan.Input{
+		Cluster:   opt.Cluster,
+		Server:    srv,
+		Prefix:    opt.State.Prefix,
+		Protected: opt.State.Protected,
+		Limit:     opt.State.RemovalLimit,
+		Roles:     opt.State.Roles,
+		Passwords: opt.Passwords,
+	}), nil
+}
+
+// apply sends the plan one statement at a time. The first failure stops the
+// cluster: later statements may depend on it (a GRANT on a user whose
+// CREATE failed), and a person should look before anything else changes.
+func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Result, now func() time.Time) error {
+	flv := opt.Cluster.Flavor
+	for i, ch := range p.Changes {
+		stmts, err := render.Statements(ch, flv)
+		if err != nil {
+			res.NotApplied = p.Changes[i:]
+			return fmt.Errorf("render %q: %w", ch.Summary, err)
+		}
+		for _, st := range stmts {
+			t0 := now()
+			_, err := c.exec(ctx, st.SQL)
+			d := now().Sub(t0)
+			rec := audit.Record{
+				Time: t0.UTC(), Cluster: opt.Cluster.Name, Account: ch.Account.String(), User: ch.User,
+				Action: string(ch.Action), Summary: ch.Summary, Statement: st.Redacted,
+				ConfigVersion: opt.ConfigVersion, Commit: opt.Commit, Outcome: audit.Applied, DurationMS: ms(d),
+			}
+			if err != nil {
+				err = sanitize(err, opt.Passwords)
+				rec.Outcome, rec.Error = audit.Failed, err.Error()
+			}
+			if opt.Audit != nil {
+				if aerr := opt.Audit.Record(rec); aerr != nil && err == nil {
+					// An unaudited change is a change nobody can account
+					// for: stop here.
+					res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
+					res.NotApplied = p.Changes[i+1:]
+					return fmt.Errorf("audit log: %w (statement was applied: %s)", aerr, st.Redacted)
+				}
+			}
+			if err != nil {
+				res.NotApplied = p.Changes[i:]
+				return fmt.Errorf("%s: %s: %w", ch.Summary, st.Redacted, err)
+			}
+			res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
+		}
+	}
+	return nil
+}
+
+func lock(ctx context.Context, c *counting, timeout time.Duration) error {
+	var got sql.NullInt64
+	secs := int(timeout.Round(time.Second) / time.Second)
+	if err := c.queryRow(ctx, render.GetLock(LockName, secs)).Scan(&got); err != nil {
+		return fmt.Errorf("take lock %s: %w", LockName, err)
+	}
+	if !got.Valid || got.Int64 != 1 {
+		return fmt.Errorf("%w (%s, waited %ds); nothing was changed", ErrLocked, LockName, secs)
+	}
+	return nil
+}
+
+func unlock(ctx context.Context, c *counting) error {
+	var released sql.NullInt64
+	return c.queryRow(ctx, render.ReleaseLock(LockName)).Scan(&released)
+}
+
+// sanitize removes every password from an error's text: a server may echo
+// part of a failed statement back ("near '...'").
+func sanitize(err error, passwords map[string]string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := msg
+	for _, pw := range passwords {
+		if pw == "" {
+			continue
+		}
+		for _, form := range []string{pw, render.Literal(pw), strings.Trim(render.Literal(pw), "'")} {
+			clean = strings.ReplaceAll(clean, form, "<redacted>")
+		}
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+// redactedError keeps errors.Is working on the original while only ever
+// printing the cleaned text.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Is(target error) bool {
+	return errors.Is(e.err, target)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
