@@ -15,6 +15,7 @@ import (
 	"github.com/dolthub/go-mysql-server/server"
 	gsql "github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/mysql_db"
+	"github.com/sirupsen/logrus"
 )
 
 // Server is a running embedded server with a password-less root account.
@@ -32,6 +33,9 @@ func Start(databases ...string) (*Server, error) {
 		db.BaseDatabase.EnablePrimaryKeyIndexes()
 		dbs = append(dbs, db)
 	}
+	// go-mysql-server logs every connection through logrus's global
+	// logger at info level; only its errors matter to the demo and tests.
+	logrus.SetLevel(logrus.ErrorLevel)
 	pro := memory.NewDBProvider(dbs...)
 	engine := sqle.NewDefault(pro)
 	users := engine.Analyzer.Catalog.MySQLDb
