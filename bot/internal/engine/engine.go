@@ -20,9 +20,10 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/render"
 )
 
-// LockName is the server-wide named lock that keeps two runs from
-// interleaving on one server.
-const LockName = "dbusers.reconcile"
+// LockName is the named lock that keeps two runs from interleaving on one
+// server. It includes the prefix: deployments with different prefixes
+// manage disjoint accounts and need not wait for each other.
+func LockName(prefix string) string { return "dbusers." + prefix }
 
 // ErrLocked means another run holds the lock; this run changed nothing.
 var ErrLocked = errors.New("another dbusers run holds the lock on this server")
@@ -122,13 +123,13 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	if err := lock(ctx, c, timeout); err != nil {
+	if err := lock(ctx, c, LockName(opt.State.Prefix), timeout); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
 	defer func() {
 		// A failed release is harmless (the lock dies with the session) but
 		// worth reporting if nothing else failed.
-		if rerr := unlock(context.WithoutCancel(ctx), c); rerr != nil && err == nil {
+		if rerr := unlock(context.WithoutCancel(ctx), c, LockName(opt.State.Prefix)); rerr != nil && err == nil {
 			err = fmt.Errorf("cluster %s: release lock: %w", name, rerr)
 		}
 	}()
@@ -234,21 +235,21 @@ func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Res
 	return nil
 }
 
-func lock(ctx context.Context, c *counting, timeout time.Duration) error {
+func lock(ctx context.Context, c *counting, name string, timeout time.Duration) error {
 	var got sql.NullInt64
-	secs := int(timeout.Round(time.Second) / time.Second)
-	if err := c.queryRow(ctx, render.GetLock(LockName, secs)).Scan(&got); err != nil {
-		return fmt.Errorf("take lock %s: %w", LockName, err)
+	secs := max(1, int(timeout.Round(time.Second)/time.Second))
+	if err := c.queryRow(ctx, render.GetLock(name, secs)).Scan(&got); err != nil {
+		return fmt.Errorf("take lock %s: %w", name, err)
 	}
 	if !got.Valid || got.Int64 != 1 {
-		return fmt.Errorf("%w (%s, waited %ds); nothing was changed", ErrLocked, LockName, secs)
+		return fmt.Errorf("%w (%s, waited %ds); nothing was changed", ErrLocked, name, secs)
 	}
 	return nil
 }
 
-func unlock(ctx context.Context, c *counting) error {
+func unlock(ctx context.Context, c *counting, name string) error {
 	var released sql.NullInt64
-	return c.queryRow(ctx, render.ReleaseLock(LockName)).Scan(&released)
+	return c.queryRow(ctx, render.ReleaseLock(name)).Scan(&released)
 }
 
 // sanitize removes every password from an error's text: a server may echo
