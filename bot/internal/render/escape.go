@@ -1,0 +1,214 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
+)
+
+// identLimit is the longest database, table or column name MySQL and MariaDB
+// accept, in characters.
+const identLimit = 64
+
+// Ident quotes s as an identifier (database, table, column or MariaDB role
+// name): it wraps s in backticks and doubles every backtick inside. It exists
+// so that no statement ever pastes a name into SQL unquoted. Ident never
+// fails; names the server cannot store (empty, NUL, too long) are rejected
+// by CheckIdent, which callers run first.
+func Ident(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}
+
+// CheckIdent reports why s cannot be a database, table or column name, so
+// that a bad name fails with a clear message before any SQL is built rather
+// than with a server error or, worse, a name the server silently alters. It
+// rejects what MySQL and MariaDB cannot store exactly: the empty name, a NUL
+// byte, invalid UTF-8, characters outside the Basic Multilingual Plane
+// (identifiers are utf8mb3), a trailing space, and more than 64 characters.
+// For a GRANT database pattern the limit applies to the escaped pattern,
+// which is what the server stores.
+func CheckIdent(s string) error {
+	if s == "" {
+		return errors.New("empty name")
+	}
+	if err := checkName(s, identLimit); err != nil {
+		return fmt.Errorf("name %q: %w", s, err)
+	}
+	return nil
+}
+
+// CheckAccount reports why id cannot name an account on f: an empty user
+// name (anonymous accounts are never managed), a user name longer than f
+// stores, a host longer than f stores, or a character the user and host
+// columns cannot hold exactly (NUL, invalid UTF-8, outside the Basic
+// Multilingual Plane, a trailing space that the CHAR columns would strip).
+// An empty host is allowed: it is how MariaDB stores roles.
+func CheckAccount(id mysqlstate.AccountID, f flavor.Flavor) error {
+	if id.User == "" {
+		return fmt.Errorf("account %s: empty user name", id)
+	}
+	if err := checkName(id.User, f.AccountNameLimit()); err != nil {
+		return fmt.Errorf("account %s: user name: %w", id, err)
+	}
+	hostLimit := 255
+	if f == flavor.MySQL57 {
+		hostLimit = 60
+	}
+	if err := checkName(id.Host, hostLimit); err != nil {
+		return fmt.Errorf("account %s: host: %w", id, err)
+	}
+	return nil
+}
+
+// checkName holds the rules shared by identifiers and account names.
+func checkName(s string, limit int) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not valid UTF-8")
+	}
+	n := 0
+	for _, r := range s {
+		n++
+		switch {
+		case r == 0:
+			return errors.New("contains a NUL byte")
+		case r > 0xFFFF:
+			return fmt.Errorf("character %U is outside the Basic Multilingual Plane", r)
+		}
+	}
+	if n > limit {
+		return fmt.Errorf("%d characters, longer than %d", n, limit)
+	}
+	if strings.HasSuffix(s, " ") {
+		return errors.New("ends with a space")
+	}
+	return nil
+}
+
+// Literal quotes s as a single-quoted string literal. It exists so that
+// every user name, host, password and lock name reaches the server as data,
+// never as SQL. It doubles ' (correct in every sql_mode) and escapes \, NUL,
+// CR, LF and Ctrl-Z with a backslash (so that a log line of the statement
+// stays on one line). The backslash escapes assume the session's sql_mode
+// excludes NO_BACKSLASH_ESCAPES, which the engine guarantees by setting
+// sql_mode on its own session, and a utf8mb4 connection character set (the
+// driver's default): in GBK, Big5 or SJIS a backslash can be the second byte
+// of a character and no backslash escaping is safe.
+func Literal(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'':
+			b.WriteString("''")
+		case '\\':
+			b.WriteString(`\\`)
+		case 0:
+			b.WriteString(`\0`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\n':
+			b.WriteString(`\n`)
+		case 0x1a:
+			b.WriteString(`\Z`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// Account renders id as 'user'@'host', the form every account statement
+// takes, with both parts quoted by Literal.
+func Account(id mysqlstate.AccountID) string {
+	return Literal(id.User) + "@" + Literal(id.Host)
+}
+
+// LikePrefix returns the quoted LIKE pattern that matches exactly the names
+// starting with prefix, for reading the managed accounts in one query
+// ("WHERE User LIKE " + LikePrefix("acme_")). It escapes \, % and _ with a
+// backslash (LIKE's default escape character) before appending %. LIKE
+// follows the collation of its operands: mysql.user's User column is binary,
+// so the match is case-sensitive there, but not against a literal in a
+// case-insensitive collation.
+func LikePrefix(prefix string) string {
+	var b strings.Builder
+	writeWildcardEscaped(&b, prefix)
+	b.WriteByte('%')
+	return Literal(b.String())
+}
+
+// DatabasePattern returns the database name as GRANT must see it to mean
+// exactly that database. Where the server treats _ and % in GRANT database
+// names as wildcards (wildcard true, see flavor.WildcardDatabaseNames), it
+// escapes them with a backslash, and escapes a backslash as \\ because the
+// server reads the backslash as the pattern's escape character (MariaDB
+// stores the database `a\b` as `a\\b`). Otherwise the name is returned
+// unchanged. The result still needs Ident.
+func DatabasePattern(name string, wildcard bool) string {
+	if !wildcard {
+		return name
+	}
+	var b strings.Builder
+	writeWildcardEscaped(&b, name)
+	return b.String()
+}
+
+// writeWildcardEscaped writes s with \, % and _ escaped by a backslash. It
+// works on bytes, so that any input, even invalid UTF-8, survives exactly.
+func writeWildcardEscaped(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '%' || c == '_' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+}
+
+// UnescapeDatabasePattern is the inverse of DatabasePattern with wildcard
+// true: it reads a database pattern as a wildcard server stores it (in
+// mysql.db and SHOW GRANTS) and returns the database name it means. exact
+// is false when the pattern contains an unescaped _ or %, that is when it
+// matches more than one name; name is then the pattern with its escapes
+// removed and is only good for messages. A trailing lone backslash is a
+// literal backslash, as the server reads it. On servers without wildcard
+// names the stored pattern is the name itself and needs no unescaping.
+func UnescapeDatabasePattern(pattern string) (name string, exact bool) {
+	var b strings.Builder
+	exact = true
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		switch {
+		case c == '\\' && i+1 < len(pattern):
+			i++
+			b.WriteByte(pattern[i])
+		case c == '_' || c == '%':
+			exact = false
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), exact
+}
+
+// GetLock renders the statement that takes the named lock which keeps two
+// runs from reconciling one server at once. It returns 1 when the lock is
+// taken and 0 when timeoutSeconds passed first. Lock names are limited to 64
+// characters by the server; a negative timeout waits forever on MySQL, so
+// the engine passes a positive one.
+func GetLock(name string, timeoutSeconds int) string {
+	return "SELECT GET_LOCK(" + Literal(name) + ", " + strconv.Itoa(timeoutSeconds) + ")"
+}
+
+// ReleaseLock renders the statement that gives back a lock taken with
+// GetLock on the same connection.
+func ReleaseLock(name string) string {
+	return "SELECT RELEASE_LOCK(" + Literal(name) + ")"
+}
