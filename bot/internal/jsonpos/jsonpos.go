@@ -5,6 +5,7 @@
 package jsonpos
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -145,9 +146,6 @@ func (p *parser) skipSpace() {
 }
 
 func (p *parser) value(pointer string, depth int) error {
-	if depth > MaxDepth {
-		return p.errorf("nesting deeper than %d levels", MaxDepth)
-	}
 	if p.pos >= len(p.src) {
 		return p.errorf("unexpected end of file, expected a value")
 	}
@@ -173,7 +171,19 @@ func (p *parser) value(pointer string, depth int) error {
 	}
 }
 
+// enter checks the nesting of an object or array that starts at p.pos;
+// depth is the number of containers around it, so it opens level depth+1.
+func (p *parser) enter(depth int) error {
+	if depth >= MaxDepth {
+		return p.errorf("nesting deeper than %d levels", MaxDepth)
+	}
+	return nil
+}
+
 func (p *parser) object(pointer string, depth int) error {
+	if err := p.enter(depth); err != nil {
+		return err
+	}
 	p.pos++ // {
 	seen := map[string]bool{}
 	p.skipSpace()
@@ -224,6 +234,9 @@ func (p *parser) object(pointer string, depth int) error {
 }
 
 func (p *parser) array(pointer string, depth int) error {
+	if err := p.enter(depth); err != nil {
+		return err
+	}
 	p.pos++ // [
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == ']' {
@@ -265,15 +278,13 @@ func (p *parser) str() (string, error) {
 			if simple {
 				return string(raw[1 : len(raw)-1]), nil
 			}
-			s, err := strconv.Unquote(string(raw))
-			if err != nil {
-				// JSON escapes that Go does not share (\/) are rare; decode
-				// them by hand rather than reject valid JSON.
-				s, err = unquoteJSON(raw)
-				if err != nil {
-					p.pos = start
-					return "", p.errorf("invalid string escape")
-				}
+			// Decode exactly as encoding/json does (surrogate pairs,
+			// lone surrogates as U+FFFD), so that duplicate keys are the
+			// keys encoding/json would see as equal.
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				p.pos = start
+				return "", p.errorf("invalid string")
 			}
 			return s, nil
 		case c == '\\':
@@ -318,41 +329,6 @@ func isHex(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// unquoteJSON decodes a JSON string token that strconv.Unquote refuses.
-func unquoteJSON(raw []byte) (string, error) {
-	var b strings.Builder
-	s := string(raw[1 : len(raw)-1])
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' {
-			b.WriteByte(s[i])
-			continue
-		}
-		i++
-		switch s[i] {
-		case '"', '\\', '/':
-			b.WriteByte(s[i])
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'u':
-			n, err := strconv.ParseUint(s[i+1:i+5], 16, 32)
-			if err != nil {
-				return "", err
-			}
-			b.WriteRune(rune(n))
-			i += 4
-		}
-	}
-	return b.String(), nil
 }
 
 func (p *parser) number() error {
