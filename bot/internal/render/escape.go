@@ -93,11 +93,13 @@ func checkName(s string, limit int) error {
 // every user name, host, password and lock name reaches the server as data,
 // never as SQL. It doubles ' (correct in every sql_mode) and escapes \, NUL,
 // CR, LF and Ctrl-Z with a backslash (so that a log line of the statement
-// stays on one line). The backslash escapes assume the session's sql_mode
-// excludes NO_BACKSLASH_ESCAPES, which the engine guarantees by setting
-// sql_mode on its own session, and a utf8mb4 connection character set (the
-// driver's default): in GBK, Big5 or SJIS a backslash can be the second byte
-// of a character and no backslash escaping is safe.
+// stays on one line). No escaping is right under both sql_modes: the
+// backslash escapes assume the session's sql_mode excludes
+// NO_BACKSLASH_ESCAPES, which the engine guarantees by running
+// EnableBackslashEscapes on its session. They also assume a utf8mb4
+// connection character set (the driver's default): in GBK, Big5 or SJIS a
+// backslash can be the second byte of a character and no backslash escaping
+// is safe.
 func Literal(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
@@ -122,6 +124,15 @@ func Literal(s string) string {
 	}
 	b.WriteByte('\'')
 	return b.String()
+}
+
+// EnableBackslashEscapes renders the statement that takes
+// NO_BACKSLASH_ESCAPES out of the session's sql_mode and keeps the rest of
+// it. Literal relies on backslash escapes, so the engine runs this on every
+// connection (sql_mode is per session) before any statement render builds.
+// The statement holds no backslash, so it means the same in either mode.
+func EnableBackslashEscapes() string {
+	return "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))"
 }
 
 // Account renders id as 'user'@'host', the form every account statement
