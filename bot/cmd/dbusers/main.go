@@ -39,6 +39,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"validate", "check every declaration against the schemas and rules", runValidate},
+		{"plan", "show what a pull request changes, user by user, risks first", runPlan},
 		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
 	}
 }

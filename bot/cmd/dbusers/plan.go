@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/diag"
+	"github.com/dbusers/dbusers/bot/internal/gitfs"
+	"github.com/dbusers/dbusers/bot/internal/review"
+)
+
+// reviewFlags are the flags plan and comment share.
+type reviewFlags struct {
+	root, base, head string
+}
+
+func (f *reviewFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.root, "root", ".", "repository root (a git working copy)")
+	fs.StringVar(&f.base, "base", "", "base revision, e.g. origin/main; the plan compares the merge base with it (required)")
+	fs.StringVar(&f.head, "head", "", "head revision (default: the working tree)")
+}
+
+// reviewOutcome is a computed review, or the validation problems of the
+// head that stop one.
+type reviewOutcome struct {
+	review  *review.Review
+	invalid diag.List // head's diagnostics when it has errors
+	diags   diag.List // head's diagnostics (warnings included)
+}
+
+// computeReview loads both sides and compares them.
+func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, error) {
+	if f.base == "" {
+		return nil, errors.New("--base is required")
+	}
+	repo := gitfs.Repo{Dir: f.root}
+	if err := repo.Check(ctx); err != nil {
+		return nil, err
+	}
+	today := e.now()
+	headRev := "HEAD"
+	if f.head != "" {
+		headRev = f.head
+	}
+	headID, err := repo.Resolve(ctx, headRev)
+	if err != nil {
+		return nil, err
+	}
+	baseTip, err := repo.Resolve(ctx, f.base)
+	if err != nil {
+		return nil, err
+	}
+	baseID, err := repo.MergeBase(ctx, baseTip, headID)
+	if err != nil {
+		return nil, err
+	}
+
+	var headFS fs.FS = os.DirFS(f.root)
+	headLabel := "working tree"
+	if f.head != "" {
+		if headFS, err = repo.Tree(ctx, headID, declarationPaths...); err != nil {
+			return nil, err
+		}
+		headLabel = f.head + " (" + short(headID) + ")"
+	}
+	head, headDiags, err := loadSide(headFS, headLabel, today)
+	if err != nil {
+		return nil, fmt.Errorf("head: %w", err)
+	}
+	out := &reviewOutcome{diags: headDiags}
+	if errs := headDiags.Errors(); len(errs) > 0 {
+		out.invalid = headDiags
+		return out, nil
+	}
+
+	baseFS, err := repo.Tree(ctx, baseID, declarationPaths...)
+	if err != nil {
+		return nil, err
+	}
+	base, baseDiags, err := loadSide(baseFS, "merge base "+short(baseID)+" of "+f.base, today)
+	if err != nil {
+		return nil, fmt.Errorf("base: %w", err)
+	}
+	if errs := baseDiags.Errors(); len(errs) > 0 {
+		if _, statErr := fs.Stat(baseFS, config.SettingsFile); statErr == nil {
+			return nil, fmt.Errorf("the base revision %s does not validate (%d error(s), first: %s); fix the base branch first",
+				short(baseID), len(errs), errs[0])
+		}
+		// A base without dbusers.json predates dbusers: compare with nothing.
+		base = review.Side{Label: base.Label, Config: &config.Config{}, State: &desired.State{Date: head.State.Date}}
+	}
+	out.review = review.Compare(base, head)
+	return out, nil
+}
+
+// declarationPaths are what a revision's tree is read for.
+var declarationPaths = []string{config.SettingsFile, config.ClustersDir, config.UsersDir}
+
+func loadSide(fsys fs.FS, label string, today time.Time) (review.Side, diag.List, error) {
+	loaded, diags, err := config.Load(fsys, today)
+	if err != nil {
+		return review.Side{}, nil, err
+	}
+	side := review.Side{Label: label, Config: &loaded.Config}
+	if len(diags.Errors()) > 0 {
+		return side, diags, nil
+	}
+	st, err := desired.Build(&loaded.Config, today)
+	if err != nil {
+		return review.Side{}, nil, err
+	}
+	side.State = st
+	return side, diags, nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func runPlan(ctx context.Context, e env, args []string) int {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var rf reviewFlags
+	rf.register(fs)
+	format := fs.String("format", "text", "output format: markdown, text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: dbusers plan --base REF [--head REF] [--format markdown|text|json] [--root DIR]")
+		fmt.Fprintln(e.stderr, "\nShows what merging the working tree (or --head) into the merge base with REF changes,")
+		fmt.Fprintln(e.stderr, "user by user, with risky changes first. Exit status: 0 no change, 1 changes, 2 error.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(e.stderr, "dbusers plan: "+format+"\n", args...)
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected argument %q", fs.Arg(0))
+	}
+	if *format != "markdown" && *format != "text" && *format != "json" {
+		return fail("unknown format %q (want markdown, text or json)", *format)
+	}
+	out, err := computeReview(ctx, e, rf)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if out.invalid != nil {
+		switch *format {
+		case "markdown":
+			fmt.Fprint(e.stdout, review.InvalidMarkdown(out.invalid))
+		case "json":
+			_ = writeJSON(e, map[string]any{"valid": false, "diagnostics": out.invalid})
+		default:
+			_ = out.invalid.Write(e.stdout, diag.Text)
+		}
+		return fail("the declarations do not validate")
+	}
+	r := out.review
+	switch *format {
+	case "markdown":
+		fmt.Fprint(e.stdout, r.Markdown())
+	case "json":
+		if err := writeJSON(e, r); err != nil {
+			return fail("%v", err)
+		}
+	default:
+		fmt.Fprint(e.stdout, r.Text())
+	}
+	if r.Empty() {
+		return exitOK
+	}
+	return exitChanges
+}
+
+func writeJSON(e env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

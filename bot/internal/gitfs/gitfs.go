@@ -1,0 +1,143 @@
+// Package gitfs reads the declarations of a git revision as a file system,
+// so that `dbusers plan` can load the configuration at the pull request's
+// base exactly as it loads the working tree. It shells out to git, which
+// every CI runner has, and reads all blobs through one `git cat-file
+// --batch` process so that a 10,000-file repository costs one round trip.
+package gitfs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing/fstest"
+	"time"
+)
+
+// Repo is a git working copy.
+type Repo struct {
+	Dir string
+}
+
+// run runs git with args in the repository and returns its standard output.
+func (r Repo) run(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", r.Dir}, args...)...)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, fmt.Errorf("git %s: %s", args[0], msg)
+	}
+	return out.Bytes(), nil
+}
+
+// Resolve returns the full commit id of rev.
+func (r Repo) Resolve(ctx context.Context, rev string) (string, error) {
+	if strings.HasPrefix(rev, "-") {
+		return "", fmt.Errorf("revision %q may not start with '-'", rev)
+	}
+	out, err := r.run(ctx, nil, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
+	if err != nil {
+		return "", fmt.Errorf("unknown revision %q (fetch it, e.g. actions/checkout with fetch-depth: 0): %w", rev, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// MergeBase returns the best common ancestor of a and b: what a pull
+// request is compared against, so that changes merged to the base branch
+// since the branch point do not show up as the pull request's.
+func (r Repo) MergeBase(ctx context.Context, a, b string) (string, error) {
+	out, err := r.run(ctx, nil, "merge-base", "--end-of-options", a, b)
+	if err != nil {
+		return "", fmt.Errorf("no merge base between %s and %s: %w", a, b, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Subject returns the first line of a commit's message, for reports.
+func (r Repo) Subject(ctx context.Context, rev string) (string, error) {
+	out, err := r.run(ctx, nil, "log", "-1", "--format=%s", "--end-of-options", rev)
+	return strings.TrimSpace(string(out)), err
+}
+
+// Tree returns the files under paths (files or directories, relative to
+// the repository root) at commit rev, as an in-memory file system.
+func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, error) {
+	args := append([]string{"ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev, "--"}, paths...)
+	out, err := r.run(ctx, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct{ path, sha string }
+	var entries []entry
+	var batch bytes.Buffer
+	for _, rec := range bytes.Split(out, []byte{0}) {
+		if len(rec) == 0 {
+			continue
+		}
+		meta, path, ok := bytes.Cut(rec, []byte{'\t'})
+		fields := strings.Fields(string(meta))
+		if !ok || len(fields) != 3 {
+			return nil, fmt.Errorf("git ls-tree: unexpected line %q", rec)
+		}
+		if fields[1] != "blob" {
+			continue // submodules and the like hold no declarations
+		}
+		entries = append(entries, entry{string(path), fields[2]})
+		batch.WriteString(fields[2] + "\n")
+	}
+	mfs := fstest.MapFS{}
+	if len(entries) == 0 {
+		return mfs, nil
+	}
+	blobs, err := r.run(ctx, &batch, "cat-file", "--batch")
+	if err != nil {
+		return nil, err
+	}
+	rd := bufio.NewReader(bytes.NewReader(blobs))
+	for _, e := range entries {
+		header, err := rd.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("git cat-file: %w", err)
+		}
+		f := strings.Fields(header)
+		if len(f) != 3 || f[0] != e.sha {
+			return nil, fmt.Errorf("git cat-file: unexpected header %q for %s", strings.TrimSpace(header), e.path)
+		}
+		size, err := strconv.Atoi(f[2])
+		if err != nil {
+			return nil, fmt.Errorf("git cat-file: bad size in %q", header)
+		}
+		data := make([]byte, size)
+		if _, err := io.ReadFull(rd, data); err != nil {
+			return nil, fmt.Errorf("git cat-file: read %s: %w", e.path, err)
+		}
+		if _, err := rd.Discard(1); err != nil { // the newline after each blob
+			return nil, fmt.Errorf("git cat-file: %w", err)
+		}
+		mfs[e.path] = &fstest.MapFile{Data: data, Mode: 0o644, ModTime: time.Time{}}
+	}
+	return mfs, nil
+}
+
+// ErrNotRepository is returned when the directory is not inside a git
+// working copy.
+var ErrNotRepository = errors.New("not a git repository")
+
+// Check verifies that Dir is inside a git working copy.
+func (r Repo) Check(ctx context.Context) error {
+	if _, err := r.run(ctx, nil, "rev-parse", "--git-dir"); err != nil {
+		return fmt.Errorf("%s: %w (%v)", r.Dir, ErrNotRepository, err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package review
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/diag"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"join": strings.Join,
+	"cell": cell,
+}).ParseFS(templateFS, "templates/*.tmpl"))
+
+// openLimit is how many users a review shows unfolded; past it, every
+// user's section is folded so the risks and summary stay on screen.
+const openLimit = 5
+
+// affectedLimit caps the names listed under one risk.
+const affectedLimit = 30
+
+type summaryView struct {
+	*Review
+	Headline string
+	Risks    []riskView
+	Summary  summaryCounts
+}
+
+type summaryCounts struct {
+	Summary
+	Environments []envView
+}
+
+type envView struct {
+	EnvCount
+	Production bool
+}
+
+type riskView struct {
+	Risk
+	ShowAffected bool
+	AffectedList string
+}
+
+type userView struct {
+	User
+	Open  bool
+	Lines []lineView
+}
+
+type lineView struct {
+	Line
+	Symbol   string
+	Sentence string
+}
+
+// Sections renders the review as markdown sections: the summary with the
+// risks first, then one section per user. A comment that must be split
+// keeps the first section whole.
+func (r *Review) Sections() []string {
+	sv := summaryView{Review: r, Headline: r.headline()}
+	sv.Summary.Summary = r.Summary
+	for _, e := range r.Summary.Environments {
+		sv.Summary.Environments = append(sv.Summary.Environments, envView{e, config.IsProduction(e.Environment)})
+	}
+	for _, k := range r.Risks {
+		v := riskView{Risk: k}
+		if len(k.Affected) > 1 || (len(k.Affected) == 1 && !strings.Contains(k.Text, k.Affected[0])) {
+			v.ShowAffected = true
+			names := k.Affected
+			more := ""
+			if len(names) > affectedLimit {
+				more = fmt.Sprintf(" and %d more", len(names)-affectedLimit)
+				names = names[:affectedLimit]
+			}
+			v.AffectedList = strings.Join(names, ", ") + more
+		}
+		sv.Risks = append(sv.Risks, v)
+	}
+	sections := []string{execute("summary.md.tmpl", sv)}
+	if len(r.Users) > 0 {
+		sections[0] += fmt.Sprintf("\n#### Changes per user (%d)\n", len(r.Users))
+	}
+	for _, u := range r.Users {
+		uv := userView{User: u, Open: len(r.Users) <= openLimit}
+		for _, l := range u.Lines {
+			uv.Lines = append(uv.Lines, lineView{Line: l, Symbol: symbol(l.Kind), Sentence: cell(l.Short())})
+		}
+		sections = append(sections, execute("user.md.tmpl", uv))
+	}
+	return sections
+}
+
+// Markdown is the whole review as one markdown document.
+func (r *Review) Markdown() string {
+	return strings.Join(r.Sections(), "\n")
+}
+
+func (r *Review) headline() string {
+	s := r.Summary
+	counts := func(what string, added, removed, changed int, verbs [3]string) string {
+		var parts []string
+		for i, n := range []int{added, removed, changed} {
+			if n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, verbs[i]))
+			}
+		}
+		if len(parts) == 0 {
+			return ""
+		}
+		return what + " " + strings.Join(parts, ", ")
+	}
+	var parts []string
+	for _, p := range []string{
+		counts("users:", s.UsersAdded, s.UsersRemoved, s.UsersChanged, [3]string{"added", "removed", "changed"}),
+		counts("grants:", s.GrantsAdded, s.GrantsRevoked, s.GrantsChanged, [3]string{"added", "revoked", "changed"}),
+	} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "configuration changes only"
+	}
+	h := strings.Join(parts, "; ")
+	if n := countHigh(r.Risks); n > 0 {
+		h += fmt.Sprintf(" — %d high-risk change(s)", n)
+	}
+	return h
+}
+
+func countHigh(rs []Risk) int {
+	n := 0
+	for _, r := range rs {
+		if r.Level == High {
+			n++
+		}
+	}
+	return n
+}
+
+func symbol(k Kind) string {
+	switch k {
+	case Grant:
+		return "➕"
+	case Revoke:
+		return "➖"
+	case Elevate:
+		return "⬆️"
+	case Downgrade:
+		return "⬇️"
+	case Expiry:
+		return "⏳"
+	}
+	return "🔁"
+}
+
+// cell makes text safe inside a markdown table cell and inert as HTML: a
+// user-controlled string must not break the table or inject markup.
+func cell(s string) string {
+	r := strings.NewReplacer("|", "\\|", "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;")
+	return r.Replace(s)
+}
+
+func execute(name string, data any) string {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		// Templates are fixed and tested; a failure is a programming error.
+		panic(fmt.Sprintf("review template %s: %v", name, err))
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// InvalidMarkdown renders validation problems in place of a plan.
+func InvalidMarkdown(diags diag.List) string {
+	errs, warns := diags.Count()
+	return execute("invalid.md.tmpl", struct {
+		Errors, Warnings int
+		Diagnostics      diag.List
+	}{errs, warns, diags})
+}
+
+// Text renders the review for a terminal.
+func (r *Review) Text() string {
+	var b strings.Builder
+	if r.Empty() {
+		return "dbusers plan: no change to any database account\n"
+	}
+	fmt.Fprintf(&b, "dbusers plan %s → %s (%s): %s\n", r.Base, r.Head, r.Date, r.headline())
+	if len(r.Risks) > 0 {
+		b.WriteString("\nneeds a careful review:\n")
+		for _, k := range r.Risks {
+			mark := "!"
+			if k.Level == High {
+				mark = "!!"
+			}
+			fmt.Fprintf(&b, "  %-2s %s\n", mark, k.Text)
+			if len(k.Affected) > 1 {
+				fmt.Fprintf(&b, "     affected: %s\n", strings.Join(k.Affected, ", "))
+			}
+		}
+	}
+	if len(r.Settings) > 0 {
+		b.WriteString("\nconfiguration changes:\n")
+		for _, s := range r.Settings {
+			fmt.Fprintf(&b, "  - %s\n", s)
+		}
+	}
+	for _, u := range r.Users {
+		fmt.Fprintf(&b, "\n%s (%s, %s, %s): %s\n", u.Name, u.Account, u.Kind, u.Owner, u.Status)
+		if u.Auth != "" {
+			fmt.Fprintf(&b, "  ~ %s\n", u.Auth)
+		}
+		for _, l := range u.Lines {
+			fmt.Fprintf(&b, "  %s %s\n", textSymbol(l.Kind), l.Sentence())
+		}
+	}
+	return b.String()
+}
+
+func textSymbol(k Kind) string {
+	switch k {
+	case Grant, Elevate:
+		return "+"
+	case Revoke, Downgrade:
+		return "-"
+	}
+	return "~"
+}

@@ -1,0 +1,611 @@
+// Package review compares the desired state of two revisions of a
+// declarations repository (a pull request's base and head) and describes
+// the difference the way a reviewer needs it: a summary, the risky changes
+// first, then every user's grants and revocations per cluster and database.
+// It is pure: two configurations and a date in, a review out.
+package review
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/desired"
+)
+
+// Kind is the kind of one grant change.
+type Kind string
+
+// Kinds of grant change, as a reviewer names them.
+const (
+	Grant     Kind = "grant"     // new access to a database
+	Revoke    Kind = "revoke"    // access to a database removed
+	Elevate   Kind = "elevate"   // more privileges on a database
+	Downgrade Kind = "downgrade" // fewer privileges on a database
+	Change    Kind = "change"    // some privileges added, some removed
+	Expiry    Kind = "expiry"    // only the expiry date changed
+)
+
+// Line is one change of one user's access to one database of one cluster.
+type Line struct {
+	Cluster     string   `json:"cluster"`
+	Environment string   `json:"environment"`
+	Database    string   `json:"database"`
+	Kind        Kind     `json:"kind"`
+	From        string   `json:"from,omitempty"` // role names at base, "" when none
+	To          string   `json:"to,omitempty"`   // role names at head
+	Added       []string `json:"added,omitempty"`
+	Removed     []string `json:"removed,omitempty"`
+	// ExpiresFrom and ExpiresTo are the expiry dates at base and head ("" =
+	// never, or no grant).
+	ExpiresFrom string `json:"expires_from,omitempty"`
+	ExpiresTo   string `json:"expires_to,omitempty"`
+	// Why names the declaration change behind a line that the user's own
+	// file did not cause (a role template or a cluster file).
+	Why string `json:"why,omitempty"`
+}
+
+// Sentence describes the line in words.
+func (l Line) Sentence() string {
+	return l.describe(" on " + l.Cluster + "/" + l.Database)
+}
+
+// Short describes the line without naming the cluster and database, for
+// tables that show them in columns of their own.
+func (l Line) Short() string { return l.describe("") }
+
+func (l Line) describe(where string) string {
+	var s string
+	switch l.Kind {
+	case Grant:
+		s = fmt.Sprintf("grant %s%s", l.To, where)
+	case Revoke:
+		s = fmt.Sprintf("revoke %s%s", l.From, where)
+	case Elevate, Downgrade, Change:
+		if l.From == l.To {
+			s = fmt.Sprintf("%s%s: %s", l.Kind, where, l.To)
+		} else {
+			s = fmt.Sprintf("%s%s: %s → %s", l.Kind, where, l.From, l.To)
+		}
+	case Expiry:
+		s = describeExpiry(l.ExpiresFrom, l.ExpiresTo) + where
+	}
+	// Role names explain the change unless they stayed the same (a
+	// template changed): then the privileges are the news.
+	if l.From == l.To {
+		if len(l.Added) > 0 {
+			s += " (+" + strings.Join(l.Added, ", +") + ")"
+		}
+		if len(l.Removed) > 0 {
+			s += " (−" + strings.Join(l.Removed, ", −") + ")"
+		}
+	}
+	if l.Kind != Expiry && l.Kind != Revoke && l.ExpiresTo != "" {
+		s += " until " + l.ExpiresTo
+	}
+	if l.Why != "" {
+		s += " — " + l.Why
+	}
+	return s
+}
+
+func describeExpiry(from, to string) string {
+	switch {
+	case from == "":
+		return "expiry added: " + to
+	case to == "":
+		return "expiry removed (was " + from + ")"
+	}
+	return "expiry changed: " + from + " → " + to
+}
+
+// Status is what happened to a user as a whole.
+type Status string
+
+// User statuses.
+const (
+	Added   Status = "added"
+	Removed Status = "removed"
+	Changed Status = "changed"
+)
+
+// User is one user's changes.
+type User struct {
+	Name    string `json:"name"`
+	Account string `json:"account"`
+	Owner   string `json:"owner"`
+	Kind    string `json:"kind"`
+	Status  Status `json:"status"`
+	// Auth describes an authentication change, "" when none.
+	Auth  string `json:"auth,omitempty"`
+	Lines []Line `json:"lines,omitempty"`
+}
+
+// Level ranks a risk.
+type Level string
+
+// Risk levels: High needs a second reviewer; Notice is worth a look.
+const (
+	High   Level = "high"
+	Notice Level = "notice"
+)
+
+// Risk is a change called out at the top of the review.
+type Risk struct {
+	Level Level  `json:"level"`
+	Text  string `json:"text"`
+	// Affected lists users whose access the change alters.
+	Affected []string `json:"affected,omitempty"`
+}
+
+// EnvCount counts grant changes in one environment.
+type EnvCount struct {
+	Environment string   `json:"environment"`
+	Clusters    []string `json:"clusters"`
+	Added       int      `json:"grants_added"`
+	Revoked     int      `json:"grants_revoked"`
+	Changed     int      `json:"grants_changed"`
+}
+
+// Summary is the review in numbers.
+type Summary struct {
+	UsersAdded    int        `json:"users_added"`
+	UsersRemoved  int        `json:"users_removed"`
+	UsersChanged  int        `json:"users_changed"`
+	GrantsAdded   int        `json:"grants_added"`
+	GrantsRevoked int        `json:"grants_revoked"`
+	GrantsChanged int        `json:"grants_changed"`
+	Clusters      []string   `json:"clusters_touched"`
+	Environments  []EnvCount `json:"environments"`
+}
+
+// Review is the whole comparison.
+type Review struct {
+	Base    string  `json:"base"`
+	Head    string  `json:"head"`
+	Date    string  `json:"date"`
+	Summary Summary `json:"summary"`
+	Risks   []Risk  `json:"risks"`
+	// Settings lists changes to dbusers.json and cluster files in words.
+	Settings []string `json:"settings_changes,omitempty"`
+	Users    []User   `json:"users"`
+}
+
+// Empty reports whether nothing changes.
+func (r *Review) Empty() bool {
+	return len(r.Users) == 0 && len(r.Settings) == 0 && len(r.Risks) == 0
+}
+
+// Side is one revision: its declarations and the desired state built from
+// them on the review's date.
+type Side struct {
+	Label  string
+	Config *config.Config
+	State  *desired.State
+}
+
+// Compare describes what merging head into base changes.
+func Compare(base, head Side) *Review {
+	r := &Review{Base: base.Label, Head: head.Label, Date: head.State.Date}
+	bg, hg := index(base.State), index(head.State)
+	bu, hu := usersByName(base.Config), usersByName(head.Config)
+	roleWhy := roleChanges(base.Config, head.Config)
+	clusterWhy := clusterChanges(base.Config, head.Config)
+
+	names := slices.Sorted(maps.Keys(union(bu, hu)))
+	for _, name := range names {
+		b, inBase := bu[name]
+		h, inHead := hu[name]
+		u := User{Name: name}
+		switch {
+		case !inBase:
+			u.Status, u.Owner, u.Kind = Added, h.Owner, h.Kind
+		case !inHead:
+			u.Status, u.Owner, u.Kind = Removed, b.Owner, b.Kind
+		default:
+			u.Status, u.Owner, u.Kind = Changed, h.Owner, h.Kind
+			if a := authChange(b.Auth, h.Auth); a != "" {
+				u.Auth = a
+			}
+		}
+		u.Account = accountName(head.Config, base.Config, name)
+		fileChanged := !inBase || !inHead || !reflect.DeepEqual(b, h)
+		u.Lines = lines(bg[name], hg[name], roleWhy, clusterWhy, fileChanged)
+		if u.Status == Changed && u.Auth == "" && len(u.Lines) == 0 {
+			continue // a description or reason edit: nothing reaches a database
+		}
+		r.Users = append(r.Users, u)
+	}
+	r.Settings = settingsChanges(base.Config, head.Config)
+	for _, role := range slices.Sorted(maps.Keys(roleWhy)) {
+		r.Settings = append(r.Settings, roleWhy[role])
+	}
+	for _, c := range slices.Sorted(maps.Keys(clusterWhy)) {
+		r.Settings = append(r.Settings, clusterWhy[c])
+	}
+	r.summarize()
+	r.Risks = risks(r, base, head, roleWhy, clusterWhy)
+	return r
+}
+
+// grantKey identifies one user's grant on one database of one cluster.
+type grantKey struct{ cluster, database string }
+
+type grantInfo struct {
+	env     string
+	grant   desired.Grant
+	account desired.Account
+}
+
+// index maps user → (cluster, database) → grant.
+func index(st *desired.State) map[string]map[grantKey]grantInfo {
+	out := map[string]map[grantKey]grantInfo{}
+	if st == nil {
+		return out
+	}
+	for _, c := range st.Clusters {
+		for _, a := range c.Accounts {
+			if out[a.User] == nil {
+				out[a.User] = map[grantKey]grantInfo{}
+			}
+			for _, g := range a.Grants {
+				out[a.User][grantKey{c.Name, g.Database}] = grantInfo{env: c.Environment, grant: g, account: a}
+			}
+		}
+	}
+	return out
+}
+
+// lines compares one user's grants. fileChanged says whether the user's own
+// file changed; when it did not, every line comes from a role template or a
+// cluster file, and the line says which.
+func lines(base, head map[grantKey]grantInfo, roleWhy, clusterWhy map[string]string, fileChanged bool) []Line {
+	keys := slices.SortedFunc(maps.Keys(union(base, head)), func(a, b grantKey) int {
+		return cmp.Or(strings.Compare(a.cluster, b.cluster), strings.Compare(a.database, b.database))
+	})
+	var out []Line
+	for _, k := range keys {
+		b, inBase := base[k]
+		h, inHead := head[k]
+		l := Line{Cluster: k.cluster, Database: k.database, Environment: cmp.Or(h.env, b.env)}
+		if inBase {
+			l.From, l.ExpiresFrom = strings.Join(b.grant.Roles, "+"), b.grant.Expires
+		}
+		if inHead {
+			l.To, l.ExpiresTo = strings.Join(h.grant.Roles, "+"), h.grant.Expires
+		}
+		l.Added = minus(h.grant.Privileges, b.grant.Privileges)
+		l.Removed = minus(b.grant.Privileges, h.grant.Privileges)
+		switch {
+		case !inBase:
+			l.Kind = Grant
+		case !inHead:
+			l.Kind = Revoke
+		case len(l.Added) > 0 && len(l.Removed) > 0:
+			l.Kind = Change
+		case len(l.Added) > 0:
+			l.Kind = Elevate
+		case len(l.Removed) > 0:
+			l.Kind = Downgrade
+		case l.ExpiresFrom != l.ExpiresTo:
+			l.Kind = Expiry
+		case l.From != l.To:
+			// Same privileges under another role name: nothing reaches
+			// the database, but a reviewer should still see it.
+			l.Kind = Change
+		default:
+			continue
+		}
+		// Explain a change the user's file did not ask for.
+		if inBase && inHead && l.From == l.To && l.Kind != Expiry {
+			for _, role := range h.grant.Roles {
+				if why, ok := roleWhy[role]; ok {
+					l.Why = why
+				}
+			}
+		}
+		if why, ok := clusterWhy[k.cluster]; ok && l.Why == "" && !fileChanged {
+			l.Why = why
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func (r *Review) summarize() {
+	s := &r.Summary
+	envs := map[string]*EnvCount{}
+	clusters := map[string]bool{}
+	for _, u := range r.Users {
+		switch u.Status {
+		case Added:
+			s.UsersAdded++
+		case Removed:
+			s.UsersRemoved++
+		default:
+			s.UsersChanged++
+		}
+		for _, l := range u.Lines {
+			e := envs[l.Environment]
+			if e == nil {
+				e = &EnvCount{Environment: l.Environment}
+				envs[l.Environment] = e
+			}
+			if !slices.Contains(e.Clusters, l.Cluster) {
+				e.Clusters = append(e.Clusters, l.Cluster)
+			}
+			clusters[l.Cluster] = true
+			switch l.Kind {
+			case Grant:
+				s.GrantsAdded++
+				e.Added++
+			case Revoke:
+				s.GrantsRevoked++
+				e.Revoked++
+			default:
+				s.GrantsChanged++
+				e.Changed++
+			}
+		}
+	}
+	s.Clusters = slices.Sorted(maps.Keys(clusters))
+	for _, name := range slices.Sorted(maps.Keys(envs)) {
+		e := envs[name]
+		slices.Sort(e.Clusters)
+		s.Environments = append(s.Environments, *e)
+	}
+	// Production first: it is what reviewers look at.
+	slices.SortStableFunc(s.Environments, func(a, b EnvCount) int {
+		pa, pb := config.IsProduction(a.Environment), config.IsProduction(b.Environment)
+		switch {
+		case pa && !pb:
+			return -1
+		case pb && !pa:
+			return 1
+		}
+		return 0
+	})
+}
+
+func risks(r *Review, base, head Side, roleWhy, clusterWhy map[string]string) []Risk {
+	var out []Risk
+	for _, u := range r.Users {
+		for _, l := range u.Lines {
+			gained := l.Kind == Grant || l.Kind == Elevate || l.Kind == Change
+			if gained && strings.Contains("+"+l.To+"+", "+trusted_admin+") && !strings.Contains("+"+l.From+"+", "+trusted_admin+") {
+				out = append(out, Risk{Level: High, Affected: []string{u.Name},
+					Text: fmt.Sprintf("trusted_admin (every privilege) for %s on %s/%s", u.Name, l.Cluster, l.Database)})
+			}
+			if gained && config.IsProduction(l.Environment) && strings.Contains("+"+l.To+"+", "+admin+") && !strings.Contains("+"+l.From+"+", "+admin+") {
+				out = append(out, Risk{Level: High, Affected: []string{u.Name},
+					Text: fmt.Sprintf("admin on production for %s on %s/%s", u.Name, l.Cluster, l.Database)})
+			}
+			if l.Kind == Expiry && l.ExpiresTo == "" {
+				out = append(out, Risk{Level: High, Affected: []string{u.Name},
+					Text: fmt.Sprintf("expiry removed for %s on %s/%s (was %s): the access becomes permanent", u.Name, l.Cluster, l.Database, l.ExpiresFrom)})
+			}
+		}
+		if u.Status == Removed {
+			out = append(out, Risk{Level: Notice, Affected: []string{u.Name},
+				Text: fmt.Sprintf("user %s is removed: its accounts are dropped from %d database grant(s)", u.Name, len(u.Lines))})
+		} else if n := countKind(u.Lines, Revoke); n > 0 {
+			out = append(out, Risk{Level: Notice, Affected: []string{u.Name},
+				Text: fmt.Sprintf("%s loses access to %d database(s)", u.Name, n)})
+		}
+		if u.Auth != "" {
+			out = append(out, Risk{Level: Notice, Affected: []string{u.Name}, Text: fmt.Sprintf("%s: %s", u.Name, u.Auth)})
+		}
+	}
+	// Template and cluster changes reach every holder: list them.
+	holders := func(match func(k grantKey, g grantInfo) bool) []string {
+		set := map[string]bool{}
+		for _, st := range []*desired.State{base.State, head.State} {
+			for user, grants := range index(st) {
+				for k, g := range grants {
+					if match(k, g) {
+						set[user] = true
+					}
+				}
+			}
+		}
+		return slices.Sorted(maps.Keys(set))
+	}
+	for _, role := range slices.Sorted(maps.Keys(roleWhy)) {
+		affected := holders(func(_ grantKey, g grantInfo) bool { return slices.Contains(g.grant.Roles, role) })
+		out = append(out, Risk{Level: High, Affected: affected,
+			Text: fmt.Sprintf("%s: changes every holder of the role (%d user(s))", roleWhy[role], len(affected))})
+	}
+	for _, c := range slices.Sorted(maps.Keys(clusterWhy)) {
+		affected := holders(func(k grantKey, _ grantInfo) bool { return k.cluster == c })
+		out = append(out, Risk{Level: High, Affected: affected,
+			Text: fmt.Sprintf("%s: affects every user of the cluster (%d user(s))", clusterWhy[c], len(affected))})
+	}
+	if base.Config.Settings.Prefix != head.Config.Settings.Prefix {
+		out = append(out, Risk{Level: High, Text: fmt.Sprintf(
+			"prefix changes from %q to %q: every managed account on every cluster would be dropped and recreated (the removal limit will hold the drops back)",
+			base.Config.Settings.Prefix, head.Config.Settings.Prefix)})
+	}
+	slices.SortStableFunc(out, func(a, b Risk) int {
+		if a.Level != b.Level {
+			if a.Level == High {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func countKind(ls []Line, k Kind) int {
+	n := 0
+	for _, l := range ls {
+		if l.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func authChange(b, h config.UserAuth) string {
+	bm, hm := b.Method(), h.Method()
+	switch {
+	case bm != hm:
+		return fmt.Sprintf("authentication changes from %s to %s", bm, hm)
+	case bm == "password" && b.Secret != h.Secret:
+		return fmt.Sprintf("password secret changes from %s to %s", b.Secret, h.Secret)
+	}
+	return ""
+}
+
+// roleChanges describes, per role, how its template's privileges changed.
+func roleChanges(base, head *config.Config) map[string]string {
+	bp, _ := base.Settings.RolePrivileges()
+	hp, _ := head.Settings.RolePrivileges()
+	out := map[string]string{}
+	for role := range union(bp, hp) {
+		b, inB := bp[role]
+		h, inH := hp[role]
+		switch {
+		case !inB:
+			out[role] = fmt.Sprintf("role %s added to dbusers.json (%s)", role, strings.Join(h, ", "))
+		case !inH:
+			out[role] = fmt.Sprintf("role %s removed from dbusers.json", role)
+		case !slices.Equal(b, h):
+			var parts []string
+			if add := minus(h, b); len(add) > 0 {
+				parts = append(parts, "+"+strings.Join(add, ", +"))
+			}
+			if rm := minus(b, h); len(rm) > 0 {
+				parts = append(parts, "−"+strings.Join(rm, ", −"))
+			}
+			out[role] = fmt.Sprintf("role %s changed in dbusers.json: %s", role, strings.Join(parts, "; "))
+		}
+	}
+	return out
+}
+
+// clusterChanges describes changes to cluster files that matter to access.
+func clusterChanges(base, head *config.Config) map[string]string {
+	bc, hc := clustersByName(base), clustersByName(head)
+	out := map[string]string{}
+	for name := range union(bc, hc) {
+		b, inB := bc[name]
+		h, inH := hc[name]
+		var parts []string
+		switch {
+		case !inB:
+			out[name] = fmt.Sprintf("cluster %s added (%s, %s)", name, h.Environment, h.Engine)
+			continue
+		case !inH:
+			out[name] = fmt.Sprintf("cluster %s removed from the configuration: dbusers stops managing it (its accounts stay as they are)", name)
+			continue
+		}
+		if b.Environment != h.Environment {
+			parts = append(parts, fmt.Sprintf("environment %s → %s", b.Environment, h.Environment))
+		}
+		if b.Engine != h.Engine {
+			parts = append(parts, fmt.Sprintf("engine %s → %s", b.Engine, h.Engine))
+		}
+		if b.Endpoint != h.Endpoint || b.Port != h.Port {
+			parts = append(parts, fmt.Sprintf("endpoint %s:%d → %s:%d", b.Endpoint, b.Port, h.Endpoint, h.Port))
+		}
+		if b.AccountID != h.AccountID || b.Region != h.Region {
+			parts = append(parts, fmt.Sprintf("account/region %s/%s → %s/%s", b.AccountID, b.Region, h.AccountID, h.Region))
+		}
+		if add := minus(h.Databases, b.Databases); len(add) > 0 {
+			parts = append(parts, "databases added: "+strings.Join(add, ", "))
+		}
+		if rm := minus(b.Databases, h.Databases); len(rm) > 0 {
+			parts = append(parts, "databases removed: "+strings.Join(rm, ", "))
+		}
+		if b.AdminSecret != h.AdminSecret {
+			parts = append(parts, "admin secret changed")
+		}
+		if b.TLS != h.TLS {
+			parts = append(parts, fmt.Sprintf("tls %s → %s", cmp.Or(b.TLS, "verify-identity"), cmp.Or(h.TLS, "verify-identity")))
+		}
+		if b.RoleARN != h.RoleARN || b.ExternalID != h.ExternalID {
+			parts = append(parts, "assumed role changed")
+		}
+		if len(parts) > 0 {
+			out[name] = fmt.Sprintf("cluster %s changed: %s", name, strings.Join(parts, "; "))
+		}
+	}
+	return out
+}
+
+// settingsChanges describes dbusers.json changes other than roles.
+func settingsChanges(base, head *config.Config) []string {
+	b, h := base.Settings, head.Settings
+	var out []string
+	if b.Prefix != h.Prefix {
+		out = append(out, fmt.Sprintf("prefix %s → %s", b.Prefix, h.Prefix))
+	}
+	if b.RemovalLimit != h.RemovalLimit {
+		out = append(out, fmt.Sprintf("removal limit count %d, fraction %g → count %d, fraction %g",
+			b.RemovalLimit.Count, b.RemovalLimit.Fraction, h.RemovalLimit.Count, h.RemovalLimit.Fraction))
+	}
+	if add := minus(h.ProtectedAccounts, b.ProtectedAccounts); len(add) > 0 {
+		out = append(out, "protected accounts added: "+strings.Join(add, ", "))
+	}
+	if rm := minus(b.ProtectedAccounts, h.ProtectedAccounts); len(rm) > 0 {
+		out = append(out, "protected accounts removed (dbusers may now change or drop them): "+strings.Join(rm, ", "))
+	}
+	if b.SSM != h.SSM {
+		out = append(out, fmt.Sprintf("SSM parameter %s → %s", b.SSM.Parameter, h.SSM.Parameter))
+	}
+	if b.AWS != h.AWS {
+		out = append(out, "cross-account role settings changed")
+	}
+	return out
+}
+
+func accountName(head, base *config.Config, user string) string {
+	if head.Settings.Prefix != "" {
+		return head.Settings.AccountName(user)
+	}
+	return base.Settings.AccountName(user)
+}
+
+func usersByName(c *config.Config) map[string]config.User {
+	out := map[string]config.User{}
+	for _, u := range c.Users {
+		out[u.Name] = u
+	}
+	return out
+}
+
+func clustersByName(c *config.Config) map[string]config.Cluster {
+	out := map[string]config.Cluster{}
+	for _, cl := range c.Clusters {
+		out[cl.Name] = cl
+	}
+	return out
+}
+
+func union[K comparable, V any](a, b map[K]V) map[K]bool {
+	out := make(map[K]bool, len(a)+len(b))
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
