@@ -103,22 +103,22 @@ func Detect(ctx context.Context, q Querier) (Identity, error) {
 func queryVariables(ctx context.Context, q Querier) (map[string]string, error) {
 	rows, err := q.QueryContext(ctx, variablesQuery)
 	if err != nil {
-		return nil, fmt.Errorf("detect server: read global variables: %w", err)
+		return nil, fmt.Errorf("read global variables: %w", err)
 	}
 	defer rows.Close()
 	vars := map[string]string{}
 	for rows.Next() {
 		var name, value sql.NullString
 		if err := rows.Scan(&name, &value); err != nil {
-			return nil, fmt.Errorf("detect server: read global variables: %w", err)
+			return nil, fmt.Errorf("read global variables: %w", err)
 		}
 		vars[strings.ToLower(name.String)] = value.String
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("detect server: read global variables: %w", err)
+		return nil, fmt.Errorf("read global variables: %w", err)
 	}
 	if vars["version"] == "" {
-		return nil, errors.New("detect server: the server reports no version variable")
+		return nil, errors.New("the server reports no version variable")
 	}
 	return vars, nil
 }
@@ -126,7 +126,7 @@ func queryVariables(ctx context.Context, q Querier) (map[string]string, error) {
 func queryCurrentUser(ctx context.Context, q Querier) (AccountID, error) {
 	rows, err := q.QueryContext(ctx, currentUserQuery)
 	if err != nil {
-		return AccountID{}, fmt.Errorf("detect server: read current user: %w", err)
+		return AccountID{}, fmt.Errorf("read current user: %w", err)
 	}
 	defer rows.Close()
 	var s sql.NullString
@@ -137,18 +137,18 @@ func queryCurrentUser(ctx context.Context, q Querier) (AccountID, error) {
 		err = rows.Err()
 	}
 	if err != nil {
-		return AccountID{}, fmt.Errorf("detect server: read current user: %w", err)
+		return AccountID{}, fmt.Errorf("read current user: %w", err)
 	}
 	if !s.Valid {
-		return AccountID{}, errors.New("detect server: CURRENT_USER() returned nothing")
+		return AccountID{}, errors.New("read current user: CURRENT_USER() returned no row")
 	}
-	return ParseAccount(s.String), nil
+	return parseAccount(s.String), nil
 }
 
-// ParseAccount splits "user@host", as CURRENT_USER() and role tables print an
-// account, at its last @ (a host name cannot contain one; a user name can).
+// parseAccount splits "user@host", as CURRENT_USER() prints an account, at
+// its last @ (a host name cannot contain one; a user name can).
 // A string without @ is a user with host "" (how MariaDB names roles).
-func ParseAccount(s string) AccountID {
+func parseAccount(s string) AccountID {
 	i := strings.LastIndexByte(s, '@')
 	if i < 0 {
 		return AccountID{User: s}
@@ -168,7 +168,7 @@ func detectFlavor(version, comment string) (flavor.Flavor, error) {
 	case strings.HasPrefix(version, "8."):
 		return flavor.MySQL80, nil
 	}
-	return "", fmt.Errorf("detect server: unsupported server version %q (version_comment %q): dbusers supports MySQL 5.7, MySQL 8.x, MariaDB and the embedded go-mysql-server", version, comment)
+	return "", fmt.Errorf("unsupported server version %q (version_comment %q): dbusers supports MySQL 5.7, MySQL 8.x, MariaDB and the embedded go-mysql-server", version, comment)
 }
 
 // CheckEngine refuses a server that is not what the cluster file declares,

@@ -53,8 +53,8 @@ func TestParseAccount(t *testing.T) {
 		{"@localhost", AccountID{"", "localhost"}},
 	}
 	for _, tt := range tests {
-		if got := ParseAccount(tt.in); got != tt.want {
-			t.Errorf("ParseAccount(%q) = %v; want %v", tt.in, got, tt.want)
+		if got := parseAccount(tt.in); got != tt.want {
+			t.Errorf("parseAccount(%q) = %v; want %v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -64,15 +64,15 @@ func FuzzParseAccount(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		a := ParseAccount(s)
+		a := parseAccount(s)
 		if !strings.Contains(s, "@") {
 			if a != (AccountID{User: s}) {
-				t.Fatalf("ParseAccount(%q) = %v; want the whole string as user", s, a)
+				t.Fatalf("parseAccount(%q) = %v; want the whole string as user", s, a)
 			}
 			return
 		}
 		if a.User+"@"+a.Host != s || strings.Contains(a.Host, "@") {
-			t.Fatalf("ParseAccount(%q) = %v; want a split at the last @", s, a)
+			t.Fatalf("parseAccount(%q) = %v; want a split at the last @", s, a)
 		}
 	})
 }

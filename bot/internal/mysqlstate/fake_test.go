@@ -263,7 +263,7 @@ func TestDetectRefusesUnknownServer(t *testing.T) {
 		currentUserQuery: table("CURRENT_USER()", "admin@%"),
 	}}
 	_, err := Detect(testContext(t), s.db(t))
-	if want := `detect server: unsupported server version "5.6.51"`; err == nil || !strings.HasPrefix(err.Error(), want) {
+	if want := `unsupported server version "5.6.51"`; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error = %v; want %s...", err, want)
 	}
 	s.results[variablesQuery] = variables("version_comment nothing")

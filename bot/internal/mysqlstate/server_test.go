@@ -172,7 +172,7 @@ func TestDetectServers(t *testing.T) {
 		if id.Version != version {
 			t.Errorf("version = %q; want VERSION() %q", id.Version, version)
 		}
-		if id.CurrentUser != ParseAccount(user) || id.CurrentUser.User == "" {
+		if id.CurrentUser != parseAccount(user) || id.CurrentUser.User == "" {
 			t.Errorf("current user = %v; want %s", id.CurrentUser, user)
 		}
 		if id.Aurora() || id.PartialRevokes {

@@ -36,6 +36,9 @@ type Server struct {
 	CurrentUser AccountID
 	// Accounts holds every account whose user name starts with the managed
 	// prefix (an exact, case-sensitive prefix match), keyed by account.
+	// On MySQL 8.0 and the embedded server a role is an account (locked,
+	// without password) and is included; a MariaDB role is not an account
+	// and is left out.
 	Accounts map[AccountID]*Account
 }
 
@@ -53,7 +56,10 @@ type Account struct {
 	// for IAM). It is compared, never printed.
 	AuthString string
 	Locked     bool
-	RequireSSL bool // ssl_type is not empty (REQUIRE SSL or stronger)
+	// RequireSSL is true when ssl_type is set (REQUIRE SSL or stronger).
+	// The embedded server accepts REQUIRE SSL without storing it, so it
+	// always reads false there.
+	RequireSSL bool
 	// Global holds sorted global (*.*) privileges, without USAGE.
 	Global []string
 	// Databases maps a database name pattern exactly as the server stores
@@ -61,7 +67,8 @@ type Account struct {
 	Databases map[string][]string
 	// Tables holds table- and column-level grants, sorted.
 	Tables []TableGrant
-	// Roles holds the roles granted to the account, sorted.
+	// Roles holds the roles granted to the account, sorted. A MariaDB role
+	// has Host "".
 	Roles []AccountID
 }
 
