@@ -142,7 +142,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	if err := mysqlstate.CheckEngine(opt.Cluster.Engine, id); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
-	p, err := readAndPlan(ctx, c, opt)
+	p, err := readAndPlan(ctx, c, opt, id)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
@@ -160,7 +160,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
 	// Verify: what was applied must leave nothing to do.
-	again, err := readAndPlan(ctx, c, opt)
+	again, err := readAndPlan(ctx, c, opt, id)
 	if err != nil {
 		return fmt.Errorf("cluster %s: verify: %w", name, err)
 	}
@@ -176,8 +176,11 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	return nil
 }
 
-func readAndPlan(ctx context.Context, c *counting, opt Options) (*plan.Plan, error) {
-	srv, err := mysqlstate.Read(ctx, c, opt.State.Prefix+"_")
+// readAndPlan reads the accounts of the server run has already detected
+// (mysqlstate.Read would detect it again, two more queries on every run and
+// every verify).
+func readAndPlan(ctx context.Context, c *counting, opt Options, id mysqlstate.Identity) (*plan.Plan, error) {
+	srv, err := mysqlstate.ReadAccounts(ctx, c, id, opt.State.Prefix+"_")
 	if err != nil {
 		return nil, fmt.Errorf("read live state: %w", err)
 	}
