@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -40,8 +39,8 @@ func BuiltinRoles() map[string]Role {
 	}
 }
 
-// Roles returns the effective role templates: the built-ins overlaid with
-// those of dbusers.json.
+// EffectiveRoles returns the effective role templates: the built-ins
+// overlaid with those of dbusers.json.
 func (s Settings) EffectiveRoles() map[string]Role {
 	roles := BuiltinRoles()
 	for name, r := range s.Roles {
@@ -161,16 +160,10 @@ func (c *checker) settings(out *diag.List) {
 }
 
 func (c *checker) clusters(out *diag.List) {
-	seen := map[string]string{}
+	// File names and duplicate names are checked by Load, which knows
+	// which file each declaration came from.
 	for _, cl := range c.l.Config.Clusters {
 		src := c.l.Clusters[cl.Name]
-		if want := strings.TrimSuffix(path.Base(src.Path), ".json"); cl.Name != want {
-			*out = append(*out, src.at("/name", diag.Error, "name %q must equal the file name %q", cl.Name, want))
-		}
-		if prev, dup := seen[cl.Name]; dup {
-			*out = append(*out, src.at("/name", diag.Error, "cluster %s is also declared in %s", cl.Name, prev))
-		}
-		seen[cl.Name] = src.Path
 		if cl.TLS == "disabled" && engineIAM(cl.Engine) {
 			*out = append(*out, src.at("/tls", diag.Error,
 				"tls disabled on %s: AWS-managed clusters are always reached over verified TLS", cl.Engine))
@@ -191,19 +184,11 @@ func (c *checker) users(out *diag.List) {
 		clusters[cl.Name] = cl
 		envs[cl.Environment] = append(envs[cl.Environment], cl)
 	}
-	seen := map[string]string{}
 	for _, u := range cfg.Users {
 		src := c.l.Users[u.Name]
 		at := func(sev diag.Severity, format string, args []any, segs ...string) {
 			*out = append(*out, src.at(jsonpos.Pointer(segs...), sev, format, args...))
 		}
-		if want := strings.TrimSuffix(path.Base(src.Path), ".json"); u.Name != want {
-			at(diag.Error, "name %q must equal the file name %q", []any{u.Name, want}, "name")
-		}
-		if prev, dup := seen[u.Name]; dup {
-			at(diag.Error, "user %s is also declared in %s", []any{u.Name, prev}, "name")
-		}
-		seen[u.Name] = src.Path
 		if !safeName.MatchString(u.Name) {
 			at(diag.Error, "name %q is not a safe MySQL account name: use lowercase letters, digits and _, starting with a letter", []any{u.Name}, "name")
 		}

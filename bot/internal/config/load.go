@@ -90,16 +90,18 @@ func Load(fsys fs.FS, today time.Time) (*Loaded, diag.List, error) {
 
 	// Only declarations that decoded cleanly take part in the semantic
 	// checks; a file with schema errors has already said what is wrong.
-	for i, src := range clusterSrcs {
-		if src != nil {
+	// Names must be unique: a second declaration of a name is reported and
+	// left out, so that everything downstream sees one declaration per name.
+	for i, keep := range uniqueNames(&diags, "cluster", clusterSrcs, func(i int) string { return clusters[i].Name }) {
+		if keep {
 			l.Config.Clusters = append(l.Config.Clusters, clusters[i])
-			l.Clusters[clusters[i].Name] = src
+			l.Clusters[clusters[i].Name] = clusterSrcs[i]
 		}
 	}
-	for i, src := range userSrcs {
-		if src != nil {
+	for i, keep := range uniqueNames(&diags, "user", userSrcs, func(i int) string { return users[i].Name }) {
+		if keep {
 			l.Config.Users = append(l.Config.Users, users[i])
-			l.Users[users[i].Name] = src
+			l.Users[users[i].Name] = userSrcs[i]
 		}
 	}
 	slices.SortFunc(l.Config.Clusters, func(a, b Cluster) int { return strings.Compare(a.Name, b.Name) })
@@ -114,6 +116,39 @@ func Load(fsys fs.FS, today time.Time) (*Loaded, diag.List, error) {
 	diags = append(diags, l.Check(today)...)
 	diags.Sort()
 	return l, diags, nil
+}
+
+// uniqueNames checks that each decoded declaration (a non-nil source) has the
+// name of its file and that no name is declared twice. It reports which
+// declarations to keep: where a name is declared twice, the file named after
+// it wins (else the first by path) and every other is reported and dropped.
+func uniqueNames(diags *diag.List, what string, srcs []*Source, name func(int) string) []bool {
+	keep := make([]bool, len(srcs))
+	declared := map[string]string{} // name -> path that declares it
+	// First the files whose name matches, which cannot collide with each
+	// other, then the rest in path order.
+	for _, matching := range []bool{true, false} {
+		for i, src := range srcs {
+			if src == nil {
+				continue
+			}
+			n := name(i)
+			file := strings.TrimSuffix(path.Base(src.Path), ".json")
+			if (n == file) != matching {
+				continue
+			}
+			if !matching {
+				*diags = append(*diags, src.at("/name", diag.Error, "name %q must equal the file name %q", n, file))
+			}
+			if prev, dup := declared[n]; dup {
+				*diags = append(*diags, src.at("/name", diag.Error, "%s %s is also declared in %s", what, n, prev))
+				continue
+			}
+			declared[n] = src.Path
+			keep[i] = true
+		}
+	}
+	return keep
 }
 
 // listJSON returns the sorted paths of the .json files directly in dir. A
@@ -215,6 +250,17 @@ func Decode(p string, data []byte, k kind, v any) (*Source, diag.List) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		// The schema lets through what Go cannot hold: 3306.0 is an
+		// integer to JSON Schema but not to an int field.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") {
+			ptr := src.Index.Before(int(te.Offset))
+			num := strings.TrimPrefix(te.Value, "number ")
+			if strings.ContainsAny(num, ".eE") {
+				return nil, diag.List{src.at(ptr, diag.Error, "%s: write %s as a whole number, without a fraction or exponent", displayField(ptr), num)}
+			}
+			return nil, diag.List{src.at(ptr, diag.Error, "%s: %s is out of range", displayField(ptr), num)}
+		}
 		return nil, diag.List{src.at("", diag.Error, "cannot decode: %v", err)}
 	}
 	return src, nil

@@ -90,6 +90,12 @@ func validateSchema(src *Source, k kind, doc any) diag.List {
 	}
 	var out diag.List
 	for _, e := range res.Errors() {
+		switch e.Type() {
+		case "condition_then", "condition_else":
+			// "Must validate "then" as "if" was valid" only restates the
+			// errors of the branch, which are reported on their own.
+			continue
+		}
 		out = append(out, schemaDiagnostic(src, k, e))
 	}
 	return out

@@ -78,6 +78,19 @@ func (x *Index) Key(pointer string) Position {
 	return x.Value(pointer)
 }
 
+// Before returns the pointer of the value that starts last before offset:
+// for an offset just past a scalar, that scalar. It places errors that only
+// carry a byte offset, such as encoding/json's.
+func (x *Index) Before(offset int) string {
+	best, bestOff := "", -1
+	for ptr, off := range x.values {
+		if off < offset && off > bestOff {
+			best, bestOff = ptr, off
+		}
+	}
+	return best
+}
+
 // At converts a byte offset into a position.
 func (x *Index) At(offset int) Position {
 	return PositionAt(x.src, offset)

@@ -213,3 +213,24 @@ func TestPointer(t *testing.T) {
 		}
 	}
 }
+
+func TestBefore(t *testing.T) {
+	src := `{"a": {"b": [10, 2.50]}, "c": {}}`
+	idx, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for offset, want := range map[int]string{
+		0:  "",
+		1:  "",
+		7:  "/a",     // just after the inner '{'
+		16: "/a/b/0", // just after 10
+		22: "/a/b/1", // just after 2.50
+		33: "/c",     // just after the last '{'
+		99: "/c",
+	} {
+		if got := idx.Before(offset); got != want {
+			t.Errorf("Before(%d) = %q, want %q", offset, got, want)
+		}
+	}
+}
