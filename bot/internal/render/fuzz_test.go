@@ -1,0 +1,374 @@
+package render
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
+	"github.com/dbusers/dbusers/bot/internal/plan"
+	"github.com/go-sql-driver/mysql"
+)
+
+// serverBudget bounds the inputs one fuzz process sends to servers; the
+// seed corpus fits in it, so plain go test checks every seed on the servers,
+// and under -fuzz each worker checks the first inputs it is given and then
+// only the pure properties.
+var serverBudget = flag.Int("server-budget", 200, "inputs per fuzz target and process that are also checked on live servers")
+
+// fuzzPrefix starts every account and database the fuzz tests create, so
+// that leftovers of a killed run can be found and dropped.
+const fuzzPrefix = "rfz_"
+
+// fuzzLock serializes fuzz processes on a shared server.
+const fuzzLock = "dbusers_render_fuzz"
+
+// hostile are seeds for names: quotes, backticks, backslashes, wildcards,
+// spaces, unicode, and what breaks naive SQL.
+var hostile = []string{
+	"app_db", "app%", "50%off", `a\b`, `a\_b`, `a\%`, "we`ird", "o'brien", `"dq"`, "''''", "````",
+	"日本語", "Ünïcødé", "ß", "İ", "space in name", " lead", "a.b", "a/b", "a-b", "$x", "#x", "@x", "x@y",
+	"'@'%", "'@'localhost", "x'; DROP DATABASE mysql; --", "x` ; DROP DATABASE mysql; -- `",
+	"x\ny", "x\r\ny", "x\x1ay", "x\ty", "\\", `\\\`, "'\\", "\\'", "%_%_", "ROOT", "mysql", "%",
+}
+
+// withLock runs fn holding fuzzLock when s is shared with other processes.
+func withLock(t *testing.T, s *liveServer, fn func()) {
+	t.Helper()
+	if !s.shared {
+		fn()
+		return
+	}
+	ctx := ctxFor(t)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, GetLock(fuzzLock, 60)).Scan(&got); err != nil || got.Int64 != 1 {
+		t.Fatalf("%s: %s = %v, %v", s.name, GetLock(fuzzLock, 60), got, err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.Background(), ReleaseLock(fuzzLock)) }()
+	fn()
+}
+
+// fuzzServers returns the servers a fuzz process checks against, after
+// dropping what an earlier, killed run may have left.
+func fuzzServers(f *testing.F) []*liveServer {
+	servers := []*liveServer{startEmbedded(f)}
+	if s, ok := openMariaDB(f); ok {
+		servers = append(servers, s)
+	} else {
+		f.Log(mariaDBMissing)
+	}
+	for _, s := range servers[1:] {
+		ctx := ctxFor(f)
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, GetLock(fuzzLock, 60)).Scan(&got); err != nil || got.Int64 != 1 {
+			f.Fatalf("%s: %s = %v, %v", s.name, GetLock(fuzzLock, 60), got, err)
+		}
+		o, err := s.objects(ctx)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, a := range o.accounts {
+			if strings.HasPrefix(a.User, fuzzPrefix) {
+				f.Logf("%s: dropping leftover account %s", s.name, a)
+				if _, err := conn.ExecContext(ctx, "DROP USER "+Account(a)); err != nil {
+					f.Fatal(err)
+				}
+			}
+		}
+		for _, d := range o.databases {
+			if strings.HasPrefix(d, fuzzPrefix) {
+				f.Logf("%s: dropping leftover database %q", s.name, d)
+				if _, err := conn.ExecContext(ctx, "DROP DATABASE "+Ident(d)); err != nil {
+					f.Fatal(err)
+				}
+			}
+		}
+		_, _ = conn.ExecContext(ctx, ReleaseLock(fuzzLock))
+		_ = conn.Close()
+	}
+	return servers
+}
+
+// fit cuts name, a character at a time, until ok accepts it or nothing is
+// left to cut.
+func fit(name string, ok func(string) bool) string {
+	for !ok(name) && len(name) > len(fuzzPrefix) {
+		_, n := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-n]
+	}
+	return name
+}
+
+// recorder sends statements and remembers their text, to tell an object
+// that a statement created by accident (whose name must come from that
+// text) from one another process created on a shared server.
+type recorder struct {
+	t    *testing.T
+	s    *liveServer
+	ctx  context.Context
+	sent []string
+}
+
+func (r *recorder) exec(q string) {
+	r.t.Helper()
+	if err := r.try(q); err != nil {
+		r.t.Fatalf("%s: %q: %v", r.s.name, q, err)
+	}
+}
+
+func (r *recorder) try(q string) error {
+	r.sent = append(r.sent, q)
+	_, err := r.s.db.ExecContext(r.ctx, q)
+	return err
+}
+
+func (r *recorder) apply(c plan.Change) {
+	r.t.Helper()
+	stmts, err := Statements(c, r.s.flavor)
+	if err != nil {
+		r.t.Fatalf("%s: %v", r.s.name, err)
+	}
+	for _, st := range stmts {
+		r.sent = append(r.sent, st.SQL)
+		if _, err := r.s.db.ExecContext(r.ctx, st.SQL); err != nil {
+			r.t.Fatalf("%s: %q: %v", r.s.name, st.Redacted, st.SanitizeError(err))
+		}
+	}
+}
+
+// expectAppeared checks that exactly want appeared between before and now.
+func (r *recorder) expectAppeared(before objects, want objects) {
+	r.t.Helper()
+	now, err := r.s.objects(r.ctx)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	got := appeared(before, now)
+	for _, a := range want.accounts {
+		if !slices.Contains(got.accounts, a) {
+			r.t.Errorf("%s: account %q@%q is missing: accounts that appeared: %q", r.s.name, a.User, a.Host, got.accounts)
+		}
+	}
+	for _, d := range want.databases {
+		if !slices.Contains(got.databases, d) {
+			r.t.Errorf("%s: database %q is missing: databases that appeared: %q", r.s.name, d, got.databases)
+		}
+	}
+	for _, a := range got.accounts {
+		if !slices.Contains(want.accounts, a) {
+			r.unexpected("account", a.User+"@"+a.Host, a.User)
+		}
+	}
+	for _, d := range got.databases {
+		if !slices.Contains(want.databases, d) {
+			r.unexpected("database", d, d)
+		}
+	}
+}
+
+func (r *recorder) unexpected(kind, what, name string) {
+	r.t.Helper()
+	if r.s.shared && !slices.ContainsFunc(r.sent, func(q string) bool { return strings.Contains(q, name) }) {
+		r.t.Logf("%s: %s %q appeared, but no statement sent here names it: another process made it", r.s.name, kind, what)
+		return
+	}
+	r.t.Errorf("%s: unexpected %s %q appeared; statements sent: %q", r.s.name, kind, what, r.sent)
+}
+
+func FuzzIdent(f *testing.F) {
+	for _, s := range append(slices.Clone(nasty), hostile...) {
+		f.Add(s)
+	}
+	servers := fuzzServers(f)
+	var budget atomic.Int64
+	budget.Store(int64(*serverBudget))
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, err := readIdent(Ident(s)); err != nil || got != s {
+			t.Fatalf("readIdent(Ident(%q)) = %q, %v", s, got, err)
+		}
+		if p := DatabasePattern(s, false); p != s {
+			t.Fatalf("DatabasePattern(%q, false) = %q", s, p)
+		}
+		p := DatabasePattern(s, true)
+		if name, exact := UnescapeDatabasePattern(p); name != s || !exact {
+			t.Fatalf("UnescapeDatabasePattern(DatabasePattern(%q, true)) = %q, %v", s, name, exact)
+		}
+		if utf8.ValidString(s) {
+			// plan reads patterns with flavor's copy of these functions:
+			// both must agree on every name that passes validation.
+			if fp := flavor.DatabasePattern(s, true); fp != p {
+				t.Errorf("flavor.DatabasePattern(%q) = %q, render's = %q", s, fp, p)
+			}
+			fn, fe := flavor.UnescapeDatabasePattern(s)
+			rn, re := UnescapeDatabasePattern(s)
+			if fn != rn || fe != re {
+				t.Errorf("UnescapeDatabasePattern(%q): flavor's = %q, %v; render's = %q, %v", s, fn, fe, rn, re)
+			}
+		}
+
+		// The escaped pattern must fit too: MariaDB stores it, and refuses
+		// one longer than 64 characters.
+		name := fit(fuzzPrefix+s, func(n string) bool { return CheckIdent(n) == nil && CheckIdent(DatabasePattern(n, true)) == nil })
+		if CheckIdent(name) != nil || CheckIdent(DatabasePattern(name, true)) != nil || budget.Add(-1) < 0 {
+			return
+		}
+		for _, srv := range servers {
+			withLock(t, srv, func() { checkDatabaseName(t, srv, name) })
+		}
+	})
+}
+
+// checkDatabaseName creates a database with a hostile name, grants on it
+// and checks that the server stored exactly that name and nothing else.
+func checkDatabaseName(t *testing.T, s *liveServer, name string) {
+	t.Helper()
+	r := &recorder{t: t, s: s, ctx: ctxFor(t)}
+	user := mysqlstate.AccountID{User: fuzzPrefix + "grantee", Host: "%"}
+	before, err := s.objects(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // only matters when a check failed half way
+		_, _ = s.db.ExecContext(context.Background(), "DROP USER "+Account(user))
+		_, _ = s.db.ExecContext(context.Background(), "DROP DATABASE "+Ident(name))
+	}()
+	pattern := DatabasePattern(name, s.wildcard)
+	if err := r.try("CREATE DATABASE " + Ident(name)); err != nil {
+		if !refusesName(err, name) {
+			t.Fatalf("%s: CREATE DATABASE %s: %v", s.name, Ident(name), err)
+		}
+		// The server parsed the name right (its error quotes it) and
+		// refuses it for what it is: not an escaping failure.
+		t.Logf("%s refuses the database name %q: %v", s.name, name, err)
+		r.expectAppeared(before, objects{})
+		return
+	}
+	r.apply(plan.Change{Action: plan.CreateUser, Account: user, Auth: &plan.Auth{Method: "password", Password: "rfz-" + name}})
+	r.apply(plan.Change{Action: plan.Grant, Account: user, Pattern: pattern, Privileges: []string{"SELECT"}})
+
+	stored, err := s.strings(r.ctx, "SELECT Db FROM mysql.db WHERE User = "+Literal(user.User)+" AND Host = "+Literal(user.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 {
+		t.Fatalf("%s: mysql.db holds %q for %s, want one row", s.name, stored, user)
+	}
+	got, exact := stored[0], true
+	if s.wildcard {
+		got, exact = UnescapeDatabasePattern(stored[0])
+	}
+	if got != name || !exact || stored[0] != pattern {
+		t.Errorf("%s: mysql.db stores %q (reads as %q, exact %v); want %q for database %q", s.name, stored[0], got, exact, pattern, name)
+	}
+	r.expectAppeared(before, objects{accounts: []mysqlstate.AccountID{user}, databases: []string{name}})
+
+	r.apply(plan.Change{Action: plan.Revoke, Account: user, Pattern: pattern, Privileges: []string{"SELECT"}})
+	if left, err := s.strings(r.ctx, "SELECT Db FROM mysql.db WHERE User = "+Literal(user.User)); err != nil || len(left) != 0 {
+		t.Errorf("%s: after REVOKE mysql.db still holds %q, %v", s.name, left, err)
+	}
+	r.apply(plan.Change{Action: plan.DropUser, Account: user})
+	r.exec("DROP DATABASE " + Ident(name))
+	r.expectAppeared(before, objects{})
+}
+
+// refusesName reports whether err is the server refusing the database name
+// name, and quoting it exactly, which proves that it read the name as meant.
+func refusesName(err error, name string) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || !strings.Contains(me.Message, name) {
+		return false
+	}
+	switch me.Number {
+	case 1102: // ER_WRONG_DB_NAME (MySQL, MariaDB)
+		return true
+	case 1105: // go-mysql-server's catch-all
+		return strings.HasPrefix(me.Message, "invalid database name")
+	}
+	return false
+}
+
+func FuzzLiteral(f *testing.F) {
+	for _, s := range append(slices.Clone(nasty), hostile...) {
+		f.Add(s)
+	}
+	servers := fuzzServers(f)
+	var budget atomic.Int64
+	budget.Store(int64(*serverBudget))
+	f.Fuzz(func(t *testing.T, s string) {
+		lit := Literal(s)
+		if got, err := readLiteral(lit); err != nil || got != s {
+			t.Fatalf("readLiteral(Literal(%q)) = %q, %v", s, got, err)
+		}
+		if strings.ContainsAny(lit, "\x00\r\n") {
+			t.Fatalf("Literal(%q) = %q holds a raw NUL, CR or LF", s, lit)
+		}
+		if u, h, err := readAccount(Account(mysqlstate.AccountID{User: s, Host: s})); err != nil || u != s || h != s {
+			t.Fatalf("Account(%q, %q) reads back as %q, %q, %v", s, s, u, h, err)
+		}
+		pattern, err := readLiteral(LikePrefix(s))
+		if err != nil {
+			t.Fatalf("LikePrefix(%q): %v", s, err)
+		}
+		for _, name := range []string{s, s + "x", s + "%", s + "_", "x" + s, strings.ToUpper(s), strings.TrimSuffix(s, s[len(s)/2:])} {
+			if got, want := likeMatch(name, pattern), strings.HasPrefix(name, s); got != want {
+				t.Fatalf("%q LIKE LikePrefix(%q) = %v, want %v", name, s, got, want)
+			}
+		}
+
+		// Only valid UTF-8 survives the utf8mb4 connection unchanged.
+		if !utf8.ValidString(s) || budget.Add(-1) < 0 {
+			return
+		}
+		for _, srv := range servers {
+			var got []byte
+			if err := srv.db.QueryRowContext(ctxFor(t), "SELECT "+lit).Scan(&got); err != nil {
+				t.Fatalf("%s: SELECT %q: %v", srv.name, lit, err)
+			}
+			if string(got) != s {
+				t.Errorf("%s: SELECT %q = %q, want %q", srv.name, lit, got, s)
+			}
+			user := mysqlstate.AccountID{User: fit(fuzzPrefix+s, func(n string) bool { return utf8.RuneCountInString(n) <= 32 }), Host: "%"}
+			if CheckAccount(user, srv.flavor) == nil {
+				withLock(t, srv, func() { checkAccountName(t, srv, user, s) })
+			}
+		}
+	})
+}
+
+// checkAccountName creates an account with a hostile name and password,
+// checks that exactly that account appeared, and logs in as it.
+func checkAccountName(t *testing.T, s *liveServer, user mysqlstate.AccountID, password string) {
+	t.Helper()
+	if password == "" {
+		password = "empty input"
+	}
+	r := &recorder{t: t, s: s, ctx: ctxFor(t)}
+	before, err := s.objects(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = s.db.ExecContext(context.Background(), "DROP USER "+Account(user)) }()
+	r.apply(plan.Change{Action: plan.CreateUser, Account: user, Auth: &plan.Auth{Method: "password", Password: password}})
+	r.expectAppeared(before, objects{accounts: []mysqlstate.AccountID{user}})
+	if err := s.login(r.ctx, user.User, password); err != nil {
+		t.Errorf("%s: log in as %q with password %q: %v", s.name, user.User, password, err)
+	}
+	r.apply(plan.Change{Action: plan.DropUser, Account: user})
+	r.expectAppeared(before, objects{})
+}
