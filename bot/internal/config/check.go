@@ -178,9 +178,12 @@ func engineIAM(engine string) bool {
 
 func (c *checker) users(out *diag.List) {
 	cfg := c.l.Config
-	clusters := map[string]Cluster{}
-	envs := map[string][]Cluster{}
-	for _, cl := range cfg.Clusters {
+	// Pointers, not copies: an environment reaches hundreds of clusters
+	// and a Cluster is large.
+	clusters := map[string]*Cluster{}
+	envs := map[string][]*Cluster{}
+	for i := range cfg.Clusters {
+		cl := &cfg.Clusters[i]
 		clusters[cl.Name] = cl
 		envs[cl.Environment] = append(envs[cl.Environment], cl)
 	}
@@ -223,7 +226,7 @@ func (c *checker) users(out *diag.List) {
 
 // access checks one access entry and reports whether it is still in force.
 func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Access,
-	clusters map[string]Cluster, envs map[string][]Cluster) bool {
+	clusters map[string]*Cluster, envs map[string][]*Cluster) bool {
 	add := func(sev diag.Severity, ptr string, format string, args ...any) {
 		*out = append(*out, src.at(ptr, sev, format, args...))
 	}
@@ -249,7 +252,7 @@ func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Acce
 	// Resolve the clusters this entry reaches, remembering where each was
 	// named so per-cluster problems point at the right element.
 	type target struct {
-		cl  Cluster
+		cl  *Cluster
 		ptr string
 	}
 	var targets []target

@@ -238,13 +238,7 @@ func Decode(p string, data []byte, k kind, v any) (*Source, diag.List) {
 		return nil, diag.List{{File: p, Severity: diag.Error, Message: "invalid JSON: " + err.Error()}}
 	}
 	src := &Source{Path: p, Index: idx}
-	var doc any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		// jsonpos accepted what encoding/json refuses; report it at the
-		// offset encoding/json gives rather than guess.
-		return nil, diag.List{src.at("", diag.Error, "invalid JSON: %v", err)}
-	}
-	if diags := validateSchema(src, k, doc); len(diags) > 0 {
+	if diags := validateSchema(src, k, data); len(diags) > 0 {
 		return nil, diags
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))

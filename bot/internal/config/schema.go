@@ -77,16 +77,20 @@ var friendly = map[kind]map[string]string{
 // validateSchema checks doc against the schema of kind k and places every
 // violation at the value (or, for an unexpected property, the key) it
 // concerns.
-func validateSchema(src *Source, k kind, doc any) diag.List {
+func validateSchema(src *Source, k kind, data []byte) diag.List {
 	schemas, err := compiled()
 	if err != nil {
 		// The embedded schemas are checked by tests; reaching this is a
 		// build defect, reported rather than hidden.
 		return diag.List{src.at("", diag.Error, "internal error: %v", err)}
 	}
-	res, err := schemas[k].Validate(gojsonschema.NewGoLoader(doc))
+	// The bytes loader decodes once; a Go loader would marshal a decoded
+	// document back to JSON and decode it again.
+	res, err := schemas[k].Validate(gojsonschema.NewBytesLoader(data))
 	if err != nil {
-		return diag.List{src.at("", diag.Error, "schema check failed: %v", err)}
+		// jsonpos accepted what encoding/json refuses; report it rather
+		// than guess where.
+		return diag.List{src.at("", diag.Error, "invalid JSON: %v", err)}
 	}
 	var out diag.List
 	for _, e := range res.Errors() {
