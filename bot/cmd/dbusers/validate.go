@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +24,9 @@ func runValidate(_ context.Context, e env, args []string) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK // asked for help, as flag.ExitOnError does
+		}
 		return exitError
 	}
 	if fs.NArg() > 0 {
@@ -32,6 +36,15 @@ func runValidate(_ context.Context, e env, args []string) int {
 	f, err := diag.ParseFormat(*format)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
+		return exitError
+	}
+	// os.DirFS of a missing directory reads as an empty repository, which
+	// would report "dbusers.json is missing" (exit 1) for a mistyped --root.
+	if fi, err := os.Stat(*root); err != nil {
+		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
+		return exitError
+	} else if !fi.IsDir() {
+		fmt.Fprintf(e.stderr, "dbusers validate: --root %s is not a directory\n", *root)
 		return exitError
 	}
 	loaded, diags, err := config.Load(os.DirFS(*root), e.now())

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dbusers/dbusers/bot/internal/diag"
+)
+
+// validateNow is the clock of every validate test.
+var validateNow = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// runValidateArgs runs the CLI in-process and returns its exit code and
+// output.
+func runValidateArgs(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := env{stdout: &out, stderr: &errOut, now: func() time.Time { return validateNow },
+		getenv: func(string) string { return "" }}
+	code = run(context.Background(), e, args)
+	return code, out.String(), errOut.String()
+}
+
+// validRepo is a small valid repository; tests change files of it.
+func validRepo() map[string]string {
+	return map[string]string{
+		"dbusers.json": `{
+  "prefix": "acme",
+  "removal_limit": {"count": 5, "fraction": 0.2},
+  "ssm": {"parameter": "/dbusers/config"},
+  "aws": {"management_role": "dbusers-management"}
+}
+`,
+		"clusters/prod-orders.json": `{
+  "name": "prod-orders",
+  "environment": "prod",
+  "account_id": "111111111111",
+  "region": "eu-west-1",
+  "endpoint": "prod-orders.cluster-abc.eu-west-1.rds.amazonaws.com",
+  "engine": "aurora-mysql-3",
+  "admin_secret": "dbusers/prod-orders/admin",
+  "databases": ["orders", "payments"]
+}
+`,
+		"users/alice.json": `{
+  "name": "alice",
+  "owner": "alice@acme.example",
+  "kind": "human",
+  "access": [
+    {"clusters": ["prod-orders"], "databases": ["orders"], "role": "read"}
+  ]
+}
+`,
+	}
+}
+
+// writeRepo writes files into a new temporary directory and returns it.
+func writeRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, s := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// brokenRepo has two errors in two files and a warning.
+func brokenRepo(t *testing.T) string {
+	files := validRepo()
+	files["users/alice.json"] = `{
+  "name": "alice",
+  "owner": "alice@acme.example",
+  "kind": "human",
+  "access": [
+    {"clusters": ["prod-orders"], "databases": ["orders"], "role": "reader"},
+    {"clusters": ["prod-orders"], "databases": ["payments"], "role": "read", "expires": "2026-02-01"}
+  ]
+}
+`
+	files["users/bob.json"] = "{\n  \"name\": \"bob\",\n  \"owner\": \"bob@acme.example\"\n  \"kind\": \"human\"\n}\n"
+	return writeRepo(t, files)
+}
+
+// warningRepo has only a warning: a trusted_admin grant.
+func warningRepo(t *testing.T) string {
+	files := validRepo()
+	files["users/alice.json"] = strings.Replace(files["users/alice.json"], `"role": "read"`, `"role": "trusted_admin"`, 1)
+	return writeRepo(t, files)
+}
+
+func TestValidateExitCodes(t *testing.T) {
+	valid := writeRepo(t, validRepo())
+	broken := brokenRepo(t)
+	warnings := warningRepo(t)
+	notDir := filepath.Join(valid, "dbusers.json")
+	settingsDir := validRepo()
+	delete(settingsDir, "dbusers.json")
+	settingsDir["dbusers.json/README"] = "a directory where a file belongs"
+	unreadable := writeRepo(t, settingsDir)
+
+	tests := []struct {
+		name       string
+		args       []string
+		want       int
+		wantStderr string // a substring of stderr
+	}{
+		{"valid", []string{"--root", valid}, exitOK, "0 error(s), 0 warning(s) in 1 cluster(s) and 1 user(s)\n"},
+		{"errors", []string{"--root", broken}, exitChanges, "2 error(s), 1 warning(s) in 1 cluster(s) and 1 user(s)\n"},
+		{"warnings only", []string{"--root", warnings}, exitOK, "0 error(s), 1 warning(s)"},
+		{"warnings only, strict", []string{"--root", warnings, "--strict"}, exitChanges, "0 error(s), 1 warning(s)"},
+		{"valid, strict", []string{"--strict", "--root", valid}, exitOK, "0 error(s), 0 warning(s)"},
+		{"errors, json", []string{"--root", broken, "--format", "json"}, exitChanges, ""},
+		{"errors, github", []string{"--root", broken, "--format=github"}, exitChanges, "2 error(s)"},
+		{"help", []string{"-h"}, exitOK, "usage: dbusers validate"},
+		{"bad flag", []string{"--rot", valid}, exitError, "flag provided but not defined: -rot"},
+		{"bad flag value", []string{"--strict=maybe", "--root", valid}, exitError, "invalid boolean value"},
+		{"unknown format", []string{"--root", valid, "--format", "sarif"}, exitError, `unknown format "sarif" (want text, json or github)`},
+		{"extra argument", []string{"--root", valid, "users/alice.json"}, exitError, `unexpected argument "users/alice.json"`},
+		{"missing root", []string{"--root", filepath.Join(valid, "nope")}, exitError, "no such file or directory"},
+		{"root is a file", []string{"--root", notDir}, exitError, "is not a directory"},
+		{"unreadable declaration", []string{"--root", unreadable}, exitError, "read dbusers.json: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runValidateArgs(t, append([]string{"validate"}, tt.args...)...)
+			if code != tt.want {
+				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.want, stdout, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr does not contain %q:\n%s", tt.wantStderr, stderr)
+			}
+			if tt.want == exitError && stdout != "" {
+				t.Errorf("a failed command wrote to stdout:\n%s", stdout)
+			}
+		})
+	}
+}
+
+func TestValidateText(t *testing.T) {
+	code, stdout, stderr := runValidateArgs(t, "validate", "--root", brokenRepo(t))
+	if code != exitChanges {
+		t.Errorf("exit code = %d, want %d", code, exitChanges)
+	}
+	want := `users/alice.json:6:68: error: unknown role "reader" (known: admin, read, trusted_admin, write)
+users/alice.json:7:89: warning: access expired on 2026-02-01: it grants nothing and will be revoked; remove the entry
+users/bob.json:4:3: error: invalid JSON: unexpected '"', expected ',' or '}'
+`
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("stdout (-want +got):\n%s", diff)
+	}
+	if want := "2 error(s), 1 warning(s) in 1 cluster(s) and 1 user(s)\n"; stderr != want {
+		t.Errorf("stderr = %q, want %q", stderr, want)
+	}
+}
+
+func TestValidateGitHub(t *testing.T) {
+	_, stdout, _ := runValidateArgs(t, "validate", "--root", brokenRepo(t), "--format", "github")
+	want := `::error file=users/alice.json,line=6,col=68::unknown role "reader" (known: admin, read, trusted_admin, write)
+::warning file=users/alice.json,line=7,col=89::access expired on 2026-02-01: it grants nothing and will be revoked; remove the entry
+::error file=users/bob.json,line=4,col=3::invalid JSON: unexpected '"', expected ',' or '}'
+`
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("stdout (-want +got):\n%s", diff)
+	}
+}
+
+func TestValidateJSON(t *testing.T) {
+	code, stdout, stderr := runValidateArgs(t, "validate", "--root", brokenRepo(t), "--format", "json")
+	if code != exitChanges {
+		t.Errorf("exit code = %d, want %d", code, exitChanges)
+	}
+	var got diag.List
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	want := diag.List{
+		{File: "users/alice.json", Line: 6, Col: 68, Severity: diag.Error, Message: `unknown role "reader" (known: admin, read, trusted_admin, write)`},
+		{File: "users/alice.json", Line: 7, Col: 89, Severity: diag.Warning, Message: "access expired on 2026-02-01: it grants nothing and will be revoked; remove the entry"},
+		{File: "users/bob.json", Line: 4, Col: 3, Severity: diag.Error, Message: `invalid JSON: unexpected '"', expected ',' or '}'`},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
+	}
+	// stdout is for machines: the summary stays off both streams.
+	if stderr != "" {
+		t.Errorf("stderr = %q, want nothing", stderr)
+	}
+	// A valid repository is an empty array.
+	_, stdout, _ = runValidateArgs(t, "validate", "--root", writeRepo(t, validRepo()), "--format", "json")
+	if stdout != "[]\n" {
+		t.Errorf("valid repository, json: stdout = %q, want []", stdout)
+	}
+}
+
+// TestValidateRepository: the repository's own declarations are a working
+// example and must stay valid.
+func TestValidateRepository(t *testing.T) {
+	code, stdout, stderr := runValidateArgs(t, "validate", "--root", "../../..")
+	if code != exitOK {
+		t.Fatalf("exit code = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, ": error: ") || !strings.HasPrefix(stderr, "0 error(s), ") {
+		t.Errorf("the repository has errors:\n%s%s", stdout, stderr)
+	}
+}
+
+func TestRunDispatch(t *testing.T) {
+	for _, tt := range []struct {
+		args       []string
+		want       int
+		wantStderr string
+	}{
+		{nil, exitError, "usage: dbusers <command>"},
+		{[]string{"help"}, exitOK, "validate"},
+		{[]string{"--help"}, exitOK, "usage: dbusers <command>"},
+		{[]string{"frobnicate"}, exitError, `unknown command "frobnicate"`},
+	} {
+		code, _, stderr := runValidateArgs(t, tt.args...)
+		if code != tt.want || !strings.Contains(stderr, tt.wantStderr) {
+			t.Errorf("run(%q) = %d, stderr %q; want %d and %q", tt.args, code, stderr, tt.want, tt.wantStderr)
+		}
+	}
+}
