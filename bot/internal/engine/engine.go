@@ -136,7 +136,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 
 	id, err := mysqlstate.Detect(ctx, c)
 	if err != nil {
-		return fmt.Errorf("cluster %s: detect server: %w", name, err)
+		return fmt.Errorf("cluster %s: %w", name, err)
 	}
 	res.Server = id.String()
 	if err := mysqlstate.CheckEngine(opt.Cluster.Engine, id); err != nil {
