@@ -30,3 +30,11 @@ func (c *counting) exec(ctx context.Context, query string) (sql.Result, error) {
 	c.writes++
 	return c.conn.ExecContext(ctx, query)
 }
+
+// session sends a statement that changes only this session's settings; it
+// counts as a query, not as a write.
+func (c *counting) session(ctx context.Context, query string) error {
+	c.queries++
+	_, err := c.conn.ExecContext(ctx, query)
+	return err
+}

@@ -142,6 +142,13 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	if err := mysqlstate.CheckEngine(opt.Cluster.Engine, id); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
+	if id.NoBackslashEscapes() {
+		// render.Literal escapes with backslashes; make them mean that on
+		// this session rather than send a password that means something else.
+		if err := c.session(ctx, "SET SESSION sql_mode = "+render.Literal(withoutMode(id.SQLMode, "NO_BACKSLASH_ESCAPES"))); err != nil {
+			return fmt.Errorf("cluster %s: reset sql_mode: %w", name, err)
+		}
+	}
 	p, err := readAndPlan(ctx, c, opt, id)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
@@ -287,6 +294,17 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Is(target error) bool {
 	return errors.Is(e.err, target)
+}
+
+// withoutMode removes one mode from a comma-separated sql_mode.
+func withoutMode(modes, drop string) string {
+	var keep []string
+	for _, m := range strings.Split(modes, ",") {
+		if m = strings.TrimSpace(m); m != "" && !strings.EqualFold(m, drop) {
+			keep = append(keep, m)
+		}
+	}
+	return strings.Join(keep, ",")
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

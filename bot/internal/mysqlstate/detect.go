@@ -30,6 +30,19 @@ type Identity struct {
 	PartialRevokes bool
 	// CurrentUser is the account this session authenticated as.
 	CurrentUser AccountID
+	// SQLMode is the session's sql_mode.
+	SQLMode string
+}
+
+// NoBackslashEscapes reports whether the session's sql_mode makes a
+// backslash an ordinary character in string literals.
+func (id Identity) NoBackslashEscapes() bool {
+	for _, m := range strings.Split(id.SQLMode, ",") {
+		if strings.EqualFold(strings.TrimSpace(m), "NO_BACKSLASH_ESCAPES") {
+			return true
+		}
+	}
+	return false
 }
 
 // Aurora reports whether the server is Aurora MySQL.
@@ -68,7 +81,7 @@ func (s *Server) Identity() Identity {
 // result.
 const (
 	variablesQuery   = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version','version_comment','aurora_version','partial_revokes')"
-	currentUserQuery = "SELECT CURRENT_USER()"
+	currentUserQuery = "SELECT CURRENT_USER(), @@SESSION.sql_mode"
 )
 
 // embeddedVersionComment is what go-mysql-server v0.20.0 reports as
@@ -94,7 +107,7 @@ func Detect(ctx context.Context, q Querier) (Identity, error) {
 	if id.Flavor, err = detectFlavor(id.Version, id.VersionComment); err != nil {
 		return Identity{}, err
 	}
-	if id.CurrentUser, err = queryCurrentUser(ctx, q); err != nil {
+	if id.CurrentUser, id.SQLMode, err = queryCurrentUser(ctx, q); err != nil {
 		return Identity{}, err
 	}
 	return id, nil
@@ -123,26 +136,28 @@ func queryVariables(ctx context.Context, q Querier) (map[string]string, error) {
 	return vars, nil
 }
 
-func queryCurrentUser(ctx context.Context, q Querier) (AccountID, error) {
+// queryCurrentUser returns the session's account and its sql_mode, which
+// decides how string literals must be escaped.
+func queryCurrentUser(ctx context.Context, q Querier) (AccountID, string, error) {
 	rows, err := q.QueryContext(ctx, currentUserQuery)
 	if err != nil {
-		return AccountID{}, fmt.Errorf("read current user: %w", err)
+		return AccountID{}, "", fmt.Errorf("read current user: %w", err)
 	}
 	defer rows.Close()
-	var s sql.NullString
+	var s, mode sql.NullString
 	if rows.Next() {
-		err = rows.Scan(&s)
+		err = rows.Scan(&s, &mode)
 	}
 	if err == nil {
 		err = rows.Err()
 	}
 	if err != nil {
-		return AccountID{}, fmt.Errorf("read current user: %w", err)
+		return AccountID{}, "", fmt.Errorf("read current user: %w", err)
 	}
 	if !s.Valid {
-		return AccountID{}, errors.New("read current user: CURRENT_USER() returned no row")
+		return AccountID{}, "", errors.New("read current user: CURRENT_USER() returned no row")
 	}
-	return parseAccount(s.String), nil
+	return parseAccount(s.String), mode.String, nil
 }
 
 // parseAccount splits "user@host", as CURRENT_USER() prints an account, at

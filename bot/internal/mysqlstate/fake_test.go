@@ -117,7 +117,7 @@ func TestReadMySQL80OnAurora(t *testing.T) {
 	s := &fakeServer{results: map[string]fakeResult{
 		variablesQuery: variables("version 8.0.28", "version_comment Source~distribution",
 			"aurora_version 3.04.0", "partial_revokes ON"),
-		currentUserQuery: table("CURRENT_USER()", "admin@%"),
+		currentUserQuery: table("CURRENT_USER() @@SESSION.sql_mode", "admin@% STRICT_TRANS_TABLES"),
 		userQuery: table(mysql80UserColumns,
 			"% acme_bob "+noGlobal+" ANY '' AWSAuthenticationPlugin RDS N N N N -",
 			"% ACME_bob "+noGlobal+" '' '' mysql_native_password x N N N N -",
@@ -211,7 +211,7 @@ const mysql57UserColumns = `Host User Select_priv Insert_priv Update_priv Delete
 func TestReadMySQL57OnAurora(t *testing.T) {
 	s := &fakeServer{results: map[string]fakeResult{
 		variablesQuery:   variables("version 5.7.12", "version_comment MySQL~Community~Server~(GPL)", "aurora_version 2.11.2"),
-		currentUserQuery: table("CURRENT_USER()", "admin@%"),
+		currentUserQuery: table("CURRENT_USER() @@SESSION.sql_mode", "admin@% STRICT_TRANS_TABLES"),
 		userQuery: table(mysql57UserColumns,
 			"% acme_bob "+noGlobal+" '' '' mysql_native_password *14E65567ABDB5135D0CFD9A70B3032C179A49EE7 N N"),
 		dbQuery: mysqlDBTable(
@@ -246,7 +246,7 @@ func TestReadMySQL57OnAurora(t *testing.T) {
 func TestReadErrorsNameTheTable(t *testing.T) {
 	s := &fakeServer{results: map[string]fakeResult{
 		variablesQuery:   variables("version 8.0.36"),
-		currentUserQuery: table("CURRENT_USER()", "admin@%"),
+		currentUserQuery: table("CURRENT_USER() @@SESSION.sql_mode", "admin@% STRICT_TRANS_TABLES"),
 		userQuery:        table("Host User plugin"),
 		dbQuery:          mysqlDBTable(),
 		// no mysql.tables_priv
@@ -260,7 +260,7 @@ func TestReadErrorsNameTheTable(t *testing.T) {
 func TestDetectRefusesUnknownServer(t *testing.T) {
 	s := &fakeServer{results: map[string]fakeResult{
 		variablesQuery:   variables("version 5.6.51", "version_comment MySQL~Community~Server~(GPL)"),
-		currentUserQuery: table("CURRENT_USER()", "admin@%"),
+		currentUserQuery: table("CURRENT_USER() @@SESSION.sql_mode", "admin@% STRICT_TRANS_TABLES"),
 	}}
 	_, err := Detect(testContext(t), s.db(t))
 	if want := `unsupported server version "5.6.51"`; err == nil || !strings.HasPrefix(err.Error(), want) {
@@ -275,7 +275,7 @@ func TestDetectRefusesUnknownServer(t *testing.T) {
 func TestReadMariaDBUnknownAccessBit(t *testing.T) {
 	s := &fakeServer{results: map[string]fakeResult{
 		variablesQuery:   variables("version 10.11.19-MariaDB"),
-		currentUserQuery: table("CURRENT_USER()", "root@localhost"),
+		currentUserQuery: table("CURRENT_USER() @@SESSION.sql_mode", "root@localhost STRICT_TRANS_TABLES"),
 		mariaDBUserQuery: table("User Host access plugin authentication_string account_locked ssl_type is_role",
 			"acme_bob % 1099511627776 mysql_native_password '' - - -"),
 	}}
