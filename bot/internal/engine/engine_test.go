@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dbusers/dbusers/bot/internal/audit"
@@ -789,6 +791,53 @@ func TestAudit(t *testing.T) {
 		// The password with quotes and a backslash works as written.
 		if _, err := s.login(t, s.acct("app"), s.password("app")); err != nil {
 			t.Errorf("log in with a password that needs escaping: %v", err)
+		}
+	})
+}
+
+// TestServerSQLMode: a server whose sql_mode has NO_BACKSLASH_ESCAPES (an
+// RDS parameter group may set it) must still get the password exactly as
+// the secret holds it; the statement renderer escapes backslashes and
+// relies on the engine to set its session's sql_mode.
+func TestServerSQLMode(t *testing.T) {
+	t.Parallel()
+	forEachServer(t, func(t *testing.T, s *testServer) {
+		cfg, err := mysql.ParseDSN(s.adminDSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		// Every connection of this pool starts with the server's mode plus
+		// NO_BACKSLASH_ESCAPES, as if it were the global default.
+		cfg.Params["sql_mode"] = "CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')"
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		var mode string
+		if err := admin.QueryRow("SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+			t.Fatalf("read sql_mode: %v", err)
+		}
+		if !strings.Contains(mode, "NO_BACKSLASH_ESCAPES") {
+			t.Skipf("%s does not take NO_BACKSLASH_ESCAPES (sql_mode %q)", s.name, mode)
+		}
+
+		st, c := s.state(t, s.settings(), s.pwUser("app", "read", s.dbs[0]))
+		s.passwords[secret("app")] = `back\slash\` + randomPassword("mode")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		res := engine.Reconcile(ctx, admin, s.options(st, c))
+		if res.Status != engine.Applied {
+			t.Fatalf("status %s, error %v", res.Status, res.Err)
+		}
+		if _, err := s.login(t, s.acct("app"), s.password("app")); err != nil {
+			t.Errorf("log in with the secret's password: %v", err)
+		}
+		if res := engine.Reconcile(ctx, admin, s.options(st, c)); res.Status != engine.Unchanged {
+			t.Errorf("second run: status %s, %d writes, want unchanged", res.Status, res.Writes)
 		}
 	})
 }
