@@ -249,6 +249,12 @@ func (s *testServer) state(tb testing.TB, settings config.Settings, users ...con
 // stateAs is state with the cluster declaring engine.
 func (s *testServer) stateAs(tb testing.TB, eng string, settings config.Settings, users ...config.User) (*desired.State, desired.Cluster) {
 	tb.Helper()
+	return s.stateOn(tb, eng, time.Now(), settings, users...)
+}
+
+// stateOn is stateAs with expiry judged on the day of today.
+func (s *testServer) stateOn(tb testing.TB, eng string, today time.Time, settings config.Settings, users ...config.User) (*desired.State, desired.Cluster) {
+	tb.Helper()
 	cfg := &config.Config{
 		Settings: settings,
 		Clusters: []config.Cluster{{
@@ -258,7 +264,7 @@ func (s *testServer) stateAs(tb testing.TB, eng string, settings config.Settings
 		}},
 		Users: users,
 	}
-	st, err := desired.Build(cfg, time.Now())
+	st, err := desired.Build(cfg, today)
 	if err != nil {
 		tb.Fatalf("build desired state: %v", err)
 	}
