@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// mariaDBEnv names the MariaDB server the reconcile tests run against, e.g.
+// root@unix(/run/mysqld/mysqld.sock)/ (.ci/run sets it). The CLI refuses a
+// server that is not the declared engine, and cluster files cannot declare
+// the embedded server, so these tests need a real MariaDB.
+const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
+
+// reconcileRepo is a repository with one MariaDB cluster, "local", whose
+// prefix and databases belong to one test on a shared server.
+type reconcileRepo struct {
+	root    string
+	prefix  string
+	dbs     []string
+	secrets string // path of the --secrets file
+	// passwords are the secrets file's passwords by user name.
+	passwords map[string]string
+	dsn       string // admin DSN
+	admin     *sql.DB
+}
+
+// newReconcileRepo creates the databases and writes the repository: app
+// (write on the first database) and viewer (read on both), both with
+// password secrets.
+func newReconcileRepo(t *testing.T) *reconcileRepo {
+	t.Helper()
+	dsn := os.Getenv(mariaDBEnv)
+	if dsn == "" {
+		t.Skipf("SKIPPING the reconcile CLI test: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); "+
+			"dbusers reconcile was NOT tested against a server", mariaDBEnv, mariaDBEnv)
+	}
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	r := &reconcileRepo{prefix: "c", dsn: dsn, admin: admin, passwords: map[string]string{}}
+	for range 6 {
+		r.prefix += string(rune('a' + rand.IntN(26)))
+	}
+	r.dbs = []string{r.prefix + "_orders", r.prefix + "_billing"}
+	t.Cleanup(func() { r.cleanup(t) })
+	for _, db := range r.dbs {
+		r.exec(t, "CREATE DATABASE `"+db+"`")
+	}
+	for _, u := range []string{"app", "viewer"} {
+		r.passwords[u] = fmt.Sprintf("pw-%s-%d", u, rand.Int64())
+	}
+	files := map[string]string{
+		"dbusers.json": fmt.Sprintf(`{
+  "prefix": %q,
+  "removal_limit": {"count": 5, "fraction": 0.2},
+  "ssm": {"parameter": "/dbusers/config"},
+  "aws": {"management_role": "dbusers-management"}
+}
+`, r.prefix),
+		"clusters/local.json": fmt.Sprintf(`{
+  "name": "local",
+  "environment": "dev",
+  "account_id": "222222222222",
+  "region": "eu-west-1",
+  "endpoint": "127.0.0.1",
+  "engine": "mariadb-10.11",
+  "admin_secret": "dbusers/local/admin",
+  "databases": [%q, %q],
+  "tls": "disabled"
+}
+`, r.dbs[0], r.dbs[1]),
+		"users/app.json": fmt.Sprintf(`{
+  "name": "app",
+  "owner": "orders-team@acme.example",
+  "kind": "service",
+  "auth": {"type": "password", "secret": "dbusers/app"},
+  "access": [{"clusters": ["local"], "databases": [%q], "role": "write"}]
+}
+`, r.dbs[0]),
+		"users/viewer.json": `{
+  "name": "viewer",
+  "owner": "bi-team@acme.example",
+  "kind": "service",
+  "auth": {"type": "password", "secret": "dbusers/viewer"},
+  "access": [{"clusters": ["local"], "databases": ["*"], "role": "read"}]
+}
+`,
+	}
+	r.root = writeRepo(t, files)
+	r.secrets = filepath.Join(t.TempDir(), "secrets.json")
+	data, err := json.Marshal(map[string]map[string]string{
+		"dbusers/app":    {"password": r.passwords["app"]},
+		"dbusers/viewer": {"password": r.passwords["viewer"]},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.secrets, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *reconcileRepo) exec(t *testing.T, q string) {
+	t.Helper()
+	if _, err := r.admin.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (r *reconcileRepo) cleanup(t *testing.T) {
+	rows, err := r.admin.Query("SELECT User, Host FROM mysql.user WHERE User LIKE ?", r.prefix+"%")
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	var drops []string
+	for rows.Next() {
+		var u, h string
+		if err := rows.Scan(&u, &h); err == nil {
+			drops = append(drops, fmt.Sprintf("DROP USER '%s'@'%s'", u, h))
+		}
+	}
+	rows.Close()
+	for _, db := range r.dbs {
+		drops = append(drops, "DROP DATABASE IF EXISTS `"+db+"`")
+	}
+	for _, q := range drops {
+		if _, err := r.admin.Exec(q); err != nil {
+			t.Errorf("cleanup: %s: %v", q, err)
+		}
+	}
+}
+
+// exists reports whether <prefix>_<user>@'%' exists.
+func (r *reconcileRepo) exists(t *testing.T, user string) bool {
+	t.Helper()
+	var n int
+	if err := r.admin.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = '%'", r.prefix+"_"+user).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// canLogin logs in as <prefix>_<user> with password.
+func (r *reconcileRepo) canLogin(t *testing.T, user, password string) error {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(r.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User, cfg.Passwd = r.prefix+"_"+user, password
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return db.Ping()
+}
+
+// runCLI runs dbusers in-process with env as its environment.
+func runCLI(t *testing.T, environ map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := env{stdout: &out, stderr: &errOut, now: time.Now, getenv: func(k string) string { return environ[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code = run(ctx, e, args)
+	return code, out.String(), errOut.String()
+}
+
+// TestReconcileCLI walks one cluster through dry run, apply and a clean
+// second look, with every way of passing the DSN and the secrets.
+func TestReconcileCLI(t *testing.T) {
+	t.Parallel()
+	r := newReconcileRepo(t)
+	base := []string{"reconcile", "--root", r.root, "--cluster", "local", "--lock-timeout", "20s"}
+	withDSN := append(base[:len(base):len(base)], "--dsn", r.dsn, "--secrets", r.secrets)
+
+	// Dry run with changes: exit 1, nothing applied.
+	code, out, errOut := runCLI(t, nil, withDSN...)
+	if code != exitChanges {
+		t.Fatalf("dry run: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitChanges, out, errOut)
+	}
+	if !strings.Contains(out, "change(s) planned (dry run: nothing applied)") || !strings.Contains(out, "create "+r.prefix+"_app") {
+		t.Errorf("dry run output does not show the plan:\n%s", out)
+	}
+	if r.exists(t, "app") {
+		t.Fatalf("the dry run created %s_app", r.prefix)
+	}
+
+	// JSON on a dry run parses and says the same.
+	code, out, _ = runCLI(t, nil, append(withDSN, "--format", "json")...)
+	var res struct {
+		Cluster string `json:"cluster"`
+		Status  string `json:"status"`
+		Writes  int    `json:"writes"`
+		Plan    struct {
+			Changes []struct {
+				Action  string `json:"action"`
+				Summary string `json:"summary"`
+			} `json:"changes"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--format json: %v\n%s", err, out)
+	}
+	// app: create + 1 grant; viewer: create + 2 grants.
+	if code != exitChanges || res.Cluster != "local" || res.Status != "planned" || res.Writes != 0 || len(res.Plan.Changes) != 5 {
+		t.Errorf("--format json: exit %d, %+v; want exit 1, planned, 5 changes, 0 writes", code, res)
+	}
+
+	// Apply: exit 0, audit lines on stderr, passwords from the secrets file.
+	code, out, errOut = runCLI(t, nil, append(withDSN, "--confirm")...)
+	if code != exitOK {
+		t.Fatalf("--confirm: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "applied and verified") {
+		t.Errorf("--confirm output:\n%s", out)
+	}
+	if n := strings.Count(errOut, `"outcome":"applied"`); n != 5 {
+		t.Errorf("%d audit lines on stderr, want 5:\n%s", n, errOut)
+	}
+	for user, pw := range r.passwords {
+		if err := r.canLogin(t, user, pw); err != nil {
+			t.Errorf("log in as %s_%s with the secrets file's password: %v", r.prefix, user, err)
+		}
+		if strings.Contains(out+errOut, pw) {
+			t.Errorf("the password of %s appears in the output", user)
+		}
+	}
+
+	// Converged: a dry run exits 0, with the DSN from DBUSERS_DSN.
+	code, out, errOut = runCLI(t, map[string]string{"DBUSERS_DSN": r.dsn}, append(base, "--secrets", r.secrets)...)
+	if code != exitOK || !strings.Contains(out, "no changes") {
+		t.Errorf("dry run after apply with DBUSERS_DSN: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+
+	// Without the secrets file the password users are skipped, not dropped.
+	code, out, _ = runCLI(t, nil, append(base, "--dsn", r.dsn, "--format", "json", "--confirm")...)
+	if code != exitOK || !strings.Contains(out, `"skipped"`) || !r.exists(t, "app") {
+		t.Errorf("without --secrets: exit %d, app exists %v; want 0, skipped users, app kept:\n%s", code, r.exists(t, "app"), out)
+	}
+}
+
+// TestReconcileCLIDatabaseErrors: a login the server refuses is an error
+// (exit 2), and the DSN's password never reaches the output.
+func TestReconcileCLIDatabaseErrors(t *testing.T) {
+	t.Parallel()
+	r := newReconcileRepo(t)
+	cfg, err := mysql.ParseDSN(r.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "Wr0ng-Admin-Passw0rd"
+	cfg.User, cfg.Passwd = r.prefix+"_nobody", pw
+	code, out, errOut := runCLI(t, nil, "reconcile", "--root", r.root, "--cluster", "local", "--dsn", cfg.FormatDSN())
+	if code != exitError {
+		t.Errorf("refused login: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitError, out, errOut)
+	}
+	if strings.Contains(out+errOut, pw) {
+		t.Errorf("the DSN's password appears in the output:\n%s\n%s", out, errOut)
+	}
+}
+
+// TestReconcileCLIUsageErrors needs no server: every usage error exits 2
+// before connecting, and no error repeats a DSN's password.
+func TestReconcileCLIUsageErrors(t *testing.T) {
+	t.Parallel()
+	root := writeRepo(t, validRepo())
+	const pw = "S3cret-In-The-DSN"
+	unreachable := "admin:" + pw + "@tcp(127.0.0.1:1)/?timeout=2s"
+	cases := []struct {
+		name    string
+		environ map[string]string
+		args    []string
+		want    string // in stderr
+	}{
+		{"missing cluster", nil, []string{"--root", root, "--dsn", unreachable}, "--cluster is required"},
+		{"unknown cluster", nil, []string{"--root", root, "--cluster", "nope", "--dsn", unreachable}, `unknown cluster "nope"`},
+		{"no dsn", nil, []string{"--root", root, "--cluster", "prod-orders"}, "no database"},
+		{"dsn does not parse", nil, []string{"--root", root, "--cluster", "prod-orders", "--dsn", "admin:" + pw + "@tcp(127.0.0.1:1"}, "does not parse"},
+		{"DBUSERS_DSN does not parse", map[string]string{"DBUSERS_DSN": "admin:" + pw + "@nowhere"}, []string{"--root", root, "--cluster", "prod-orders"}, "does not parse"},
+		{"server unreachable", nil, []string{"--root", root, "--cluster", "prod-orders", "--dsn", unreachable}, "FAILED"},
+		{"unknown format", nil, []string{"--root", root, "--cluster", "prod-orders", "--dsn", unreachable, "--format", "yaml"}, "unknown format"},
+		{"secrets file missing", nil, []string{"--root", root, "--cluster", "prod-orders", "--dsn", unreachable, "--secrets", filepath.Join(root, "nope.json")}, "secrets file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.environ, append([]string{"reconcile"}, tc.args...)...)
+			if code != exitError {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitError, out, errOut)
+			}
+			if !strings.Contains(errOut+out, tc.want) {
+				t.Errorf("output does not say %q\nstdout:\n%s\nstderr:\n%s", tc.want, out, errOut)
+			}
+			if strings.Contains(out+errOut, pw) {
+				t.Errorf("the DSN's password appears in the output:\nstdout:\n%s\nstderr:\n%s", out, errOut)
+			}
+		})
+	}
+}
