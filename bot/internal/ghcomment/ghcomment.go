@@ -130,6 +130,9 @@ func prNumber(data []byte, eventName string) (int, error) {
 // Enterprise Server already ends with /api/v3. An httptest server's URL is
 // not special-cased: the tests' fake GitHub serves under /api/v3/, exactly
 // as Enterprise Server does, so production code has no test-only branch.
+//
+// An http.Client Timeout bounds each request including its retries; bound
+// the whole Upsert with the context instead.
 func NewClient(httpClient *http.Client, token, apiBaseURL string) (*github.Client, error) {
 	if token == "" {
 		return nil, errors.New("no GitHub token: set GITHUB_TOKEN (in a workflow: env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})")

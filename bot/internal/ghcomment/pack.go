@@ -281,6 +281,10 @@ func scan(sections []string) *scanned {
 		}
 		off += len(s)
 	}
+	lines := strings.Count(text, "\n") + 1
+	sc.end = make([]int, 0, lines)
+	sc.after = make([]scanState, 0, lines)
+	sc.sectionEnd = make([]bool, 0, lines)
 	var st scanState
 	for pos := 0; pos < len(text); {
 		e := strings.IndexByte(text[pos:], '\n')

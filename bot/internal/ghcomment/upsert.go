@@ -121,12 +121,7 @@ func Upsert(ctx context.Context, client *github.Client, t Target, key string, bo
 	parts := map[int]*github.IssueComment{}
 	var remove []*github.IssueComment
 	for part, cs := range claims {
-		slices.SortFunc(cs, func(a, b *github.IssueComment) int {
-			if newer(a, b) {
-				return -1
-			}
-			return 1
-		})
+		slices.SortFunc(cs, newestFirst)
 		if part <= n {
 			parts[part], cs = cs[0], cs[1:]
 		}
@@ -199,13 +194,13 @@ func listAll(ctx context.Context, client *github.Client, t Target) ([]*github.Is
 	return nil, fmt.Errorf("pull request %s: list comments: more than %d pages", t, maxPages)
 }
 
-// newer reports whether a was created after b (ids grow with time).
-func newer(a, b *github.IssueComment) bool {
-	ta, tb := a.GetCreatedAt().Time, b.GetCreatedAt().Time
-	if !ta.Equal(tb) {
-		return ta.After(tb)
+// newestFirst orders comments by creation time, newest first; ids, which
+// grow with time, break ties.
+func newestFirst(a, b *github.IssueComment) int {
+	if c := b.GetCreatedAt().Time.Compare(a.GetCreatedAt().Time); c != 0 {
+		return c
 	}
-	return a.GetID() > b.GetID()
+	return cmp.Compare(b.GetID(), a.GetID())
 }
 
 // sameBody compares bodies as GitHub may store them (with CRLF line ends

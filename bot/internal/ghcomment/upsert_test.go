@@ -490,3 +490,23 @@ func TestMarkerRoundTrip(t *testing.T) {
 		t.Errorf("the longest frame takes %d bytes, more than the %d that MaxBody leaves", n, GitHubMaxBody-MaxBody)
 	}
 }
+
+// After a response that used up the rate limit, go-github refuses further
+// requests itself until the reset; Upsert says so.
+func TestUpsertExplainsAnExhaustedRateLimit(t *testing.T) {
+	f := newFakeGitHub(t)
+	reset := time.Now().Add(40 * time.Minute).Truncate(time.Second)
+	f.failNext(http.MethodGet, 1, http.StatusOK, http.Header{
+		"X-Ratelimit-Remaining": {"0"},
+		"X-Ratelimit-Reset":     {strconv.FormatInt(reset.Unix(), 10)},
+	}, "empty_list.json")
+	c, _ := f.client(t, nil)
+	_, err := Upsert(context.Background(), c, target, "", []string{"the plan"})
+	want := "pull request acme/dbaccess#42: create part 1: github API rate limit of 1000 requests exhausted until " + reset.UTC().Format(time.RFC3339) + ": try again later"
+	if err == nil || err.Error() != want {
+		t.Errorf("err %v\nwant %s", err, want)
+	}
+	if got := methods(f.take()); got != "GET" {
+		t.Errorf("requests %s, want only the GET that used up the limit", got)
+	}
+}

@@ -1,0 +1,98 @@
+package ghcomment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func summaryEnv(path string) func(string) string {
+	return func(k string) string {
+		if k == "GITHUB_STEP_SUMMARY" {
+			return path
+		}
+		return ""
+	}
+}
+
+func TestWriteStepSummary(t *testing.T) {
+	if err := WriteStepSummary(summaryEnv(""), "ignored"); err != nil {
+		t.Errorf("outside Actions: %v", err)
+	}
+
+	path := filepath.Join(t.TempDir(), "step_summary")
+	for _, md := range []string{"### Plan\n\nno changes\n", "second step"} {
+		if err := WriteStepSummary(summaryEnv(path), md); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := os.ReadFile(path)
+	if want := "### Plan\n\nno changes\nsecond step\n"; string(got) != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}
+
+func TestWriteStepSummaryTruncates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "step_summary")
+	if err := os.WriteFile(path, []byte("earlier step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("### Plan\n\n<details open><summary>all grants</summary>\n\n```sql\n")
+	for i := 0; b.Len() < 2<<20; i++ {
+		fmt.Fprintf(&b, "GRANT SELECT ON `db%d`.* TO 'acme_alice'@'%%';\n", i)
+	}
+	b.WriteString("```\n</details>\n")
+	md := b.String()
+	if err := WriteStepSummary(summaryEnv(path), md); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	got := string(data)
+	if len(got) > StepSummaryLimit || len(got) < StepSummaryLimit-1024 {
+		t.Errorf("summary of %d bytes, want just under %d", len(got), StepSummaryLimit)
+	}
+	if !strings.HasPrefix(got, "earlier step\n### Plan\n") {
+		t.Errorf("summary starts %q", got[:40])
+	}
+	kept := len(got[len("earlier step\n"):strings.Index(got, "```\n\n</details>\n\n> [!NOTE]")])
+	if want := fmt.Sprintf(": %d bytes were left out", len(md)-kept); !strings.Contains(got, want) {
+		t.Errorf("the note does not say %q: %q", want, got[len(got)-300:])
+	}
+	if err := balancedMarkdown(got); err != nil {
+		t.Errorf("the truncated summary does not render: %v", err)
+	}
+}
+
+func TestWriteStepSummaryNearlyFull(t *testing.T) {
+	for _, tc := range []struct {
+		room     int
+		wantNote bool
+		wantErr  string
+	}{
+		{room: 1000, wantNote: true},
+		{room: 10, wantErr: "is full"},
+	} {
+		path := filepath.Join(t.TempDir(), "step_summary")
+		if err := os.WriteFile(path, []byte(strings.Repeat("x", StepSummaryLimit-tc.room)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := WriteStepSummary(summaryEnv(path), strings.Repeat("plan line\n", 1000))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("room %d: err %v, want %q", tc.room, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(path)
+		added := string(data[StepSummaryLimit-tc.room:])
+		if len(data) > StepSummaryLimit || !strings.HasPrefix(added, "\n> [!NOTE]") || !strings.Contains(added, "10000 bytes were left out") {
+			t.Errorf("room %d: added %q", tc.room, added)
+		}
+	}
+}
