@@ -29,7 +29,8 @@ func Ident(s string) string {
 // than with a server error or, worse, a name the server silently alters. It
 // rejects what MySQL and MariaDB cannot store exactly: the empty name, a NUL
 // byte, invalid UTF-8, characters outside the Basic Multilingual Plane
-// (identifiers are utf8mb3), a trailing space, and more than 64 characters.
+// (identifiers are utf8mb3), trailing white space, and more than 64
+// characters.
 // For a GRANT database pattern the limit applies to the escaped pattern,
 // which is what the server stores.
 func CheckIdent(s string) error {
@@ -46,7 +47,7 @@ func CheckIdent(s string) error {
 // name (anonymous accounts are never managed), a user name longer than f
 // stores, a host longer than f stores, or a character the user and host
 // columns cannot hold exactly (NUL, invalid UTF-8, outside the Basic
-// Multilingual Plane, a trailing space that the CHAR columns would strip).
+// Multilingual Plane, trailing white space).
 // An empty host is allowed: it is how MariaDB stores roles.
 func CheckAccount(id mysqlstate.AccountID, f flavor.Flavor) error {
 	if id.User == "" {
@@ -83,8 +84,10 @@ func checkName(s string, limit int) error {
 	if n > limit {
 		return fmt.Errorf("%d characters, longer than %d", n, limit)
 	}
-	if strings.HasSuffix(s, " ") {
-		return errors.New("ends with a space")
+	// MariaDB refuses names that end with any of C's white space, and the
+	// CHAR columns of the grant tables strip trailing spaces.
+	if strings.TrimRight(s, " \t\n\v\f\r") != s {
+		return errors.New("ends with white space")
 	}
 	return nil
 }

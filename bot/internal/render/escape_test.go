@@ -176,8 +176,10 @@ func TestCheckIdent(t *testing.T) {
 		strings.Repeat("é", 65):       "longer than 64",
 		"\xff":                        "UTF-8",
 		"emoji😀":                      "Basic Multilingual Plane",
-		"trailing ":                   "ends with a space",
-		strings.Repeat("x", 63) + " ": "ends with a space",
+		"trailing ":                   "ends with white space",
+		"form feed\f":                 "ends with white space",
+		"tab\t":                       "ends with white space",
+		strings.Repeat("x", 63) + " ": "ends with white space",
 	}
 	for _, s := range ok {
 		if err := CheckIdent(s); err != nil {
@@ -207,8 +209,8 @@ func TestCheckAccount(t *testing.T) {
 		{id(strings.Repeat("u", 129), "%"), flavor.MariaDB, "longer than 128"},
 		{id("", "%"), flavor.MySQL80, "empty user"},
 		{id("a\x00b", "%"), flavor.MySQL80, "NUL"},
-		{id("bob ", "%"), flavor.MariaDB, "ends with a space"},
-		{id("bob", "% "), flavor.MariaDB, "ends with a space"},
+		{id("bob ", "%"), flavor.MariaDB, "ends with white space"},
+		{id("bob", "% "), flavor.MariaDB, "ends with white space"},
 		{id("bob😀", "%"), flavor.MariaDB, "Basic Multilingual Plane"},
 		{id("bob", "\xff"), flavor.MySQL80, "UTF-8"},
 		{id("bob", strings.Repeat("h", 61)), flavor.MySQL57, "longer than 60"},
