@@ -40,6 +40,7 @@ func commands() []command {
 	return []command{
 		{"validate", "check every declaration against the schemas and rules", runValidate},
 		{"plan", "show what a pull request changes, user by user, risks first", runPlan},
+		{"comment", "post the plan as one sticky pull-request comment", runComment},
 		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
 	}
 }
