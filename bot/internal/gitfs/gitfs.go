@@ -71,9 +71,12 @@ func (r Repo) Subject(ctx context.Context, rev string) (string, error) {
 }
 
 // Tree returns the files under paths (files or directories, relative to
-// the repository root) at commit rev, as an in-memory file system.
+// Dir) at commit rev, as an in-memory file system rooted at Dir, so that it
+// matches os.DirFS(Dir) when Dir is a subdirectory of the repository.
 func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, error) {
-	args := append([]string{"ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev, "--"}, paths...)
+	// No --full-tree: git ls-tree run in Dir reads paths relative to Dir
+	// and prints them relative to Dir.
+	args := append([]string{"ls-tree", "-r", "-z", "--end-of-options", rev, "--"}, paths...)
 	out, err := r.run(ctx, nil, args...)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,382 @@
+package gitfs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// testRepo is a real git repository in a temporary directory.
+type testRepo struct {
+	t   *testing.T
+	dir string
+}
+
+// newTestRepo runs git init in a new temporary directory. It skips the
+// test, loudly, when git is not installed: gitfs is nothing without it.
+func newTestRepo(t *testing.T) *testRepo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skipf("SKIP: git is not installed (%v); gitfs is untested", err)
+	}
+	r := &testRepo{t: t, dir: t.TempDir()}
+	r.git("init", "-q", "-b", "main")
+	return r
+}
+
+// git runs a git command in the repository with a fixed identity and no
+// user or system configuration, and returns its trimmed output.
+func (r *testRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", r.dir,
+		"-c", "user.name=dbusers test", "-c", "user.email=test@dbusers.example",
+		"-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_DATE=2026-03-01T09:00:00Z", "GIT_COMMITTER_DATE=2026-03-01T09:00:00Z")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// write writes files (slash-separated path → content) into the working
+// tree; an empty content removes the file.
+func (r *testRepo) write(files map[string]string) {
+	r.t.Helper()
+	for p, s := range files {
+		full := filepath.Join(r.dir, filepath.FromSlash(p))
+		if s == "" {
+			if err := os.Remove(full); err != nil {
+				r.t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// commit stages everything and commits; it returns the commit id.
+func (r *testRepo) commit(msg string) string {
+	r.t.Helper()
+	r.git("add", "-A")
+	r.git("commit", "-q", "--allow-empty", "-m", msg)
+	return r.git("rev-parse", "HEAD")
+}
+
+// files returns every file of fsys with its content.
+func files(t *testing.T, fsys fs.FS) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		out[p] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestTreeReturnsExactlyTheFilesOfTheRevision(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	r.write(map[string]string{
+		"dbusers.json":          `{"prefix": "acme"}` + "\n",
+		"clusters/prod.json":    `{"name": "prod"}` + "\n",
+		"users/alice.json":      `{"name": "alice"}` + "\n",
+		"users/bob.json":        `{"name": "bob"}` + "\n",
+		"users/nested/eve.json": "nested\n",
+		"README.md":             "not a declaration\n",
+		"bot/main.go":           "package main\n",
+	})
+	first := r.commit("first")
+	r.write(map[string]string{
+		"users/bob.json":   "",                                     // deleted
+		"users/alice.json": `{"name": "alice", "v": 2}` + "\n",     // changed
+		"users/carol.json": "{\n  \"name\": \"carol\"\n}\n\x00x\n", // added, with a NUL and no JSON meaning
+	})
+	second := r.commit("second")
+	// Uncommitted changes never show in a revision's tree.
+	r.write(map[string]string{"users/dirty.json": "{}\n", "users/alice.json": "dirty\n"})
+
+	repo := Repo{Dir: r.dir}
+	paths := []string{"dbusers.json", "clusters", "users"}
+	tests := []struct {
+		rev  string
+		want map[string]string
+	}{
+		{first, map[string]string{
+			"dbusers.json":          `{"prefix": "acme"}` + "\n",
+			"clusters/prod.json":    `{"name": "prod"}` + "\n",
+			"users/alice.json":      `{"name": "alice"}` + "\n",
+			"users/bob.json":        `{"name": "bob"}` + "\n",
+			"users/nested/eve.json": "nested\n",
+		}},
+		{second, map[string]string{
+			"dbusers.json":          `{"prefix": "acme"}` + "\n",
+			"clusters/prod.json":    `{"name": "prod"}` + "\n",
+			"users/alice.json":      `{"name": "alice", "v": 2}` + "\n",
+			"users/carol.json":      "{\n  \"name\": \"carol\"\n}\n\x00x\n",
+			"users/nested/eve.json": "nested\n",
+		}},
+		{"main", nil}, // same as second, filled in below
+	}
+	tests[2].want = tests[1].want
+	for _, tt := range tests {
+		t.Run(tt.rev, func(t *testing.T) {
+			fsys, err := repo.Tree(ctx, tt.rev, paths...)
+			if err != nil {
+				t.Fatalf("Tree: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, files(t, fsys)); diff != "" {
+				t.Errorf("Tree(%s) (-want +got):\n%s", tt.rev, diff)
+			}
+			if _, err := fs.Stat(fsys, "users/bob.json"); tt.rev != first && err == nil {
+				t.Errorf("the deleted users/bob.json is still in the tree of %s", tt.rev)
+			}
+			// The loader lists directories: they must exist as such.
+			entries, err := fs.ReadDir(fsys, "users")
+			if err != nil || len(entries) == 0 {
+				t.Errorf("ReadDir(users) = %v, %v", entries, err)
+			}
+			var keys []string
+			for p := range tt.want {
+				keys = append(keys, p)
+			}
+			if err := fstest.TestFS(fsys, keys...); err != nil {
+				t.Errorf("not a well-behaved fs.FS: %v", err)
+			}
+		})
+	}
+}
+
+func TestTreeOfMissingPathsIsEmpty(t *testing.T) {
+	r := newTestRepo(t)
+	r.write(map[string]string{"README.md": "before dbusers\n"})
+	id := r.commit("predates dbusers")
+	fsys, err := Repo{Dir: r.dir}.Tree(context.Background(), id, "dbusers.json", "clusters", "users")
+	if err != nil {
+		t.Fatalf("Tree: %v", err)
+	}
+	if got := files(t, fsys); len(got) != 0 {
+		t.Errorf("Tree of a revision without declarations = %v, want nothing", got)
+	}
+	if _, err := fs.Stat(fsys, "dbusers.json"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat(dbusers.json) = %v, want not exist", err)
+	}
+}
+
+// TestTreeOfSubdirectory: a repository whose declarations live in a
+// subdirectory (a monorepo) is read relative to Dir, exactly as the working
+// tree is read with os.DirFS(Dir); the root's files of the same names must
+// not leak in.
+func TestTreeOfSubdirectory(t *testing.T) {
+	r := newTestRepo(t)
+	r.write(map[string]string{
+		"dbusers.json":                 "root settings\n",
+		"users/root.json":              "root user\n",
+		"infra/db/dbusers.json":        "sub settings\n",
+		"infra/db/users/alice.json":    "sub user\n",
+		"infra/db/clusters/prod.json":  "sub cluster\n",
+		"infra/other/users/ghost.json": "elsewhere\n",
+	})
+	id := r.commit("monorepo")
+	fsys, err := Repo{Dir: filepath.Join(r.dir, "infra", "db")}.Tree(context.Background(), id, "dbusers.json", "clusters", "users")
+	if err != nil {
+		t.Fatalf("Tree: %v", err)
+	}
+	want := map[string]string{
+		"dbusers.json":       "sub settings\n",
+		"users/alice.json":   "sub user\n",
+		"clusters/prod.json": "sub cluster\n",
+	}
+	if diff := cmp.Diff(want, files(t, fsys)); diff != "" {
+		t.Errorf("Tree from a subdirectory (-want +got):\n%s", diff)
+	}
+}
+
+func TestTreeSkipsSubmodules(t *testing.T) {
+	r := newTestRepo(t)
+	r.write(map[string]string{"users/alice.json": "alice\n"})
+	r.commit("one")
+	// A gitlink (mode 160000) under users/ is not a declaration.
+	r.git("update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",users/vendored")
+	r.git("commit", "-q", "-m", "submodule")
+	fsys, err := Repo{Dir: r.dir}.Tree(context.Background(), "HEAD", "users")
+	if err != nil {
+		t.Fatalf("Tree: %v", err)
+	}
+	if diff := cmp.Diff(map[string]string{"users/alice.json": "alice\n"}, files(t, fsys)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	r.write(map[string]string{"a": "1\n"})
+	id := r.commit("one")
+	r.git("tag", "v1")
+	repo := Repo{Dir: r.dir}
+
+	for _, rev := range []string{"main", "HEAD", "v1", id, id[:10], "refs/heads/main"} {
+		got, err := repo.Resolve(ctx, rev)
+		if err != nil || got != id {
+			t.Errorf("Resolve(%q) = %q, %v; want %s", rev, got, err, id)
+		}
+	}
+
+	// An annotated tag resolves to its commit, not to the tag object.
+	r.git("tag", "-a", "-m", "annotated", "v1a")
+	if got, err := repo.Resolve(ctx, "v1a"); err != nil || got != id {
+		t.Errorf("Resolve(annotated tag) = %q, %v; want %s", got, err, id)
+	}
+
+	_, err := repo.Resolve(ctx, "origin/main")
+	if err == nil {
+		t.Fatal("Resolve of an unknown revision succeeded")
+	}
+	for _, want := range []string{`"origin/main"`, "unknown revision", "fetch-depth: 0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Resolve(origin/main) error %q does not say %q", err, want)
+		}
+	}
+
+	t.Logf("unknown revision: %v", err)
+	if _, err := repo.Tree(ctx, "no-such-branch", "users"); err == nil {
+		t.Error("Tree of an unknown revision succeeded")
+	}
+
+	// A blob is not a commit.
+	blob := r.git("rev-parse", "HEAD:a")
+	if _, err := repo.Resolve(ctx, blob); err == nil {
+		t.Errorf("Resolve(blob %s) succeeded", blob)
+	}
+}
+
+// TestRevisionsStartingWithDashAreRefused: a revision comes from a flag
+// that a workflow fills from the event; one starting with '-' must never
+// reach git as an option (e.g. --output=FILE).
+func TestRevisionsStartingWithDashAreRefused(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	r.write(map[string]string{"users/a.json": "1\n"})
+	r.commit("one")
+	repo := Repo{Dir: r.dir}
+	canary := filepath.Join(t.TempDir(), "written")
+
+	for _, rev := range []string{"-h", "--output=" + canary, "--all", "-"} {
+		_, err := repo.Resolve(ctx, rev)
+		if err == nil || !strings.Contains(err.Error(), "may not start with '-'") {
+			t.Errorf("Resolve(%q) = %v, want a refusal", rev, err)
+		}
+		// Tree and MergeBase put --end-of-options before the revision.
+		if _, err := repo.Tree(ctx, rev, "users"); err == nil {
+			t.Errorf("Tree(%q) succeeded", rev)
+		}
+		if _, err := repo.MergeBase(ctx, rev, "HEAD"); err == nil {
+			t.Errorf("MergeBase(%q, HEAD) succeeded", rev)
+		}
+	}
+	if _, err := os.Stat(canary); err == nil {
+		t.Errorf("a revision was taken for an option: %s was written", canary)
+	}
+}
+
+func TestMergeBase(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	r.write(map[string]string{"users/a.json": "1\n"})
+	root := r.commit("root")
+	r.write(map[string]string{"users/b.json": "2\n"})
+	fork := r.commit("branch point")
+	r.git("checkout", "-q", "-b", "feature")
+	r.write(map[string]string{"users/c.json": "3\n"})
+	feature := r.commit("feature work")
+	r.git("checkout", "-q", "main")
+	r.write(map[string]string{"users/d.json": "4\n"})
+	mainTip := r.commit("main moved on")
+
+	repo := Repo{Dir: r.dir}
+	for _, tt := range []struct{ a, b, want string }{
+		{"main", "feature", fork},
+		{"feature", "main", fork},
+		{mainTip, feature, fork},
+		{"main", "main", mainTip},
+		{root, "feature", root},
+	} {
+		got, err := repo.MergeBase(ctx, tt.a, tt.b)
+		if err != nil || got != tt.want {
+			t.Errorf("MergeBase(%s, %s) = %q, %v; want %s", tt.a, tt.b, got, err, tt.want)
+		}
+	}
+
+	// The merge base's tree has neither side's later files.
+	fsys, err := repo.Tree(ctx, fork, "users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(files(t, fsys))); !slices.Equal(got, []string{"users/a.json", "users/b.json"}) {
+		t.Errorf("merge base tree = %v", got)
+	}
+
+	// Unrelated histories have no merge base.
+	r.git("checkout", "-q", "--orphan", "unrelated")
+	r.git("rm", "-rq", "--cached", ".")
+	r.write(map[string]string{"other": "x\n"})
+	r.git("add", "other")
+	r.git("commit", "-q", "-m", "unrelated root")
+	if got, err := repo.MergeBase(ctx, "unrelated", "main"); err == nil {
+		t.Errorf("MergeBase of unrelated histories = %q, want an error", got)
+	} else if !strings.Contains(err.Error(), "no merge base") {
+		t.Errorf("MergeBase error %q does not say there is no merge base", err)
+	}
+}
+
+func TestSubject(t *testing.T) {
+	r := newTestRepo(t)
+	r.write(map[string]string{"a": "1\n"})
+	r.commit("grant alice read on prod\n\nbody text")
+	got, err := Repo{Dir: r.dir}.Subject(context.Background(), "HEAD")
+	if err != nil || got != "grant alice read on prod" {
+		t.Errorf("Subject = %q, %v", got, err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	if err := (Repo{Dir: r.dir}).Check(ctx); err != nil {
+		t.Errorf("Check(repository) = %v", err)
+	}
+	plain := t.TempDir()
+	// A directory outside any repository; GIT_CEILING_DIRECTORIES is not
+	// needed because TempDir is never inside the module's checkout.
+	err := Repo{Dir: plain}.Check(ctx)
+	if err == nil {
+		t.Skipf("SKIP: %s is inside a git repository; cannot test Check's refusal", plain)
+	}
+	if !errors.Is(err, ErrNotRepository) || !strings.Contains(err.Error(), plain) {
+		t.Errorf("Check(plain dir) = %v, want it to name the directory and say %q", err, ErrNotRepository)
+	}
+}
