@@ -1,0 +1,250 @@
+package ssmbundle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/dbusers/dbusers/bot/internal/config"
+)
+
+// API is the part of the SSM client this package uses; *ssm.Client
+// satisfies it.
+type API interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	GetParameters(ctx context.Context, in *ssm.GetParametersInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
+	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	DeleteParameters(ctx context.Context, in *ssm.DeleteParametersInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParametersOutput, error)
+}
+
+// Target says where and how to publish.
+type Target struct {
+	Pointer string // the pointer parameter's name
+	Tier    string // "Standard" or "Advanced"
+	Keep    int    // versions to keep, the current one included
+}
+
+// TargetOf returns the publish target that the settings name.
+func TargetOf(s config.SSM) Target {
+	t := Target{Pointer: s.Parameter, Tier: s.Tier, Keep: s.KeepVersions}
+	if t.Tier == "" {
+		t.Tier = string(types.ParameterTierStandard)
+	}
+	if t.Keep <= 0 {
+		t.Keep = 5
+	}
+	return t
+}
+
+// Limit is the largest value the target's tier accepts.
+func (t Target) Limit() (int, error) {
+	switch t.Tier {
+	case "", string(types.ParameterTierStandard):
+		return StandardLimit, nil
+	case string(types.ParameterTierAdvanced):
+		return AdvancedLimit, nil
+	}
+	return 0, fmt.Errorf("unknown SSM tier %q (want Standard or Advanced)", t.Tier)
+}
+
+// Result is what a publish did.
+type Result struct {
+	Changed bool     `json:"changed"` // false: the configuration was already published
+	Version string   `json:"version"`
+	SHA256  string   `json:"sha256"`
+	Chunks  int      `json:"chunks"`
+	Bytes   int      `json:"bytes"`
+	Pruned  []string `json:"pruned,omitempty"` // versions deleted
+}
+
+// Origin is the provenance a publish records.
+type Origin struct {
+	Commit, PullRequest, MergedBy string
+	Time                          time.Time
+}
+
+// Publish writes content unless the pointer already names the same
+// content. Chunks go first, the pointer last, old versions are pruned after.
+// With dryRun nothing is written, but the result says what would be.
+func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun bool) (*Result, error) {
+	limit, err := t.Limit()
+	if err != nil {
+		return nil, err
+	}
+	sha, err := Hash(c)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := readPointer(ctx, api, t.Pointer)
+	if err != nil && !errors.Is(err, errNoPointer) {
+		return nil, err
+	}
+	if cur != nil && cur.SHA256 == sha {
+		return &Result{Version: cur.Version, SHA256: sha, Chunks: cur.Chunks, Bytes: cur.Bytes}, nil
+	}
+	b := &Bundle{
+		Meta: Meta{Format: FormatVersion, Version: VersionFor(o.Time, sha), Commit: o.Commit, PullRequest: o.PullRequest,
+			MergedBy: o.MergedBy, PublishedAt: o.Time.UTC(), SHA256: sha},
+		Content: c,
+	}
+	chunks, size, err := Encode(b, limit)
+	if err != nil {
+		return nil, err
+	}
+	p := Pointer{Format: FormatVersion, Version: b.Meta.Version, SHA256: sha, Chunks: len(chunks), Bytes: size,
+		Commit: o.Commit, PullRequest: o.PullRequest, PublishedAt: b.Meta.PublishedAt}
+	pointerValue, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(pointerValue) > limit {
+		return nil, fmt.Errorf("pointer value is %d bytes, over the %s tier's %d", len(pointerValue), t.Tier, limit)
+	}
+	res := &Result{Changed: true, Version: p.Version, SHA256: sha, Chunks: len(chunks), Bytes: size}
+	if dryRun {
+		return res, nil
+	}
+	for i, chunk := range chunks {
+		name := ChunkName(t.Pointer, p.Version, i)
+		if _, err := api.PutParameter(ctx, &ssm.PutParameterInput{
+			Name: aws.String(name), Value: aws.String(chunk), Type: types.ParameterTypeString,
+			Tier: types.ParameterTier(t.Tier), Overwrite: aws.Bool(true),
+			Description: aws.String(fmt.Sprintf("dbusers bundle %s chunk %d of %d", p.Version, i+1, len(chunks))),
+		}); err != nil {
+			return nil, fmt.Errorf("write chunk %s: %w (the pointer still names the previous version)", name, err)
+		}
+	}
+	if _, err := api.PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String(t.Pointer), Value: aws.String(string(pointerValue)), Type: types.ParameterTypeString,
+		Tier: types.ParameterTier(t.Tier), Overwrite: aws.Bool(true),
+		Description: aws.String("dbusers: current configuration bundle (do not edit; written by dbusers publish)"),
+	}); err != nil {
+		return nil, fmt.Errorf("write pointer %s: %w (chunks of %s are written but not in use)", t.Pointer, err, p.Version)
+	}
+	res.Pruned, err = prune(ctx, api, t, p.Version)
+	if err != nil {
+		return res, fmt.Errorf("published %s, but pruning old versions failed: %w", p.Version, err)
+	}
+	return res, nil
+}
+
+var errNoPointer = errors.New("no pointer parameter")
+
+func readPointer(ctx context.Context, api API, name string) (*Pointer, error) {
+	out, err := api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	var nf *types.ParameterNotFound
+	if errors.As(err, &nf) {
+		return nil, fmt.Errorf("%w %s", errNoPointer, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pointer %s: %w", name, err)
+	}
+	var p Pointer
+	if out.Parameter == nil || out.Parameter.Value == nil {
+		return nil, fmt.Errorf("read pointer %s: empty", name)
+	}
+	if err := json.Unmarshal([]byte(*out.Parameter.Value), &p); err != nil {
+		return nil, fmt.Errorf("pointer %s is not a dbusers pointer: %w", name, err)
+	}
+	if p.Version == "" || p.Chunks <= 0 || len(p.SHA256) != 64 {
+		return nil, fmt.Errorf("pointer %s is incomplete (version %q, %d chunks)", name, p.Version, p.Chunks)
+	}
+	return &p, nil
+}
+
+// Read returns the bundle the pointer names, after checking every chunk is
+// there and the content hash matches.
+func Read(ctx context.Context, api API, pointer string) (*Bundle, error) {
+	p, err := readPointer(ctx, api, pointer)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, p.Chunks)
+	for i := range names {
+		names[i] = ChunkName(pointer, p.Version, i)
+	}
+	values := map[string]string{}
+	for batch := range slices.Chunk(names, 10) { // GetParameters takes at most 10 names
+		out, err := api.GetParameters(ctx, &ssm.GetParametersInput{Names: batch})
+		if err != nil {
+			return nil, fmt.Errorf("read chunks of %s: %w", p.Version, err)
+		}
+		for _, prm := range out.Parameters {
+			values[aws.ToString(prm.Name)] = aws.ToString(prm.Value)
+		}
+		if len(out.InvalidParameters) > 0 {
+			return nil, fmt.Errorf("%w: version %s is missing chunk(s) %s", ErrCorrupt, p.Version, strings.Join(out.InvalidParameters, ", "))
+		}
+	}
+	chunks := make([]string, 0, len(names))
+	for _, n := range names {
+		v, ok := values[n]
+		if !ok {
+			return nil, fmt.Errorf("%w: version %s is missing chunk %s", ErrCorrupt, p.Version, n)
+		}
+		chunks = append(chunks, v)
+	}
+	return Decode(*p, chunks)
+}
+
+// prune deletes every version but the newest t.Keep (current always kept).
+func prune(ctx context.Context, api API, t Target, current string) ([]string, error) {
+	byVersion := map[string][]string{}
+	var token *string
+	for {
+		out, err := api.GetParametersByPath(ctx, &ssm.GetParametersByPathInput{
+			Path: aws.String(VersionsPath(t.Pointer)), Recursive: aws.Bool(true), NextToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list versions: %w", err)
+		}
+		for _, prm := range out.Parameters {
+			name := aws.ToString(prm.Name)
+			rest := strings.TrimPrefix(name, VersionsPath(t.Pointer)+"/")
+			version, _, ok := strings.Cut(rest, "/")
+			if ok {
+				byVersion[version] = append(byVersion[version], name)
+			}
+		}
+		if out.NextToken == nil || *out.NextToken == "" {
+			break
+		}
+		token = out.NextToken
+	}
+	// Version names start with the publication time, so they sort by age.
+	// Versions newer than ours come from a concurrent publish: not ours to
+	// judge. Of the older ones, keep the newest Keep-1.
+	var older []string
+	for v := range byVersion {
+		if v < current {
+			older = append(older, v)
+		}
+	}
+	slices.Sort(older)
+	slices.Reverse(older)
+	var pruned []string
+	for i, v := range older {
+		if i < t.Keep-1 {
+			continue
+		}
+		names := byVersion[v]
+		slices.Sort(names)
+		for batch := range slices.Chunk(names, 10) {
+			if _, err := api.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: batch}); err != nil {
+				return pruned, fmt.Errorf("delete version %s: %w", v, err)
+			}
+		}
+		pruned = append(pruned, v)
+	}
+	slices.Sort(pruned)
+	return pruned, nil
+}
