@@ -132,6 +132,17 @@ type checker struct {
 	l     *Loaded
 	today string
 	roles map[string][]string
+	// targets is reused by every access entry: an environment reaches
+	// many clusters, and 10,000 users would allocate it 10,000 times.
+	targets []target
+}
+
+// target is a cluster an access entry reaches, with the pointer of the
+// element that named it (a cluster or an environment), so per-cluster
+// problems point at the right place.
+type target struct {
+	cl  *Cluster
+	ptr string
 }
 
 func (c *checker) settings(out *diag.List) {
@@ -251,11 +262,8 @@ func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Acce
 	}
 	// Resolve the clusters this entry reaches, remembering where each was
 	// named so per-cluster problems point at the right element.
-	type target struct {
-		cl  *Cluster
-		ptr string
-	}
-	var targets []target
+	targets := c.targets[:0]
+	defer func() { c.targets = targets[:0] }()
 	for i, name := range a.Clusters {
 		ptr := base + "/clusters/" + strconv.Itoa(i)
 		cl, ok := clusters[name]

@@ -64,6 +64,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		idx.build()
 		for ptr, off := range idx.values {
 			if off >= len(data) || !strings.ContainsRune(`{["-0123456789tfn`, rune(data[off])) {
 				t.Fatalf("value %q indexed at offset %d, which cannot start a value", ptr, off)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -23,10 +24,26 @@ type Position struct {
 
 // Index holds the position of every value in one document, keyed by JSON
 // pointer (RFC 6901: "" for the root, "/access/0/role" for a nested value).
+//
+// The maps are built on first use: most documents are valid and never asked
+// for a position, and building them costs more than checking the syntax.
 type Index struct {
 	src    []byte
+	once   sync.Once
 	values map[string]int // pointer -> byte offset of the value
 	keys   map[string]int // pointer -> byte offset of the key naming it
+}
+
+// build indexes every value and key of the accepted document.
+func (x *Index) build() {
+	x.once.Do(func() {
+		x.values, x.keys = map[string]int{}, map[string]int{}
+		p := &parser{src: x.src, idx: x}
+		p.skipSpace()
+		if err := p.value("", 0); err != nil {
+			panic("jsonpos: document accepted by Parse fails to index: " + err.Error())
+		}
+	})
 }
 
 // SyntaxError is a document that is not valid JSON, with the place it breaks.
@@ -42,7 +59,7 @@ func (e *SyntaxError) Error() string {
 // Parse indexes src. It fails with a *SyntaxError on malformed JSON, on a key
 // repeated within one object, or on nesting deeper than MaxDepth.
 func Parse(src []byte) (*Index, error) {
-	p := &parser{src: src, idx: &Index{src: src, values: map[string]int{}, keys: map[string]int{}}}
+	p := &parser{src: src}
 	p.skipSpace()
 	if err := p.value("", 0); err != nil {
 		return nil, err
@@ -51,13 +68,14 @@ func Parse(src []byte) (*Index, error) {
 	if p.pos < len(p.src) {
 		return nil, p.errorf("unexpected %s after the top-level value", p.describe())
 	}
-	return p.idx, nil
+	return &Index{src: src}, nil
 }
 
 // Value returns the position of the value at pointer. For a pointer that does
 // not exist (a missing required property, say) it returns the position of
 // the nearest existing ancestor, which is where the fix goes.
 func (x *Index) Value(pointer string) Position {
+	x.build()
 	for {
 		if off, ok := x.values[pointer]; ok {
 			return x.At(off)
@@ -72,6 +90,7 @@ func (x *Index) Value(pointer string) Position {
 // Key returns the position of the key that names the value at pointer, or
 // the value's own position for array elements and the root.
 func (x *Index) Key(pointer string) Position {
+	x.build()
 	if off, ok := x.keys[pointer]; ok {
 		return x.At(off)
 	}
@@ -82,6 +101,7 @@ func (x *Index) Key(pointer string) Position {
 // for an offset just past a scalar, that scalar. It places errors that only
 // carry a byte offset, such as encoding/json's.
 func (x *Index) Before(offset int) string {
+	x.build()
 	best, bestOff := "", -1
 	for ptr, off := range x.values {
 		if off < offset && off > bestOff {
@@ -129,7 +149,7 @@ func Pointer(segments ...string) string {
 type parser struct {
 	src []byte
 	pos int
-	idx *Index
+	idx *Index // nil when only checking the syntax
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -162,7 +182,9 @@ func (p *parser) value(pointer string, depth int) error {
 	if p.pos >= len(p.src) {
 		return p.errorf("unexpected end of file, expected a value")
 	}
-	p.idx.values[pointer] = p.pos
+	if p.idx != nil {
+		p.idx.values[pointer] = p.pos
+	}
 	switch c := p.src[p.pos]; {
 	case c == '{':
 		return p.object(pointer, depth)
@@ -219,8 +241,11 @@ func (p *parser) object(pointer string, depth int) error {
 			return p.errorf("key %q appears twice in one object", key)
 		}
 		seen[key] = true
-		child := pointer + Pointer(key)
-		p.idx.keys[child] = keyStart
+		var child string
+		if p.idx != nil {
+			child = pointer + Pointer(key)
+			p.idx.keys[child] = keyStart
+		}
 		p.skipSpace()
 		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
 			return p.errorf("unexpected %s, expected ':' after key %q", p.describe(), key)
@@ -258,7 +283,11 @@ func (p *parser) array(pointer string, depth int) error {
 	}
 	for i := 0; ; i++ {
 		p.skipSpace()
-		if err := p.value(pointer+"/"+strconv.Itoa(i), depth+1); err != nil {
+		var child string
+		if p.idx != nil {
+			child = pointer + "/" + strconv.Itoa(i)
+		}
+		if err := p.value(child, depth+1); err != nil {
 			return err
 		}
 		p.skipSpace()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -233,4 +234,25 @@ func TestBefore(t *testing.T) {
 			t.Errorf("Before(%d) = %q, want %q", offset, got, want)
 		}
 	}
+}
+
+// TestConcurrentLookups: the index is built on first use; lookups from
+// several goroutines share one build (run with -race).
+func TestConcurrentLookups(t *testing.T) {
+	idx, err := Parse([]byte(`{"a": [1, {"b": 2}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if got := idx.Value("/a/1/b"); got != (Position{1, 17}) {
+				t.Errorf("Value = %v", got)
+			}
+			if got := idx.Key("/a"); got != (Position{1, 2}) {
+				t.Errorf("Key = %v", got)
+			}
+		})
+	}
+	wg.Wait()
 }
