@@ -41,6 +41,7 @@ func commands() []command {
 		{"validate", "check every declaration against the schemas and rules", runValidate},
 		{"plan", "show what a pull request changes, user by user, risks first", runPlan},
 		{"comment", "post the plan as one sticky pull-request comment", runComment},
+		{"admin-sql", "print the SQL that creates the bot's least-privileged management account", runAdminSQL},
 		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
 	}
 }

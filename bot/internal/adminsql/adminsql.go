@@ -1,0 +1,122 @@
+// Package adminsql writes the SQL that creates the management account
+// dbusers logs in as on each cluster: the least privilege that still lets
+// it create and drop managed accounts and hand out every privilege the
+// role templates contain. A DBA runs it once per cluster; the account's
+// password then goes into the cluster's admin secret.
+package adminsql
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
+	"github.com/dbusers/dbusers/bot/internal/render"
+)
+
+// PasswordPlaceholder stands where the DBA puts the password generated for
+// the admin secret; the SQL never carries a real one.
+const PasswordPlaceholder = "<password from the admin secret>"
+
+// Input says which account to create and what it must be able to grant.
+type Input struct {
+	Engine    string
+	User      string   // management account name, e.g. dbusers_admin
+	Databases []string // the databases the cluster file manages
+	// Privileges are the database privileges the role templates hand out
+	// (ALL PRIVILEGES allowed); the account needs each WITH GRANT OPTION.
+	Privileges []string
+	// TLS is the cluster's tls mode; only "disabled" drops REQUIRE SSL.
+	TLS string
+}
+
+// Script returns the statements, each preceded by a comment saying why.
+func Script(in Input) (string, error) {
+	eng, ok := flavor.LookupEngine(in.Engine)
+	if !ok || in.Engine == flavor.EmbeddedEngine {
+		return "", fmt.Errorf("unknown engine %q (want one of %s)", in.Engine, strings.Join(flavor.Engines(), ", "))
+	}
+	if in.User == "" {
+		return "", fmt.Errorf("no account name")
+	}
+	if err := render.CheckIdent(in.User); err != nil {
+		return "", fmt.Errorf("account name: %w", err)
+	}
+	if len(in.Databases) == 0 {
+		return "", fmt.Errorf("no databases: name the databases the cluster file manages")
+	}
+	privs, err := eng.Flavor.Expand(in.Privileges)
+	if err != nil {
+		return "", err
+	}
+	acct := render.Account(mysqlstate.AccountID{User: in.User, Host: "%"})
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+
+	line("-- dbusers management account for %s (%s).", in.Engine, describe(eng))
+	line("-- Run as the cluster's master user. Generate a password, store it in the")
+	line("-- cluster's admin secret as {\"username\": %q, \"password\": \"...\"},", in.User)
+	line("-- and put it in place of the placeholder below.")
+	line("")
+	require := " REQUIRE SSL"
+	if in.TLS == "disabled" {
+		line("-- The cluster file disables TLS (a self-managed test server), so the account cannot require it.")
+		require = ""
+	} else {
+		line("-- The bot connects over TLS only.")
+	}
+	line("CREATE USER %s IDENTIFIED BY %s%s;", acct, render.Literal(PasswordPlaceholder), require)
+	line("")
+	line("-- CREATE USER lets it create, alter (authentication) and drop accounts; nothing else global.")
+	line("GRANT CREATE USER ON *.* TO %s;", acct)
+	line("")
+	line("-- Reading the live state in bulk: account and grant tables of the mysql schema.")
+	for _, table := range grantTables(eng.Flavor) {
+		line("GRANT SELECT ON %s.%s TO %s;", render.Ident("mysql"), render.Ident(table), acct)
+	}
+	line("")
+	line("-- To grant and revoke a privilege on a database, the grantor must hold it there WITH GRANT OPTION.")
+	line("-- These are the privileges the role templates of dbusers.json hand out (%d).", len(privs))
+	wildcard := eng.Flavor.WildcardDatabaseNames(eng.Aurora && eng.Flavor == flavor.MySQL80)
+	for _, db := range slices.Sorted(slices.Values(in.Databases)) {
+		list := strings.Join(privs, ", ")
+		if eng.Flavor.IsAll(privs) {
+			list = "ALL PRIVILEGES"
+		}
+		line("GRANT %s ON %s.* TO %s WITH GRANT OPTION;", list, render.Ident(flavor.DatabasePattern(db, wildcard)), acct)
+	}
+	if eng.Flavor == flavor.MySQL80 {
+		line("")
+		line("-- Not granted: ROLE_ADMIN, which dbusers needs only to revoke roles someone granted to a")
+		line("-- managed account by hand. It lets its holder grant any role, so it is left to a DBA to add.")
+	}
+	if eng.IAM {
+		line("")
+		line("-- On RDS and Aurora, keep this account out of rds_superuser_role: it needs none of it.")
+		line("-- IAM users are created WITH AWSAuthenticationPlugin, which CREATE USER allows.")
+	}
+	line("")
+	line("-- Add the account to protected_accounts in dbusers.json if its name starts with the prefix.")
+	return b.String(), nil
+}
+
+func grantTables(f flavor.Flavor) []string {
+	switch f {
+	case flavor.MariaDB:
+		return []string{"columns_priv", "db", "global_priv", "roles_mapping", "tables_priv", "user"}
+	case flavor.MySQL80:
+		return []string{"columns_priv", "db", "global_grants", "role_edges", "tables_priv", "user"}
+	}
+	return []string{"columns_priv", "db", "tables_priv", "user"}
+}
+
+func describe(e flavor.Engine) string {
+	switch {
+	case e.Aurora:
+		return "Aurora, " + string(e.Flavor)
+	case e.IAM:
+		return "RDS, " + string(e.Flavor)
+	}
+	return "self-managed, " + string(e.Flavor)
+}
