@@ -15,8 +15,11 @@ import (
 var templateFS embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"join": strings.Join,
-	"cell": cell,
+	"join":       strings.Join,
+	"cell":       cell,
+	"code":       code,
+	"codeCell":   codeCell,
+	"inlineHTML": inlineHTML,
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // openLimit is how many users a review shows unfolded; past it, every
@@ -164,9 +167,51 @@ func symbol(k Kind) string {
 
 // cell makes text safe inside a markdown table cell and inert as HTML: a
 // user-controlled string must not break the table or inject markup.
+// Backslashes are escaped too, so that text ending in one cannot turn the
+// escaped pipe that follows into a cell boundary.
 func cell(s string) string {
-	r := strings.NewReplacer("|", "\\|", "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;")
-	return r.Replace(s)
+	return cellReplacer.Replace(s)
+}
+
+var cellReplacer = strings.NewReplacer("&", "&amp;", "\\", "\\\\", "|", "\\|", "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;")
+
+// inlineHTML makes text safe inside an HTML element on one line, such as
+// the <summary> of a user's section (markdown is not parsed there, so
+// cell's backslash would show): a newline would end the HTML block.
+func inlineHTML(s string) string {
+	return template.HTMLEscapeString(strings.NewReplacer("\n", " ", "\r", " ").Replace(s))
+}
+
+// code renders text as one inline code span, whatever backticks it holds:
+// the fence is one backtick longer than the longest run inside, and a
+// space pads content that starts or ends with a backtick or with a space
+// on both sides (CommonMark strips one such pair). Empty text stays empty.
+func code(s string) string {
+	s = strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
+	if s == "" {
+		return ""
+	}
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") ||
+		(strings.HasPrefix(s, " ") && strings.HasSuffix(s, " ") && strings.Trim(s, " ") != "") {
+		s = " " + s + " "
+	}
+	fence := strings.Repeat("`", longest+1)
+	return fence + s + fence
+}
+
+// codeCell is code for a table cell: GitHub splits a row at every
+// unescaped pipe before it parses code spans.
+func codeCell(s string) string {
+	return strings.ReplaceAll(code(s), "|", "\\|")
 }
 
 func execute(name string, data any) string {

@@ -84,7 +84,12 @@ func (l Line) describe(where string) string {
 			s += " (−" + strings.Join(l.Removed, ", −") + ")"
 		}
 	}
-	if l.Kind != Expiry && l.Kind != Revoke && l.ExpiresTo != "" {
+	switch {
+	case l.Kind == Expiry || l.Kind == Revoke:
+	case l.Kind != Grant && l.ExpiresFrom != l.ExpiresTo:
+		// A role change that also changes the expiry says both.
+		s += "; " + describeExpiry(l.ExpiresFrom, l.ExpiresTo)
+	case l.ExpiresTo != "":
 		s += " until " + l.ExpiresTo
 	}
 	if l.Why != "" {
@@ -384,7 +389,9 @@ func risks(r *Review, base, head Side, roleWhy, clusterWhy map[string]string) []
 				out = append(out, Risk{Level: High, Affected: []string{u.Name},
 					Text: fmt.Sprintf("admin on production for %s on %s/%s", u.Name, l.Cluster, l.Database)})
 			}
-			if l.Kind == Expiry && l.ExpiresTo == "" {
+			// Temporary access made permanent, whether or not the role
+			// changed with it.
+			if l.Kind != Revoke && l.ExpiresFrom != "" && l.ExpiresTo == "" {
 				out = append(out, Risk{Level: High, Affected: []string{u.Name},
 					Text: fmt.Sprintf("expiry removed for %s on %s/%s (was %s): the access becomes permanent", u.Name, l.Cluster, l.Database, l.ExpiresFrom)})
 			}
@@ -424,7 +431,9 @@ func risks(r *Review, base, head Side, roleWhy, clusterWhy map[string]string) []
 		out = append(out, Risk{Level: High, Affected: affected,
 			Text: fmt.Sprintf("%s: affects every user of the cluster (%d user(s))", clusterWhy[c], len(affected))})
 	}
-	if base.Config.Settings.Prefix != head.Config.Settings.Prefix {
+	// A base without dbusers.json (no prefix) has no managed accounts to
+	// drop: adopting dbusers is not a change of prefix.
+	if base.Config.Settings.Prefix != "" && base.Config.Settings.Prefix != head.Config.Settings.Prefix {
 		out = append(out, Risk{Level: High, Text: fmt.Sprintf(
 			"prefix changes from %q to %q: every managed account on every cluster would be dropped and recreated (the removal limit will hold the drops back)",
 			base.Config.Settings.Prefix, head.Config.Settings.Prefix)})
@@ -464,9 +473,12 @@ func authChange(b, h config.UserAuth) string {
 
 // roleChanges describes, per role, how its template's privileges changed.
 func roleChanges(base, head *config.Config) map[string]string {
+	out := map[string]string{}
+	if base.Settings.Prefix == "" {
+		return out // no dbusers.json at the base: no role has holders yet
+	}
 	bp, _ := base.Settings.RolePrivileges()
 	hp, _ := head.Settings.RolePrivileges()
-	out := map[string]string{}
 	for role := range union(bp, hp) {
 		b, inB := bp[role]
 		h, inH := hp[role]
@@ -542,6 +554,9 @@ func clusterChanges(base, head *config.Config) map[string]string {
 // settingsChanges describes dbusers.json changes other than roles.
 func settingsChanges(base, head *config.Config) []string {
 	b, h := base.Settings, head.Settings
+	if b.Prefix == "" && h.Prefix != "" {
+		return []string{fmt.Sprintf("dbusers.json added: dbusers starts managing the accounts named %s_* (the base revision has no dbusers.json)", h.Prefix)}
+	}
 	var out []string
 	if b.Prefix != h.Prefix {
 		out = append(out, fmt.Sprintf("prefix %s → %s", b.Prefix, h.Prefix))
