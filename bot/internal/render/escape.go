@@ -30,9 +30,8 @@ func Ident(s string) string {
 // rejects what MySQL and MariaDB cannot store exactly: the empty name, a NUL
 // byte, invalid UTF-8, characters outside the Basic Multilingual Plane
 // (identifiers are utf8mb3), trailing white space, and more than 64
-// characters.
-// For a GRANT database pattern the limit applies to the escaped pattern,
-// which is what the server stores.
+// characters. For a GRANT database pattern the limit applies to the escaped
+// pattern, which is what the server stores (MariaDB refuses a longer one).
 func CheckIdent(s string) error {
 	if s == "" {
 		return errors.New("empty name")
@@ -47,8 +46,8 @@ func CheckIdent(s string) error {
 // name (anonymous accounts are never managed), a user name longer than f
 // stores, a host longer than f stores, or a character the user and host
 // columns cannot hold exactly (NUL, invalid UTF-8, outside the Basic
-// Multilingual Plane, trailing white space).
-// An empty host is allowed: it is how MariaDB stores roles.
+// Multilingual Plane, trailing white space). An empty host is allowed: it is
+// how MariaDB stores roles.
 func CheckAccount(id mysqlstate.AccountID, f flavor.Flavor) error {
 	if id.User == "" {
 		return fmt.Errorf("account %s: empty user name", id)
@@ -98,7 +97,7 @@ func checkName(s string, limit int) error {
 // CR, LF and Ctrl-Z with a backslash (so that a log line of the statement
 // stays on one line). No escaping is right under both sql_modes: the
 // backslash escapes assume the session's sql_mode excludes
-// NO_BACKSLASH_ESCAPES, which the engine guarantees by running
+// NO_BACKSLASH_ESCAPES, which the engine must guarantee by running
 // EnableBackslashEscapes on its session. They also assume a utf8mb4
 // connection character set (the driver's default): in GBK, Big5 or SJIS a
 // backslash can be the second byte of a character and no backslash escaping

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"flag"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,11 +18,21 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// serverBudget bounds the inputs one fuzz process sends to servers; the
-// seed corpus fits in it, so plain go test checks every seed on the servers,
-// and under -fuzz each worker checks the first inputs it is given and then
-// only the pure properties.
-var serverBudget = flag.Int("server-budget", 200, "inputs per fuzz target and process that are also checked on live servers")
+// serverBudget bounds the inputs one fuzzing process (go test -fuzz) also
+// checks on live servers: each worker checks the first inputs it is given,
+// then only the pure properties, so fuzzing stays fast and the servers stay
+// calm. Plain go test checks every seed and corpus entry on the servers.
+var serverBudget = flag.Int("server-budget", 50, "under -fuzz, inputs per process that are also checked on live servers")
+
+// newBudget returns the number of inputs this process may check on servers.
+func newBudget() *atomic.Int64 {
+	var b atomic.Int64
+	b.Store(math.MaxInt64)
+	if fl := flag.Lookup("test.fuzz"); fl != nil && fl.Value.String() != "" {
+		b.Store(int64(*serverBudget))
+	}
+	return &b
+}
 
 // fuzzPrefix starts every account and database the fuzz tests create, so
 // that leftovers of a killed run can be found and dropped.
@@ -196,8 +207,7 @@ func FuzzIdent(f *testing.F) {
 		f.Add(s)
 	}
 	servers := fuzzServers(f)
-	var budget atomic.Int64
-	budget.Store(int64(*serverBudget))
+	budget := newBudget()
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, err := readIdent(Ident(s)); err != nil || got != s {
 			t.Fatalf("readIdent(Ident(%q)) = %q, %v", s, got, err)
@@ -308,8 +318,7 @@ func FuzzLiteral(f *testing.F) {
 		f.Add(s)
 	}
 	servers := fuzzServers(f)
-	var budget atomic.Int64
-	budget.Store(int64(*serverBudget))
+	budget := newBudget()
 	f.Fuzz(func(t *testing.T, s string) {
 		lit := Literal(s)
 		if got, err := readLiteral(lit); err != nil || got != s {
