@@ -98,7 +98,10 @@ func checkName(s string, limit int) error {
 // stays on one line). No escaping is right under both sql_modes: the
 // backslash escapes assume the session's sql_mode excludes
 // NO_BACKSLASH_ESCAPES, which the engine must guarantee by running
-// EnableBackslashEscapes on its session. They also assume a utf8mb4
+// EnableBackslashEscapes on its session. Because ' is only ever doubled, the
+// literal ends at the same byte in both modes: under NO_BACKSLASH_ESCAPES a
+// value holding \, NUL, CR, LF or Ctrl-Z would arrive altered, but never be
+// read as SQL. They also assume a utf8mb4
 // connection character set (the driver's default): in GBK, Big5 or SJIS a
 // backslash can be the second byte of a character and no backslash escaping
 // is safe.

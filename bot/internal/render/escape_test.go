@@ -67,6 +67,9 @@ func TestLiteral(t *testing.T) {
 		if err != nil || got != s {
 			t.Errorf("readLiteral(Literal(%q)) = %q, %v; want the input back", s, got, err)
 		}
+		if end := literalEndNoBackslash(lit); end != len(lit) {
+			t.Errorf("under NO_BACKSLASH_ESCAPES, Literal(%q) = %q ends at byte %d of %d", s, lit, end, len(lit))
+		}
 		if strings.ContainsAny(lit, "\n\r\x00") {
 			t.Errorf("Literal(%q) = %q holds a raw NUL, CR or LF", s, lit)
 		}

@@ -324,6 +324,9 @@ func FuzzLiteral(f *testing.F) {
 		if got, err := readLiteral(lit); err != nil || got != s {
 			t.Fatalf("readLiteral(Literal(%q)) = %q, %v", s, got, err)
 		}
+		if end := literalEndNoBackslash(lit); end != len(lit) {
+			t.Fatalf("under NO_BACKSLASH_ESCAPES, Literal(%q) = %q ends at byte %d of %d", s, lit, end, len(lit))
+		}
 		if strings.ContainsAny(lit, "\x00\r\n") {
 			t.Fatalf("Literal(%q) = %q holds a raw NUL, CR or LF", s, lit)
 		}

@@ -87,6 +87,26 @@ func readLiteral(text string) (string, error) {
 	return "", fmt.Errorf("literal %q is not terminated", text)
 }
 
+// literalEndNoBackslash returns the length of the single-quoted literal
+// at the start of text as a server with NO_BACKSLASH_ESCAPES reads it: only
+// a doubled quote is special. It returns -1 for an unterminated literal.
+func literalEndNoBackslash(text string) int {
+	if text == "" || text[0] != '\'' {
+		return -1
+	}
+	for i := 1; i < len(text); i++ {
+		if text[i] != '\'' {
+			continue
+		}
+		if i+1 < len(text) && text[i+1] == '\'' {
+			i++
+			continue
+		}
+		return i + 1
+	}
+	return -1
+}
+
 // readAccount reads 'user'@'host'.
 func readAccount(text string) (user, host string, err error) {
 	// The user literal ends at the first quote that is neither doubled nor
