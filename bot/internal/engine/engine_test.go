@@ -270,12 +270,16 @@ func TestRemove(t *testing.T) {
 			s.pwUser("bob", "read", s.dbs[0]))
 		s.mustApply(t, s.options(st, c))
 
+		// alice also exists at another host, made by hand.
+		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'10.0.0.%%' IDENTIFIED BY 'by-hand'", s.acct("alice")))
+
 		st, c = s.state(t, s.settings(), s.pwUser("alice", "write", s.dbs[1], s.dbs[2]))
 		res := s.mustApply(t, s.options(st, c))
 		want := []change{
 			// in database order: <prefix>_events before <prefix>_orders
 			{Action: plan.Grant, User: s.acct("alice"), DB: s.dbs[2], Privs: writePrivs},
 			{Action: plan.Revoke, User: s.acct("alice"), DB: s.dbs[0], Privs: writePrivs},
+			{Action: plan.DropUser, User: s.acct("alice")}, // @'10.0.0.%'
 			{Action: plan.DropUser, User: s.acct("bob")},
 		}
 		if diff := cmp.Diff(want, changesOf(res.Plan.Changes)); diff != "" {
@@ -283,6 +287,9 @@ func TestRemove(t *testing.T) {
 		}
 		if s.exists(t, s.acct("bob")) {
 			t.Errorf("%s still exists", s.acct("bob"))
+		}
+		if rows := s.rows(t, "SELECT Host FROM mysql.user WHERE User = ?", s.acct("alice")); len(rows) != 1 || rows[0]["Host"] != "%" {
+			t.Errorf("%s hosts: %v; want only %%", s.acct("alice"), rows)
 		}
 		wantPrivs := map[string][]string{s.pattern(s.dbs[1]): writePrivs, s.pattern(s.dbs[2]): writePrivs}
 		if diff := cmp.Diff(wantPrivs, s.dbPrivs(t, s.acct("alice"))); diff != "" {
@@ -674,6 +681,12 @@ func TestFailedStatementStopsCluster(t *testing.T) {
 		if !s.exists(t, s.acct("alice")) || s.exists(t, s.acct("carol")) {
 			t.Errorf("alice exists %v (want true), carol exists %v (want false)", s.exists(t, s.acct("alice")), s.exists(t, s.acct("carol")))
 		}
+
+		// The failed run released its lock, and the next run repairs.
+		sink.on = nil
+		if res := s.mustApply(t, opt); len(res.Applied) != 4 {
+			t.Errorf("rerun applied %d statements, want 4 (create and grant bob, carol):\n%s", len(res.Applied), summaries(res))
+		}
 	})
 }
 
@@ -838,6 +851,197 @@ func TestServerSQLMode(t *testing.T) {
 		}
 		if res := engine.Reconcile(ctx, admin, s.options(st, c)); res.Status != engine.Unchanged {
 			t.Errorf("second run: status %s, %d writes, want unchanged", res.Status, res.Writes)
+		}
+	})
+}
+
+// TestDriftRepair: what a person granted by hand outside the declarations
+// (global privileges, table and column grants, a role, a grant on an
+// unescaped wildcard pattern) is revoked, and the declared grant stays.
+func TestDriftRepair(t *testing.T) {
+	t.Parallel()
+	forEachServer(t, func(t *testing.T, s *testServer) {
+		db := s.dbs[0]
+		s.exec(t, "CREATE TABLE `"+db+"`.items (id INT PRIMARY KEY, sku VARCHAR(40))")
+		st, c := s.state(t, s.settings(), s.pwUser("app", "read", db))
+		s.mustApply(t, s.options(st, c))
+
+		acct := fmt.Sprintf("'%s'@'%%'", s.acct("app"))
+		role := s.prefix + "role"
+		drift := []string{
+			"GRANT PROCESS ON *.* TO " + acct,
+			"GRANT INSERT ON `" + db + "`.items TO " + acct,
+			"CREATE ROLE " + role,
+			"GRANT " + role + " TO " + acct,
+		}
+		want := []change{
+			{Action: plan.RevokeRole, User: s.acct("app")},
+			{Action: plan.Revoke, User: s.acct("app"), Privs: []string{"PROCESS"}},
+			{Action: plan.Revoke, User: s.acct("app"), DB: db, Privs: []string{"INSERT"}},
+		}
+		if s.flavor == flavor.MariaDB {
+			// An unescaped _ is a wildcard on MariaDB: this grant reaches
+			// every database that matches, not just db.
+			drift = append(drift,
+				"GRANT UPDATE (sku) ON `"+db+"`.items TO "+acct,
+				"GRANT SELECT, DELETE ON `"+db+"`.* TO "+acct)
+			want = append(want,
+				change{Action: plan.Revoke, User: s.acct("app"), DB: db, Privs: []string{"UPDATE"}},
+				change{Action: plan.Revoke, User: s.acct("app"), DB: db, Privs: []string{"DELETE", "SELECT"}})
+		}
+		for _, q := range drift {
+			s.exec(t, q)
+		}
+		t.Cleanup(func() { _, _ = s.admin.Exec("DROP ROLE " + role) })
+
+		res := s.mustApply(t, s.options(st, c))
+		if diff := cmp.Diff(want, changesOf(res.Plan.Changes)); diff != "" {
+			t.Errorf("plan (-want +got):\n%s", diff)
+		}
+		for _, table := range []string{"mysql.tables_priv", "mysql.columns_priv"} {
+			if s.flavor == flavor.Embedded && table == "mysql.columns_priv" {
+				continue // the embedded server has no column grants
+			}
+			if rows := s.rows(t, "SELECT * FROM "+table+" WHERE User = ?", s.acct("app")); len(rows) != 0 {
+				t.Errorf("%s still has %d row(s) for %s", table, len(rows), s.acct("app"))
+			}
+		}
+		if diff := cmp.Diff(map[string][]string{s.pattern(db): readPrivs}, s.dbPrivs(t, s.acct("app"))); diff != "" {
+			t.Errorf("mysql.db (-want +got):\n%s", diff)
+		}
+		var process string
+		if err := s.admin.QueryRow("SELECT Process_priv FROM mysql.user WHERE User = ? AND Host = '%'", s.acct("app")).Scan(&process); err != nil || process != "N" {
+			t.Errorf("Process_priv = %q, %v; want N", process, err)
+		}
+	})
+}
+
+// TestExpiry: once an access entry's day has passed, the next run revokes
+// what only it granted.
+func TestExpiry(t *testing.T) {
+	t.Parallel()
+	forEachServer(t, func(t *testing.T, s *testServer) {
+		u := s.pwUser("temp", "read", s.dbs[0])
+		u.Access = append(u.Access, config.Access{Clusters: []string{clusterName}, Databases: []string{s.dbs[0], s.dbs[1]},
+			Role: "write", Expires: "2026-02-01", Reason: "INC-1"})
+		before := time.Date(2026, 2, 1, 23, 0, 0, 0, time.UTC) // the last day still grants
+		st, c := s.stateOn(t, s.engine, before, s.settings(), u)
+		s.mustApply(t, s.options(st, c))
+		want := map[string][]string{s.pattern(s.dbs[0]): writePrivs, s.pattern(s.dbs[1]): writePrivs}
+		if diff := cmp.Diff(want, s.dbPrivs(t, s.acct("temp"))); diff != "" {
+			t.Fatalf("before expiry (-want +got):\n%s", diff)
+		}
+
+		after := time.Date(2026, 2, 2, 0, 0, 1, 0, time.UTC)
+		st, c = s.stateOn(t, s.engine, after, s.settings(), u)
+		res := s.mustApply(t, s.options(st, c))
+		wantPlan := []change{
+			{Action: plan.Revoke, User: s.acct("temp"), DB: s.dbs[1], Privs: writePrivs},
+			{Action: plan.Revoke, User: s.acct("temp"), DB: s.dbs[0], Privs: []string{"INSERT", "UPDATE"}},
+		}
+		if diff := cmp.Diff(wantPlan, changesOf(res.Plan.Changes)); diff != "" {
+			t.Errorf("plan after expiry (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(map[string][]string{s.pattern(s.dbs[0]): readPrivs}, s.dbPrivs(t, s.acct("temp"))); diff != "" {
+			t.Errorf("after expiry (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestConcurrentRuns: two runs at once on one server serialize on the lock;
+// the second finds nothing left to do.
+func TestConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	forEachServer(t, func(t *testing.T, s *testServer) {
+		var users []config.User
+		for i := range 20 {
+			users = append(users, s.pwUser(fmt.Sprintf("u%02d", i), "write", s.dbs[0], s.dbs[1]))
+		}
+		st, c := s.state(t, s.settings(), users...)
+		results := make(chan *engine.Result, 2)
+		for range 2 {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				results <- engine.Reconcile(ctx, s.admin, s.options(st, c))
+			}()
+		}
+		a, b := <-results, <-results
+		if a.Err != nil || b.Err != nil {
+			t.Fatalf("errors: %v; %v", a.Err, b.Err)
+		}
+		statuses := []engine.Status{a.Status, b.Status}
+		slices.Sort(statuses)
+		if diff := cmp.Diff([]engine.Status{engine.Applied, engine.Unchanged}, statuses); diff != "" {
+			t.Errorf("statuses (-want +got):\n%s", diff)
+		}
+		if a.Writes+b.Writes != 60 {
+			t.Errorf("writes %d + %d, want 60 in all (20 CREATE USER, 40 GRANT)", a.Writes, b.Writes)
+		}
+	})
+}
+
+// failingSink fails to record from the nth record on.
+type failingSink struct {
+	audit.Memory
+	failFrom int
+}
+
+func (f *failingSink) Record(r audit.Record) error {
+	_ = f.Memory.Record(r)
+	if len(f.Records()) >= f.failFrom {
+		return errors.New("disk full")
+	}
+	return nil
+}
+
+// TestAuditFailureStops: a statement that cannot be audited is the last one
+// sent.
+func TestAuditFailureStops(t *testing.T) {
+	t.Parallel()
+	forEachServer(t, func(t *testing.T, s *testServer) {
+		st, c := s.state(t, s.settings(), s.pwUser("alice", "read", s.dbs[0]), s.pwUser("bob", "read", s.dbs[0]))
+		opt := s.options(st, c)
+		opt.Audit = &failingSink{failFrom: 2}
+		res := s.reconcile(t, opt)
+		if res.Status != engine.Failed || !strings.Contains(res.Error, "audit log") {
+			t.Fatalf("status %s, error %q; want failed on the audit log", res.Status, res.Error)
+		}
+		if res.Writes != 2 || len(res.Applied) != 2 || len(res.NotApplied) != 2 {
+			t.Errorf("writes %d, applied %d, not applied %d; want 2, 2 (the unaudited one included), 2",
+				res.Writes, len(res.Applied), len(res.NotApplied))
+		}
+		if s.exists(t, s.acct("bob")) {
+			t.Errorf("%s was created after the audit log failed", s.acct("bob"))
+		}
+	})
+}
+
+// TestLockedAccountLeftAlone: on MariaDB, an account an operator locked
+// stays locked; the plan notes it and changes nothing else.
+func TestLockedAccountLeftAlone(t *testing.T) {
+	t.Parallel()
+	forEachServer(t, func(t *testing.T, s *testServer) {
+		if s.flavor == flavor.Embedded {
+			t.Skip("the embedded server has no ACCOUNT LOCK")
+		}
+		st, c := s.state(t, s.settings(), s.pwUser("app", "read", s.dbs[0]))
+		s.mustApply(t, s.options(st, c))
+		s.exec(t, fmt.Sprintf("ALTER USER '%s'@'%%' ACCOUNT LOCK", s.acct("app")))
+		before := s.snapshot(t, s.acct("app"))
+
+		res := s.mustApply(t, s.options(st, c))
+		if res.Status != engine.Unchanged || res.Writes != 0 {
+			t.Errorf("status %s, %d writes; want unchanged", res.Status, res.Writes)
+		}
+		if len(res.Plan.Notes) != 1 || !strings.Contains(res.Plan.Notes[0], "locked") {
+			t.Errorf("notes %q, want one saying %s is locked", res.Plan.Notes, s.acct("app"))
+		}
+		if diff := cmp.Diff(before, s.snapshot(t, s.acct("app"))); diff != "" {
+			t.Errorf("the locked account changed (-before +after):\n%s", diff)
+		}
+		if _, err := s.login(t, s.acct("app"), s.password("app")); err == nil {
+			t.Errorf("%s logs in although it is locked", s.acct("app"))
 		}
 	})
 }
