@@ -179,8 +179,19 @@ func (c *checker) clusters(out *diag.List) {
 			*out = append(*out, src.at("/tls", diag.Error,
 				"tls disabled on %s: AWS-managed clusters are always reached over verified TLS", cl.Engine))
 		}
+		for i, db := range cl.Databases {
+			// Servers that read _ and % in GRANT as wildcards store the
+			// escaped name, which must fit their 64-character limit too.
+			if p := flavor.DatabasePattern(db, true); len(p) > maxIdentifier {
+				*out = append(*out, src.at(jsonpos.Pointer("databases", strconv.Itoa(i)), diag.Error,
+					"database %q is %d characters once its _ and %% are escaped for GRANT; MySQL allows %d", db, len(p), maxIdentifier))
+			}
+		}
 	}
 }
+
+// maxIdentifier is MySQL's limit on database names.
+const maxIdentifier = 64
 
 func engineIAM(engine string) bool {
 	e, ok := flavor.LookupEngine(engine)

@@ -145,7 +145,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	if id.NoBackslashEscapes() {
 		// render.Literal escapes with backslashes; make them mean that on
 		// this session rather than send a password that means something else.
-		if err := c.session(ctx, "SET SESSION sql_mode = "+render.Literal(withoutMode(id.SQLMode, "NO_BACKSLASH_ESCAPES"))); err != nil {
+		if err := c.session(ctx, render.EnableBackslashEscapes()); err != nil {
 			return fmt.Errorf("cluster %s: reset sql_mode: %w", name, err)
 		}
 	}
@@ -223,7 +223,9 @@ func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Res
 				ConfigVersion: opt.ConfigVersion, Commit: opt.Commit, Outcome: audit.Applied, DurationMS: ms(d),
 			}
 			if err != nil {
-				err = sanitize(err, opt.Passwords)
+				// The statement knows its own password, including the
+				// fragments a server echoes back ("near '...'").
+				err = sanitize(st.SanitizeError(err), opt.Passwords)
 				rec.Outcome, rec.Error = audit.Failed, err.Error()
 			}
 			if opt.Audit != nil {
@@ -294,17 +296,6 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Is(target error) bool {
 	return errors.Is(e.err, target)
-}
-
-// withoutMode removes one mode from a comma-separated sql_mode.
-func withoutMode(modes, drop string) string {
-	var keep []string
-	for _, m := range strings.Split(modes, ",") {
-		if m = strings.TrimSpace(m); m != "" && !strings.EqualFold(m, drop) {
-			keep = append(keep, m)
-		}
-	}
-	return strings.Join(keep, ",")
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

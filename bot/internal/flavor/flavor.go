@@ -187,48 +187,49 @@ func (f Flavor) AccountNameLimit() int {
 	return 32
 }
 
-// DatabasePattern returns a database name as GRANT must spell it to mean
-// exactly that database: where the server treats _ and % as wildcards, they
-// (and the escape character itself) are escaped with a backslash, which is
-// also how the server stores the name in mysql.db.
+// DatabasePattern returns the database name as GRANT must see it to mean
+// exactly that database. Where the server treats _ and % in GRANT database
+// names as wildcards (wildcard true, see WildcardDatabaseNames), it escapes
+// them with a backslash, and escapes a backslash as \\ because the server
+// reads the backslash as the pattern's escape character (MariaDB stores the
+// database `a\b` as `a\\b`). Otherwise the name is returned unchanged. It
+// works on bytes, so that any input, even invalid UTF-8, survives exactly.
 func DatabasePattern(name string, wildcard bool) string {
 	if !wildcard {
 		return name
 	}
 	var b strings.Builder
-	for _, r := range name {
-		if r == '_' || r == '%' || r == '\\' {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '\\' || c == '%' || c == '_' {
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(name[i])
 	}
 	return b.String()
 }
 
-// UnescapeDatabasePattern is the inverse of DatabasePattern for a wildcard
-// server: it returns the name people read and whether the pattern matches
-// exactly one database (false when it holds an unescaped _ or %, which a
-// person granted by hand).
+// UnescapeDatabasePattern is the inverse of DatabasePattern with wildcard
+// true: it reads a database pattern as a wildcard server stores it (in
+// mysql.db) and returns the database name it means. exact is false when the
+// pattern contains an unescaped _ or %, that is when it matches more than
+// one name (someone granted it by hand); name is then only good for
+// messages. A trailing lone backslash is a literal backslash, as the server
+// reads it.
 func UnescapeDatabasePattern(pattern string) (name string, exact bool) {
 	var b strings.Builder
 	exact = true
-	escaped := false
-	for _, r := range pattern {
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
 		switch {
-		case escaped:
-			b.WriteRune(r)
-			escaped = false
-		case r == '\\':
-			escaped = true
-		case r == '_' || r == '%':
+		case c == '\\' && i+1 < len(pattern):
+			i++
+			b.WriteByte(pattern[i])
+		case c == '_' || c == '%':
 			exact = false
-			b.WriteRune(r)
+			b.WriteByte(c)
 		default:
-			b.WriteRune(r)
+			b.WriteByte(c)
 		}
-	}
-	if escaped {
-		b.WriteByte('\\')
 	}
 	return b.String(), exact
 }

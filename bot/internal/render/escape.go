@@ -160,22 +160,6 @@ func LikePrefix(prefix string) string {
 	return Literal(b.String())
 }
 
-// DatabasePattern returns the database name as GRANT must see it to mean
-// exactly that database. Where the server treats _ and % in GRANT database
-// names as wildcards (wildcard true, see flavor.WildcardDatabaseNames), it
-// escapes them with a backslash, and escapes a backslash as \\ because the
-// server reads the backslash as the pattern's escape character (MariaDB
-// stores the database `a\b` as `a\\b`). Otherwise the name is returned
-// unchanged. The result still needs Ident.
-func DatabasePattern(name string, wildcard bool) string {
-	if !wildcard {
-		return name
-	}
-	var b strings.Builder
-	writeWildcardEscaped(&b, name)
-	return b.String()
-}
-
 // writeWildcardEscaped writes s with \, % and _ escaped by a backslash. It
 // works on bytes, so that any input, even invalid UTF-8, survives exactly.
 func writeWildcardEscaped(b *strings.Builder, s string) {
@@ -185,33 +169,6 @@ func writeWildcardEscaped(b *strings.Builder, s string) {
 		}
 		b.WriteByte(s[i])
 	}
-}
-
-// UnescapeDatabasePattern is the inverse of DatabasePattern with wildcard
-// true: it reads a database pattern as a wildcard server stores it (in
-// mysql.db and SHOW GRANTS) and returns the database name it means. exact
-// is false when the pattern contains an unescaped _ or %, that is when it
-// matches more than one name; name is then the pattern with its escapes
-// removed and is only good for messages. A trailing lone backslash is a
-// literal backslash, as the server reads it. On servers without wildcard
-// names the stored pattern is the name itself and needs no unescaping.
-func UnescapeDatabasePattern(pattern string) (name string, exact bool) {
-	var b strings.Builder
-	exact = true
-	for i := 0; i < len(pattern); i++ {
-		c := pattern[i]
-		switch {
-		case c == '\\' && i+1 < len(pattern):
-			i++
-			b.WriteByte(pattern[i])
-		case c == '_' || c == '%':
-			exact = false
-			b.WriteByte(c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), exact
 }
 
 // GetLock renders the statement that takes the named lock which keeps two

@@ -134,14 +134,14 @@ func TestDatabasePattern(t *testing.T) {
 		{"日本_db", true, `日本\_db`},
 	}
 	for _, tt := range tests {
-		if got := DatabasePattern(tt.name, tt.wildcard); got != tt.want {
-			t.Errorf("DatabasePattern(%q, %v) = %q, want %q", tt.name, tt.wildcard, got, tt.want)
+		if got := flavor.DatabasePattern(tt.name, tt.wildcard); got != tt.want {
+			t.Errorf("flavor.DatabasePattern(%q, %v) = %q, want %q", tt.name, tt.wildcard, got, tt.want)
 		}
 	}
 	for _, s := range nasty {
-		name, exact := UnescapeDatabasePattern(DatabasePattern(s, true))
+		name, exact := flavor.UnescapeDatabasePattern(flavor.DatabasePattern(s, true))
 		if name != s || !exact {
-			t.Errorf("UnescapeDatabasePattern(DatabasePattern(%q, true)) = %q, %v; want %q, true", s, name, exact, s)
+			t.Errorf("flavor.UnescapeDatabasePattern(flavor.DatabasePattern(%q, true)) = %q, %v; want %q, true", s, name, exact, s)
 		}
 	}
 }
@@ -163,9 +163,9 @@ func TestUnescapeDatabasePattern(t *testing.T) {
 		{`\%\_\\`, `%_\`, true},
 	}
 	for _, tt := range tests {
-		name, exact := UnescapeDatabasePattern(tt.pattern)
+		name, exact := flavor.UnescapeDatabasePattern(tt.pattern)
 		if name != tt.name || exact != tt.exact {
-			t.Errorf("UnescapeDatabasePattern(%q) = %q, %v; want %q, %v", tt.pattern, name, exact, tt.name, tt.exact)
+			t.Errorf("flavor.UnescapeDatabasePattern(%q) = %q, %v; want %q, %v", tt.pattern, name, exact, tt.name, tt.exact)
 		}
 	}
 }

@@ -212,30 +212,18 @@ func FuzzIdent(f *testing.F) {
 		if got, err := readIdent(Ident(s)); err != nil || got != s {
 			t.Fatalf("readIdent(Ident(%q)) = %q, %v", s, got, err)
 		}
-		if p := DatabasePattern(s, false); p != s {
-			t.Fatalf("DatabasePattern(%q, false) = %q", s, p)
+		if p := flavor.DatabasePattern(s, false); p != s {
+			t.Fatalf("flavor.DatabasePattern(%q, false) = %q", s, p)
 		}
-		p := DatabasePattern(s, true)
-		if name, exact := UnescapeDatabasePattern(p); name != s || !exact {
-			t.Fatalf("UnescapeDatabasePattern(DatabasePattern(%q, true)) = %q, %v", s, name, exact)
-		}
-		if utf8.ValidString(s) {
-			// plan reads patterns with flavor's copy of these functions:
-			// both must agree on every name that passes validation.
-			if fp := flavor.DatabasePattern(s, true); fp != p {
-				t.Errorf("flavor.DatabasePattern(%q) = %q, render's = %q", s, fp, p)
-			}
-			fn, fe := flavor.UnescapeDatabasePattern(s)
-			rn, re := UnescapeDatabasePattern(s)
-			if fn != rn || fe != re {
-				t.Errorf("UnescapeDatabasePattern(%q): flavor's = %q, %v; render's = %q, %v", s, fn, fe, rn, re)
-			}
+		p := flavor.DatabasePattern(s, true)
+		if name, exact := flavor.UnescapeDatabasePattern(p); name != s || !exact {
+			t.Fatalf("flavor.UnescapeDatabasePattern(flavor.DatabasePattern(%q, true)) = %q, %v", s, name, exact)
 		}
 
 		// The escaped pattern must fit too: MariaDB stores it, and refuses
 		// one longer than 64 characters.
-		name := fit(fuzzPrefix+s, func(n string) bool { return CheckIdent(n) == nil && CheckIdent(DatabasePattern(n, true)) == nil })
-		if CheckIdent(name) != nil || CheckIdent(DatabasePattern(name, true)) != nil || budget.Add(-1) < 0 {
+		name := fit(fuzzPrefix+s, func(n string) bool { return CheckIdent(n) == nil && CheckIdent(flavor.DatabasePattern(n, true)) == nil })
+		if CheckIdent(name) != nil || CheckIdent(flavor.DatabasePattern(name, true)) != nil || budget.Add(-1) < 0 {
 			return
 		}
 		for _, srv := range servers {
@@ -258,7 +246,7 @@ func checkDatabaseName(t *testing.T, s *liveServer, name string) {
 		_, _ = s.db.ExecContext(context.Background(), "DROP USER "+Account(user))
 		_, _ = s.db.ExecContext(context.Background(), "DROP DATABASE "+Ident(name))
 	}()
-	pattern := DatabasePattern(name, s.wildcard)
+	pattern := flavor.DatabasePattern(name, s.wildcard)
 	if err := r.try("CREATE DATABASE " + Ident(name)); err != nil {
 		if !refusesName(err, name) {
 			t.Fatalf("%s: CREATE DATABASE %s: %v", s.name, Ident(name), err)
@@ -281,7 +269,7 @@ func checkDatabaseName(t *testing.T, s *liveServer, name string) {
 	}
 	got, exact := stored[0], true
 	if s.wildcard {
-		got, exact = UnescapeDatabasePattern(stored[0])
+		got, exact = flavor.UnescapeDatabasePattern(stored[0])
 	}
 	if got != name || !exact || stored[0] != pattern {
 		t.Errorf("%s: mysql.db stores %q (reads as %q, exact %v); want %q for database %q", s.name, stored[0], got, exact, pattern, name)

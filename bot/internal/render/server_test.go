@@ -275,18 +275,18 @@ func TestStatementsOnServer(t *testing.T) {
 			}
 			return got
 		}
-		appPattern := DatabasePattern(appDB, s.wildcard)
+		appPattern := flavor.DatabasePattern(appDB, s.wildcard)
 		s.apply(t, plan.Change{Action: plan.Grant, Account: user, Pattern: appPattern, Privileges: []string{"SELECT", "INSERT", "UPDATE"}})
 		if got, want := dbRow(appPattern), []string{appPattern + ":Y:Y:Y:N"}; !slices.Equal(got, want) {
 			t.Errorf("after GRANT on %s: mysql.db = %q, want %q", appDB, got, want)
 		}
-		oddPattern := DatabasePattern(oddDB, s.wildcard)
+		oddPattern := flavor.DatabasePattern(oddDB, s.wildcard)
 		s.apply(t, plan.Change{Action: plan.Grant, Account: user, Pattern: oddPattern, Privileges: s.flavor.DatabasePrivileges()})
 		if got, want := dbRow(oddPattern), []string{oddPattern + ":Y:Y:Y:Y"}; !slices.Equal(got, want) {
 			t.Errorf("after GRANT ALL on %s: mysql.db = %q, want %q", oddDB, got, want)
 		}
-		if name, exact := UnescapeDatabasePattern(oddPattern); s.wildcard && (name != oddDB || !exact) {
-			t.Errorf("UnescapeDatabasePattern(%q) = %q, %v", oddPattern, name, exact)
+		if name, exact := flavor.UnescapeDatabasePattern(oddPattern); s.wildcard && (name != oddDB || !exact) {
+			t.Errorf("flavor.UnescapeDatabasePattern(%q) = %q, %v", oddPattern, name, exact)
 		}
 
 		s.apply(t, plan.Change{Action: plan.Revoke, Account: user, Pattern: appPattern, Privileges: []string{"INSERT", "UPDATE"}})
