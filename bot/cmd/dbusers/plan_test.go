@@ -1,0 +1,539 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbusers/dbusers/bot/internal/review"
+)
+
+// planNow is the clock of every plan and comment test.
+var planNow = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// planCLI runs the CLI in-process with the given environment variables
+// and returns its exit code and output.
+func planCLI(t testing.TB, environ map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := env{stdout: &out, stderr: &errOut, now: func() time.Time { return planNow },
+		getenv: func(k string) string { return environ[k] }}
+	code = run(context.Background(), e, args)
+	return code, out.String(), errOut.String()
+}
+
+// gitRepo is a real git repository in a temporary directory.
+type gitRepo struct {
+	t   testing.TB
+	dir string
+}
+
+// newGitRepo runs git init in a new temporary directory, on branch main.
+// It skips the test, loudly, when git is not installed.
+func newGitRepo(t testing.TB) *gitRepo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skipf("SKIP: git is not installed (%v); plan and comment read revisions with git", err)
+	}
+	r := &gitRepo{t: t, dir: t.TempDir()}
+	r.git("init", "-q", "-b", "main")
+	return r
+}
+
+// git runs git in the repository with a fixed identity and no user or
+// system configuration, and returns its trimmed output.
+func (r *gitRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", r.dir,
+		"-c", "user.name=dbusers test", "-c", "user.email=test@dbusers.example", "-c", "commit.gpgsign=false"}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_DATE=2026-03-01T09:00:00Z", "GIT_COMMITTER_DATE=2026-03-01T09:00:00Z")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// write writes files (slash-separated path → content); "" removes one.
+func (r *gitRepo) write(files map[string]string) {
+	r.t.Helper()
+	for p, s := range files {
+		full := filepath.Join(r.dir, filepath.FromSlash(p))
+		if s == "" {
+			if err := os.Remove(full); err != nil {
+				r.t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+func (r *gitRepo) read(p string) string {
+	r.t.Helper()
+	data, err := os.ReadFile(filepath.Join(r.dir, filepath.FromSlash(p)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(data)
+}
+
+// commit stages everything and commits; it returns the commit id.
+func (r *gitRepo) commit(msg string) string {
+	r.t.Helper()
+	r.git("add", "-A")
+	r.git("commit", "-q", "--allow-empty", "-m", msg)
+	return r.git("rev-parse", "HEAD")
+}
+
+// copyDeclarations copies this repository's own declarations (dbusers.json,
+// clusters/, users/, schema/) into dir.
+func copyDeclarations(t testing.TB, dir string) {
+	t.Helper()
+	src := filepath.Join("..", "..", "..")
+	for _, p := range []string{"dbusers.json", "clusters", "users", "schema"} {
+		err := filepath.WalkDir(filepath.Join(src, p), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(src, path)
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			out := filepath.Join(dir, rel)
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(out, data, 0o644)
+		})
+		if err != nil {
+			t.Fatalf("copy the repository's declarations: %v", err)
+		}
+	}
+}
+
+const henryJSON = `{
+  "$schema": "../schema/user.schema.json",
+  "name": "henry",
+  "owner": "henry@acme.example",
+  "kind": "human",
+  "access": [
+    {"clusters": ["staging-main"], "databases": ["orders"], "role": "read"}
+  ]
+}
+`
+
+// prRepo is a repository with the project's declarations committed on
+// main and a branch "feature" that elevates alice to admin on prod, adds
+// henry and deletes frank. After the branch point main moved on (ivan was
+// added), which the plan must not show. The working tree is on feature.
+func prRepo(t testing.TB) *gitRepo {
+	t.Helper()
+	r := newGitRepo(t)
+	copyDeclarations(t, r.dir)
+	r.commit("declarations")
+	r.git("checkout", "-q", "-b", "feature")
+	alice := r.read("users/alice.json")
+	elevated := strings.Replace(alice,
+		`{"clusters": ["prod-orders"], "databases": ["orders"], "role": "read"}`,
+		`{"clusters": ["prod-orders"], "databases": ["orders"], "role": "admin", "reason": "schema migration OPS-9"}`, 1)
+	if elevated == alice {
+		t.Fatal("users/alice.json changed shape; update prRepo")
+	}
+	r.write(map[string]string{"users/alice.json": elevated, "users/henry.json": henryJSON, "users/frank.json": ""})
+	r.commit("alice admin on prod, add henry, remove frank")
+	r.git("checkout", "-q", "main")
+	r.write(map[string]string{"users/ivan.json": strings.ReplaceAll(henryJSON, "henry", "ivan")})
+	r.commit("main moved on: ivan")
+	r.git("checkout", "-q", "feature")
+	return r
+}
+
+func TestPlanAcrossCommits(t *testing.T) {
+	r := prRepo(t)
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	if code != exitChanges {
+		t.Fatalf("exit %d, want %d; stderr:\n%s\nstdout:\n%s", code, exitChanges, stderr, stdout)
+	}
+	for _, want := range []string{
+		"users: 1 added, 1 removed, 1 changed",
+		"!! admin on production for alice on prod-orders/orders",
+		"user frank is removed",
+		"alice (acme_alice, human, alice@acme.example): changed",
+		"elevate on prod-orders/orders: read → admin",
+		"henry (acme_henry, human, henry@acme.example): added",
+		"+ grant read on staging-main/orders",
+		"frank (acme_frank, human, frank@acme.example): removed",
+		"- revoke read on prod-analytics/analytics",
+		"→ working tree (2026-03-01)",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "ivan") {
+		t.Errorf("a change merged to main after the branch point shows up as the pull request's:\n%s", stdout)
+	}
+	if stderr != "" {
+		t.Errorf("stderr: %s", stderr)
+	}
+
+	// Uncommitted changes in the working tree count without --head.
+	r.write(map[string]string{"users/gina.json": ""})
+	_, stdout, _ = planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	if !strings.Contains(stdout, "gina (acme_gina, human, gina@acme.example): removed") {
+		t.Errorf("an uncommitted deletion is not in the plan:\n%s", stdout)
+	}
+}
+
+func TestPlanHead(t *testing.T) {
+	r := prRepo(t)
+	feature := r.git("rev-parse", "feature")
+	// The working tree is elsewhere, and dirty: --head ignores it.
+	r.git("checkout", "-q", "main")
+	r.write(map[string]string{"users/bob.json": ""})
+
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--head", "feature", "--root", r.dir, "--format", "markdown")
+	if code != exitChanges {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"### dbusers plan: users: 1 added, 1 removed, 1 changed",
+		"→ `feature (" + feature[:12] + ")`",
+		"🔴 admin on production for alice on prod-orders/orders",
+		"<summary><b>henry</b>",
+		"<summary><b>frank</b>",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, unwanted := range []string{"<b>bob</b>", "ivan"} {
+		if strings.Contains(stdout, unwanted) {
+			t.Errorf("markdown shows %q, which is not in feature's change:\n%s", unwanted, stdout)
+		}
+	}
+}
+
+func TestPlanNoChange(t *testing.T) {
+	r := prRepo(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--head", "main"}, "dbusers plan: no change to any database account\n"},
+		{[]string{"--head", "main", "--format", "markdown"}, "### dbusers plan: no change to any database account\n"},
+		{[]string{"--head", "feature~1"}, "dbusers plan: no change to any database account\n"},
+	} {
+		code, stdout, stderr := planCLI(t, nil, append([]string{"plan", "--base", "main", "--root", r.dir}, tc.args...)...)
+		if code != exitOK || stdout != tc.want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	// A description edit reaches no database: no change either.
+	r.git("checkout", "-q", "main")
+	bob := r.read("users/bob.json")
+	edited := strings.Replace(bob, `"description": "Backend engineer, payments."`, `"description": "Backend engineer, payments and refunds."`, 1)
+	if edited == bob {
+		t.Fatal("users/bob.json changed shape; update the test")
+	}
+	r.write(map[string]string{"users/bob.json": edited})
+	code, stdout, _ := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	if code != exitOK || stdout != "dbusers plan: no change to any database account\n" {
+		t.Errorf("description edit: exit %d, %q", code, stdout)
+	}
+}
+
+func TestPlanInvalidHead(t *testing.T) {
+	r := prRepo(t)
+	bob := r.read("users/bob.json")
+	broken := strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)
+	if broken == bob {
+		t.Fatal("users/bob.json changed shape; update the test")
+	}
+	r.write(map[string]string{"users/bob.json": broken})
+	r.commit("typo in a role")
+
+	for _, format := range []string{"text", "markdown", "json"} {
+		t.Run(format, func(t *testing.T) {
+			code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--head", "HEAD", "--root", r.dir, "--format", format)
+			if code != exitError {
+				t.Errorf("exit %d, want %d", code, exitError)
+			}
+			if !strings.Contains(stderr, "do not validate") {
+				t.Errorf("stderr %q does not say why", stderr)
+			}
+			switch format {
+			case "text":
+				if !strings.Contains(stdout, "users/bob.json:") || !strings.Contains(stdout, "writer") {
+					t.Errorf("diagnostics do not name the file and the role:\n%s", stdout)
+				}
+			case "markdown":
+				if !strings.Contains(stdout, "❌ the declarations do not validate") || !strings.Contains(stdout, "| `users/bob.json` |") {
+					t.Errorf("markdown:\n%s", stdout)
+				}
+			case "json":
+				var got struct {
+					Valid       bool `json:"valid"`
+					Diagnostics []struct {
+						File     string `json:"file"`
+						Line     int    `json:"line"`
+						Severity string `json:"severity"`
+						Message  string `json:"message"`
+					} `json:"diagnostics"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+					t.Fatalf("json: %v\n%s", err, stdout)
+				}
+				var errs []string
+				for _, d := range got.Diagnostics {
+					if d.Severity == "error" {
+						errs = append(errs, fmt.Sprintf("%s:%d: %s", d.File, d.Line, d.Message))
+					}
+				}
+				if got.Valid || len(errs) != 1 || !strings.HasPrefix(errs[0], "users/bob.json:8: ") || !strings.Contains(errs[0], "writer") {
+					t.Errorf("json: valid %v, errors %q", got.Valid, errs)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	r := prRepo(t)
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir, "--format", "json")
+	if code != exitChanges {
+		t.Fatalf("exit %d; stderr %s", code, stderr)
+	}
+	var got review.Review
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("decode: %v\n%s", err, stdout)
+	}
+	var names []string
+	for _, u := range got.Users {
+		names = append(names, fmt.Sprintf("%s:%s", u.Name, u.Status))
+	}
+	if strings.Join(names, " ") != "alice:changed frank:removed henry:added" {
+		t.Errorf("users %v", names)
+	}
+	if got.Date != "2026-03-01" || got.Head != "working tree" || !strings.HasSuffix(got.Base, " of main") {
+		t.Errorf("header: base %q head %q date %q", got.Base, got.Head, got.Date)
+	}
+	if len(got.Risks) == 0 || got.Risks[0].Level != review.High {
+		t.Errorf("risks %+v", got.Risks)
+	}
+}
+
+// TestPlanBaseBeforeDbusers: a repository whose main predates dbusers
+// (no dbusers.json at the merge base) is compared against nothing.
+func TestPlanBaseBeforeDbusers(t *testing.T) {
+	r := newGitRepo(t)
+	r.write(map[string]string{"README.md": "# access requests\n"})
+	r.commit("before dbusers")
+	r.git("checkout", "-q", "-b", "adopt")
+	copyDeclarations(t, r.dir)
+	r.commit("adopt dbusers")
+
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	if code != exitChanges {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	users, err := os.ReadDir(filepath.Join(r.dir, "users"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("users: %d added;", len(users)); !strings.Contains(stdout, want) {
+		t.Errorf("plan lacks %q:\n%s", want, stdout)
+	}
+	if strings.Contains(stdout, "prefix") && !strings.Contains(stdout, "dbusers.json added") {
+		t.Errorf("adopting dbusers is reported as a prefix change:\n%s", stdout)
+	}
+	if strings.Contains(stdout, "removed") {
+		t.Errorf("nothing can be removed when the base has nothing:\n%s", stdout)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	r := prRepo(t)
+	notRepo := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"no base", []string{"plan", "--root", r.dir}, "--base is required"},
+		{"unknown base", []string{"plan", "--base", "origin/main", "--root", r.dir}, `unknown revision "origin/main" (fetch it`},
+		{"unknown head", []string{"plan", "--base", "main", "--head", "nope", "--root", r.dir}, `unknown revision "nope"`},
+		{"dash revision", []string{"plan", "--base", "--output=/tmp/x", "--root", r.dir}, "may not start with '-'"},
+		{"not a repository", []string{"plan", "--base", "main", "--root", notRepo}, "not a git repository"},
+		{"bad format", []string{"plan", "--base", "main", "--root", r.dir, "--format", "yaml"}, `unknown format "yaml"`},
+		{"extra argument", []string{"plan", "--base", "main", "--root", r.dir, "extra"}, `unexpected argument "extra"`},
+		{"bad flag", []string{"plan", "--nope"}, "flag provided but not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := planCLI(t, nil, tc.args...)
+			if code != exitError || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, exitError, tc.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q", stdout)
+			}
+		})
+	}
+
+	// A base that exists but does not validate (validated by an older
+	// dbusers, or pushed past the check): fix the base first.
+	r.git("checkout", "-q", "main")
+	bob := r.read("users/bob.json")
+	r.write(map[string]string{"users/bob.json": strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)})
+	r.commit("broken main")
+	r.git("checkout", "-q", "-b", "fix")
+	r.write(map[string]string{"users/bob.json": bob})
+	r.commit("fix bob")
+	code, _, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	if code != exitError || !strings.Contains(stderr, "does not validate") || !strings.Contains(stderr, "users/bob.json") ||
+		!strings.Contains(stderr, "fix the base branch first") {
+		t.Errorf("broken base: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// bigRepo writes a 10,000-user repository with two commits into dir:
+// main, and a branch "feature" (checked out) that elevates 200 users,
+// removes 100 and adds 100.
+func bigRepo(dir string) (string, error) {
+	git := func(args ...string) error {
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=bench", "-c", "user.email=bench@dbusers.example",
+			"-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	if err := git("init", "-q", "-b", "main"); err != nil {
+		return "", err
+	}
+	files := map[string]string{}
+	src := filepath.Join("..", "..", "..")
+	for _, p := range []string{"dbusers.json", "clusters/local.json", "clusters/prod-analytics.json", "clusters/prod-orders.json", "clusters/staging-main.json"} {
+		data, err := os.ReadFile(filepath.Join(src, p))
+		if err != nil {
+			return "", err
+		}
+		files[p] = string(data)
+	}
+	user := func(i int, role string) string {
+		return fmt.Sprintf(`{
+  "name": "u%05d",
+  "owner": "team%d@acme.example",
+  "kind": "human",
+  "access": [
+    {"environments": ["staging"], "databases": ["*"], "role": "%s"},
+    {"clusters": ["prod-orders"], "databases": ["orders"], "role": "read", "expires": "2026-12-31"}
+  ]
+}
+`, i, i%50, role)
+	}
+	for i := range 10000 {
+		files[fmt.Sprintf("users/u%05d.json", i)] = user(i, "read")
+	}
+	write := func() error {
+		for p, s := range files {
+			full := filepath.Join(dir, filepath.FromSlash(p))
+			if s == "" {
+				if err := os.Remove(full); err != nil {
+					return err
+				}
+				delete(files, p)
+				continue
+			}
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := write(); err != nil {
+		return "", err
+	}
+	if err := git("add", "-A"); err != nil {
+		return "", err
+	}
+	if err := git("commit", "-q", "-m", "10,000 users"); err != nil {
+		return "", err
+	}
+	if err := git("checkout", "-q", "-b", "feature"); err != nil {
+		return "", err
+	}
+	changed := map[string]string{}
+	for i := 0; i < 10000; i += 50 {
+		changed[fmt.Sprintf("users/u%05d.json", i)] = user(i, "write") // 200 elevated
+	}
+	for i := 25; i < 10000; i += 100 {
+		changed[fmt.Sprintf("users/u%05d.json", i)] = "" // 100 removed
+	}
+	for i := 10000; i < 10100; i++ {
+		changed[fmt.Sprintf("users/u%05d.json", i)] = user(i, "read") // 100 added
+	}
+	files = changed
+	if err := write(); err != nil {
+		return "", err
+	}
+	if err := git("add", "-A"); err != nil {
+		return "", err
+	}
+	if err := git("commit", "-q", "-m", "change 400 users"); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// BenchmarkPlan10kUsers runs the whole `plan --base` path on a
+// 10,000-user repository: git reads the base revision, both sides load and
+// validate, the review compares them, and markdown is rendered.
+func BenchmarkPlan10kUsers(b *testing.B) {
+	if _, err := exec.LookPath("git"); err != nil {
+		b.Skipf("SKIP: git is not installed: %v", err)
+	}
+	dir, err := bigRepo(b.TempDir()) // not timed: b.Loop starts the timer
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	e := env{stdout: &out, stderr: &errOut, now: func() time.Time { return planNow }, getenv: func(string) string { return "" }}
+	b.ReportAllocs()
+	for b.Loop() {
+		out.Reset()
+		errOut.Reset()
+		if code := run(context.Background(), e, []string{"plan", "--base", "main", "--root", dir, "--format", "markdown"}); code != exitChanges {
+			b.Fatalf("exit %d: %s", code, errOut.String())
+		}
+	}
+	b.StopTimer()
+	if !strings.Contains(out.String(), "users: 100 added, 100 removed, 200 changed") {
+		b.Errorf("unexpected plan: %.300s", out.String())
+	}
+}
