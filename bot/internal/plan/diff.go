@@ -216,6 +216,12 @@ func (d *differ) account(acct desired.Account, live *mysqlstate.Account) (change
 			if rotate {
 				c.Auth.Rotate = true
 				c.Summary = fmt.Sprintf("rotate the password of %s (secret %s changed)", acct.Name, want.SecretRef)
+			} else if sameMethod(live, want) && live.RequireSSL != want.RequireSSL {
+				if want.RequireSSL {
+					c.Summary = fmt.Sprintf("require TLS for %s (REQUIRE SSL)", acct.Name)
+				} else {
+					c.Summary = fmt.Sprintf("drop the TLS requirement of %s (REQUIRE NONE)", acct.Name)
+				}
 			} else {
 				c.Summary = fmt.Sprintf("change authentication of %s: %s → %s", acct.Name, liveAuth(live), describeAuth(want))
 			}
@@ -311,6 +317,17 @@ func liveAuth(a *mysqlstate.Account) string {
 		return "no plugin"
 	}
 	return a.Plugin
+}
+
+// sameMethod reports whether the live account already uses the wanted
+// method (the password itself may still differ).
+func sameMethod(live *mysqlstate.Account, want *Auth) bool {
+	switch want.Method {
+	case "iam":
+		return live.Plugin == IAMPlugin && live.AuthString == IAMAuthString
+	default:
+		return live.Plugin == PasswordPlugin
+	}
 }
 
 func describeAuth(a *Auth) string {
