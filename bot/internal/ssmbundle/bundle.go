@@ -37,6 +37,13 @@ const MaxBundleSize = 64 << 20
 // FormatVersion is the bundle format; readers refuse a newer one.
 const FormatVersion = 1
 
+// MaxChunks bounds the chunks of one version. A pointer naming more is
+// refused before anything is allocated for it, and a bundle that would need
+// more is refused at publish time: 2,000 Standard chunks hold 6 MB of gzip,
+// far more than 10,000 users need, and SSM caps a Standard account at
+// 10,000 parameters per region.
+const MaxChunks = 2000
+
 // Content is the configuration a bundle carries: the declarations as
 // written, not the expanded desired state, so the Lambda evaluates expiry
 // on the day it runs.
@@ -123,6 +130,9 @@ func Encode(b *Bundle, limit int) ([]string, int, error) {
 		return nil, 0, fmt.Errorf("compress bundle: %w", err)
 	}
 	text := base64.StdEncoding.EncodeToString(buf.Bytes())
+	if n := (len(text) + limit - 1) / limit; n > MaxChunks {
+		return nil, 0, fmt.Errorf("bundle needs %d chunks of %d bytes, over the limit of %d", n, limit, MaxChunks)
+	}
 	var chunks []string
 	for len(text) > 0 {
 		n := min(limit, len(text))
@@ -135,47 +145,80 @@ func Encode(b *Bundle, limit int) ([]string, int, error) {
 // ErrCorrupt means the chunks do not make the bundle the pointer names.
 var ErrCorrupt = errors.New("bundle is corrupt")
 
+// ErrNewerFormat means the pointer or bundle was written by a newer dbusers
+// than the one reading it; the reader must be upgraded, the data is fine.
+var ErrNewerFormat = errors.New("bundle format is newer than this reader")
+
 // Decode joins chunks, checks them against the pointer and returns the
-// bundle.
+// bundle. Every refusal names the version, and the chunk when one can be
+// blamed.
 func Decode(p Pointer, chunks []string) (*Bundle, error) {
 	if p.Format > FormatVersion {
-		return nil, fmt.Errorf("bundle format %d is newer than this reader (%d): deploy the new Lambda first", p.Format, FormatVersion)
+		return nil, fmt.Errorf("%w: version %s has format %d, this reader knows %d: deploy the new Lambda first",
+			ErrNewerFormat, p.Version, p.Format, FormatVersion)
+	}
+	if p.Format < 1 {
+		return nil, fmt.Errorf("%w: version %s: pointer format %d is not a dbusers format", ErrCorrupt, p.Version, p.Format)
 	}
 	if len(chunks) != p.Chunks {
-		return nil, fmt.Errorf("%w: pointer names %d chunk(s), found %d", ErrCorrupt, p.Chunks, len(chunks))
+		return nil, fmt.Errorf("%w: version %s: pointer names %d chunk(s), found %d", ErrCorrupt, p.Version, p.Chunks, len(chunks))
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.Join(chunks, ""))
+	joined := strings.Join(chunks, "")
+	raw, err := base64.StdEncoding.DecodeString(joined)
 	if err != nil {
-		return nil, fmt.Errorf("%w: base64: %v", ErrCorrupt, err)
+		var bad base64.CorruptInputError
+		if errors.As(err, &bad) {
+			i := chunkAt(chunks, int(bad))
+			return nil, fmt.Errorf("%w: version %s chunk %d: base64: %v", ErrCorrupt, p.Version, i, err)
+		}
+		return nil, fmt.Errorf("%w: version %s: base64: %v", ErrCorrupt, p.Version, err)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return nil, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: version %s: gzip: %v", ErrCorrupt, p.Version, err)
 	}
 	data, err := io.ReadAll(io.LimitReader(zr, MaxBundleSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: version %s: gzip: %v", ErrCorrupt, p.Version, err)
 	}
 	if len(data) > MaxBundleSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes uncompressed", ErrCorrupt, MaxBundleSize)
+		return nil, fmt.Errorf("%w: version %s: larger than %d bytes uncompressed", ErrCorrupt, p.Version, MaxBundleSize)
 	}
 	var b Bundle
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("%w: json: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: version %s: json: %v", ErrCorrupt, p.Version, err)
+	}
+	if b.Meta.Format != p.Format {
+		return nil, fmt.Errorf("%w: version %s: bundle format %d, the pointer says %d", ErrCorrupt, p.Version, b.Meta.Format, p.Format)
 	}
 	sha, err := Hash(b.Content)
 	if err != nil {
 		return nil, err
 	}
-	if sha != p.SHA256 || sha != b.Meta.SHA256 {
-		return nil, fmt.Errorf("%w: content hash %s does not match the pointer's %s", ErrCorrupt, sha, p.SHA256)
+	if sha != p.SHA256 {
+		return nil, fmt.Errorf("%w: version %s: content hash %s does not match the pointer's %s", ErrCorrupt, p.Version, sha, p.SHA256)
+	}
+	if sha != b.Meta.SHA256 {
+		return nil, fmt.Errorf("%w: version %s: content hash %s does not match the bundle's own %s", ErrCorrupt, p.Version, sha, b.Meta.SHA256)
 	}
 	if b.Meta.Version != p.Version {
 		return nil, fmt.Errorf("%w: chunks hold version %s, the pointer names %s", ErrCorrupt, b.Meta.Version, p.Version)
 	}
 	return &b, nil
+}
+
+// chunkAt returns the index of the chunk that holds byte off of the joined
+// chunks.
+func chunkAt(chunks []string, off int) int {
+	for i, c := range chunks {
+		if off < len(c) {
+			return i
+		}
+		off -= len(c)
+	}
+	return max(len(chunks)-1, 0)
 }
 
 // ChunkName is the parameter that holds chunk i of a version.

@@ -64,6 +64,9 @@ type Result struct {
 	Chunks  int      `json:"chunks"`
 	Bytes   int      `json:"bytes"`
 	Pruned  []string `json:"pruned,omitempty"` // versions deleted
+	// Repaired says why the current version was written again although
+	// its content had not changed: it could not be read back.
+	Repaired string `json:"repaired,omitempty"`
 }
 
 // Origin is the provenance a publish records.
@@ -73,23 +76,44 @@ type Origin struct {
 }
 
 // Publish writes content unless the pointer already names the same
-// content. Chunks go first, the pointer last, old versions are pruned after.
-// With dryRun nothing is written, but the result says what would be.
+// content and that version reads back intact. Chunks go first, the pointer
+// last, old versions are pruned after. With dryRun nothing is written, but
+// the result says what would be.
 func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun bool) (*Result, error) {
 	limit, err := t.Limit()
 	if err != nil {
 		return nil, err
+	}
+	if o.Time.IsZero() {
+		// Versions sort by time: a zero time would sort before every
+		// published version and upset pruning.
+		return nil, errors.New("publish: no publication time")
 	}
 	sha, err := Hash(c)
 	if err != nil {
 		return nil, err
 	}
 	cur, err := readPointer(ctx, api, t.Pointer)
-	if err != nil && !errors.Is(err, errNoPointer) {
+	if err != nil && !errors.Is(err, ErrNoPointer) {
 		return nil, err
 	}
+	if cur != nil && cur.Format > FormatVersion {
+		return nil, fmt.Errorf("pointer %s names version %s in format %d, written by a newer dbusers than this one (format %d); publish with the newer dbusers",
+			t.Pointer, cur.Version, cur.Format, FormatVersion)
+	}
+	var repaired string
 	if cur != nil && cur.SHA256 == sha {
-		return &Result{Version: cur.Version, SHA256: sha, Chunks: cur.Chunks, Bytes: cur.Bytes}, nil
+		// Unchanged, provided the published version is whole: a chunk
+		// deleted or damaged by hand would otherwise stay broken until
+		// the configuration changes.
+		_, err := readVersion(ctx, api, t.Pointer, *cur)
+		if err == nil {
+			return &Result{Version: cur.Version, SHA256: sha, Chunks: cur.Chunks, Bytes: cur.Bytes}, nil
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		repaired = err.Error()
 	}
 	b := &Bundle{
 		Meta: Meta{Format: FormatVersion, Version: VersionFor(o.Time, sha), Commit: o.Commit, PullRequest: o.PullRequest,
@@ -109,7 +133,7 @@ func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun
 	if len(pointerValue) > limit {
 		return nil, fmt.Errorf("pointer value is %d bytes, over the %s tier's %d", len(pointerValue), t.Tier, limit)
 	}
-	res := &Result{Changed: true, Version: p.Version, SHA256: sha, Chunks: len(chunks), Bytes: size}
+	res := &Result{Changed: true, Version: p.Version, SHA256: sha, Chunks: len(chunks), Bytes: size, Repaired: repaired}
 	if dryRun {
 		return res, nil
 	}
@@ -137,13 +161,14 @@ func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun
 	return res, nil
 }
 
-var errNoPointer = errors.New("no pointer parameter")
+// ErrNoPointer means nothing has been published under the pointer's name.
+var ErrNoPointer = errors.New("no pointer parameter")
 
 func readPointer(ctx context.Context, api API, name string) (*Pointer, error) {
 	out, err := api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
 	var nf *types.ParameterNotFound
 	if errors.As(err, &nf) {
-		return nil, fmt.Errorf("%w %s", errNoPointer, name)
+		return nil, fmt.Errorf("%w %s: nothing is published yet", ErrNoPointer, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read pointer %s: %w", name, err)
@@ -158,6 +183,10 @@ func readPointer(ctx context.Context, api API, name string) (*Pointer, error) {
 	if p.Version == "" || p.Chunks <= 0 || len(p.SHA256) != 64 {
 		return nil, fmt.Errorf("pointer %s is incomplete (version %q, %d chunks)", name, p.Version, p.Chunks)
 	}
+	if p.Chunks > MaxChunks {
+		// Refused before Read allocates anything for that many.
+		return nil, fmt.Errorf("%w: pointer %s names %d chunks, over the limit of %d", ErrCorrupt, name, p.Chunks, MaxChunks)
+	}
 	return &p, nil
 }
 
@@ -167,6 +196,14 @@ func Read(ctx context.Context, api API, pointer string) (*Bundle, error) {
 	p, err := readPointer(ctx, api, pointer)
 	if err != nil {
 		return nil, err
+	}
+	return readVersion(ctx, api, pointer, *p)
+}
+
+// readVersion reads and checks the chunks of the version p names.
+func readVersion(ctx context.Context, api API, pointer string, p Pointer) (*Bundle, error) {
+	if p.Format > FormatVersion {
+		return Decode(p, nil) // refuses before reading chunks it cannot use
 	}
 	names := make([]string, p.Chunks)
 	for i := range names {
@@ -193,7 +230,7 @@ func Read(ctx context.Context, api API, pointer string) (*Bundle, error) {
 		}
 		chunks = append(chunks, v)
 	}
-	return Decode(*p, chunks)
+	return Decode(p, chunks)
 }
 
 // prune deletes every version but the newest t.Keep (current always kept).
@@ -203,6 +240,7 @@ func prune(ctx context.Context, api API, t Target, current string) ([]string, er
 	for {
 		out, err := api.GetParametersByPath(ctx, &ssm.GetParametersByPathInput{
 			Path: aws.String(VersionsPath(t.Pointer)), Recursive: aws.Bool(true), NextToken: token,
+			MaxResults: aws.Int32(10), // the most SSM returns per page
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list versions: %w", err)
