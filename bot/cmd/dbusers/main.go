@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
 // Exit codes carry meaning, as with diff: 0 nothing to report, 1 problems or
@@ -28,6 +30,9 @@ type env struct {
 	stdout, stderr io.Writer
 	now            func() time.Time
 	getenv         func(string) string
+	// newSSM returns the SSM client that publish writes with; tests point
+	// it at an emulator.
+	newSSM func(ctx context.Context) (ssmbundle.API, error)
 }
 
 type command struct {
@@ -43,13 +48,14 @@ func commands() []command {
 		{"comment", "post the plan as one sticky pull-request comment", runComment},
 		{"admin-sql", "print the SQL that creates the bot's least-privileged management account", runAdminSQL},
 		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
+		{"publish", "write the declarations to SSM Parameter Store for the Lambda", runPublish},
 	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv}
+	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv, newSSM: newSSMClient}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 
