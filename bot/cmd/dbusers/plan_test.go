@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -536,4 +537,59 @@ func BenchmarkPlan10kUsers(b *testing.B) {
 	if !strings.Contains(out.String(), "users: 100 added, 100 removed, 200 changed") {
 		b.Errorf("unexpected plan: %.300s", out.String())
 	}
+}
+
+// TestCLIDoesNotLinkEmbeddedServer keeps the CLI lean: every pull request
+// builds it cold, and the embedded MySQL-compatible server and the AWS
+// emulator (the demo's and the tests' stand-ins) must not come along.
+func TestCLIDoesNotLinkEmbeddedServer(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		if root := os.Getenv("GOROOT"); root != "" {
+			goTool, err = filepath.Join(root, "bin", "go"), nil
+		}
+	}
+	if err != nil {
+		t.Skipf("SKIP: the go tool is not available (%v); cannot check the CLI's dependencies", err)
+	}
+	cmd := exec.Command(goTool, "list", "-deps", "-f", "{{.ImportPath}}\t{{join .Imports \" \"}}", ".")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("go list -deps: %v\n%s", err, stderr)
+	}
+	forbidden := []string{
+		"github.com/dolthub/",                              // go-mysql-server and its vitess
+		"github.com/sivchari/kumo",                         // the AWS emulator
+		"github.com/dbusers/dbusers/bot/internal/embedded", // the demo's server wiring
+	}
+	importers := map[string][]string{}
+	var deps []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, "\t")
+		deps = append(deps, pkg)
+		for _, imp := range strings.Fields(imports) {
+			importers[imp] = append(importers[imp], pkg)
+		}
+	}
+	if !slices.Contains(deps, "github.com/dbusers/dbusers/bot/internal/review") {
+		t.Fatalf("go list -deps looks wrong (no review package among %d deps)", len(deps))
+	}
+	for _, pkg := range deps {
+		for _, f := range forbidden {
+			if strings.HasPrefix(pkg, f) {
+				t.Errorf("the CLI links %s (imported by %s); keep it in bot/cmd/demo", pkg, strings.Join(importers[pkg], ", "))
+			}
+		}
+	}
+	nonStd := 0
+	for _, pkg := range deps {
+		if first, _, _ := strings.Cut(pkg, "/"); strings.Contains(first, ".") {
+			nonStd++
+		}
+	}
+	t.Logf("the CLI links %d packages, %d outside the standard library", len(deps), nonStd)
 }
