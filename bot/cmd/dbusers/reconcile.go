@@ -32,7 +32,8 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE]")
 		fmt.Fprintln(e.stderr, "\nPlans (and with --confirm applies) the changes that make one cluster match the declarations.")
-		fmt.Fprintln(e.stderr, "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 2 on any error.")
+		fmt.Fprintln(e.stderr, "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 1 also when the removal")
+		fmt.Fprintln(e.stderr, "limit held drops back; 2 on any error.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -92,10 +93,13 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 	} else {
 		report.Text(e.stdout, res, cluster.Flavor, true)
 	}
+	held := res.Plan != nil && len(res.Plan.Held) > 0
 	switch {
 	case res.Status == engine.Failed:
 		return exitError
-	case res.Status == engine.Planned:
+	case res.Status == engine.Planned, held:
+		// Drops held back by the removal limit are differences that need
+		// a person, with or without --confirm.
 		return exitChanges
 	}
 	return exitOK

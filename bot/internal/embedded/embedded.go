@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	sqle "github.com/dolthub/go-mysql-server"
 	"github.com/dolthub/go-mysql-server/memory"
@@ -25,8 +26,15 @@ type Server struct {
 	done chan error
 }
 
+// startMu serializes engine creation: go-mysql-server v0.20.0 sets
+// process-wide status variables without a lock when an engine is built, so
+// two servers starting at once race.
+var startMu sync.Mutex
+
 // Start serves databases (created empty) on 127.0.0.1 at a free port.
 func Start(databases ...string) (*Server, error) {
+	startMu.Lock()
+	defer startMu.Unlock()
 	dbs := make([]gsql.Database, 0, len(databases))
 	for _, name := range databases {
 		db := memory.NewDatabase(name)

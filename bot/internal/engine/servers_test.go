@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,16 +86,9 @@ func eachServer(t *testing.T, parallel bool, fn func(t *testing.T, s *testServer
 	})
 }
 
-// startMu serializes embedded.Start: go-mysql-server v0.20.0 initializes
-// process-global status variables in sqle.New without a lock, which the
-// race detector reports when two servers start at once.
-var startMu sync.Mutex
-
 func startEmbedded(tb testing.TB) *testServer {
 	tb.Helper()
-	startMu.Lock()
 	e, err := embedded.Start()
-	startMu.Unlock()
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -173,7 +173,10 @@ func (d *differ) wantAuth(acct desired.Account) (*Auth, string) {
 		if !ok || pw == "" {
 			return nil, fmt.Sprintf("password secret %s is missing or has no password; the account is left as it is", acct.Auth.Secret)
 		}
-		return &Auth{Method: "password", SecretRef: acct.Auth.Secret, Password: pw}, ""
+		// A cluster the bot reaches over TLS can serve TLS to everyone:
+		// service passwords then never cross the network in clear.
+		requireSSL := d.in.Cluster.TLS != "disabled" && d.flavor != flavor.Embedded
+		return &Auth{Method: "password", SecretRef: acct.Auth.Secret, Password: pw, RequireSSL: requireSSL}, ""
 	}
 	return nil, fmt.Sprintf("unknown authentication %q", acct.Auth.Method)
 }

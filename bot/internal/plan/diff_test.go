@@ -46,6 +46,7 @@ func live(user string, dbs map[string][]string) *mysqlstate.Account {
 
 type scenario struct {
 	engine   string
+	tls      string // "" means "disabled", which most scenarios use
 	accounts []desired.Account
 	server   []*mysqlstate.Account
 	limit    config.RemovalLimit
@@ -75,12 +76,16 @@ func (s scenario) diff() *Plan {
 			}
 		}
 	}
+	tls := s.tls
+	if tls == "" {
+		tls = "disabled"
+	}
 	limit := s.limit
 	if limit == (config.RemovalLimit{}) {
 		limit = config.RemovalLimit{Count: 100}
 	}
 	return Diff(Input{
-		Cluster: desired.Cluster{Cluster: config.Cluster{Name: "c1", Engine: engine}, Flavor: eng.Flavor, Accounts: s.accounts},
+		Cluster: desired.Cluster{Cluster: config.Cluster{Name: "c1", Engine: engine, TLS: tls}, Flavor: eng.Flavor, Accounts: s.accounts},
 		Server:  srv, Prefix: "acme", Protected: s.protect, Limit: limit, Roles: roles, Passwords: passwords,
 	})
 }
@@ -183,6 +188,12 @@ func TestDiffSentences(t *testing.T) {
 				server: []*mysqlstate.Account{{ID: id("acme_app"), Plugin: IAMPlugin, AuthString: IAMAuthString, RequireSSL: true,
 					Databases: map[string][]string{"orders": readPrivs}}}},
 			want: []string{"alter_auth: change authentication of acme_app: iam → password from s/app"},
+		},
+		{
+			name: "password account on a TLS cluster must require TLS",
+			s: scenario{engine: "aurora-mysql-3", tls: "verify-identity", accounts: []desired.Account{pwAccount("app", grant("orders", "read"))},
+				server: []*mysqlstate.Account{live("app", map[string][]string{"orders": readPrivs})}},
+			want: []string{"alter_auth: require TLS for acme_app (REQUIRE SSL)"},
 		},
 		{
 			name: "iam account matches",
