@@ -79,7 +79,9 @@ func TestLeastPrivilegeAccountReconciles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer root.Close()
+	// Cleanups run last-in first-out: this one closes root after the
+	// cleanup below has used it.
+	t.Cleanup(func() { _ = root.Close() })
 	tag := randomLetters(6)
 	prefix, admin, password := "a"+tag, "adm_"+tag, "pw-"+randomLetters(12)
 	dbs := []string{"as_" + tag + "_one", "as_" + tag + "_two"}
