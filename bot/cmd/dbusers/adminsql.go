@@ -24,8 +24,8 @@ func runAdminSQL(_ context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "\nPrints the SQL that creates the least-privileged account dbusers logs in as.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(e.stderr, "dbusers admin-sql: "+format+"\n", args...)

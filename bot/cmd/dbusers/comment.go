@@ -31,8 +31,8 @@ func runComment(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "Exit status: 0 posted, 1 the declarations do not validate (the comment lists why), 2 error.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(e.stderr, "dbusers comment: "+format+"\n", args...)

@@ -140,8 +140,8 @@ func runPlan(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "user by user, with risky changes first. Exit status: 0 no change, 1 changes, 2 error.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(e.stderr, "dbusers plan: "+format+"\n", args...)

@@ -36,8 +36,8 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "limit held drops back; 2 on any error.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(e.stderr, "dbusers reconcile: "+format+"\n", args...)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,11 +22,8 @@ func runValidate(_ context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK // asked for help, as flag.ExitOnError does
-		}
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "dbusers validate: unexpected argument %q\n", fs.Arg(0))
