@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+	"unicode"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/diag"
@@ -246,7 +247,7 @@ func (r *Review) Text() string {
 			if k.Level == High {
 				mark = "!!"
 			}
-			fmt.Fprintf(&b, "  %-2s %s\n", mark, k.Text)
+			fmt.Fprintf(&b, "  %-2s %s\n", mark, plain(k.Text))
 			if len(k.Affected) > 1 {
 				fmt.Fprintf(&b, "     affected: %s\n", strings.Join(k.Affected, ", "))
 			}
@@ -255,17 +256,35 @@ func (r *Review) Text() string {
 	if len(r.Settings) > 0 {
 		b.WriteString("\nconfiguration changes:\n")
 		for _, s := range r.Settings {
-			fmt.Fprintf(&b, "  - %s\n", s)
+			fmt.Fprintf(&b, "  - %s\n", plain(s))
 		}
 	}
 	for _, u := range r.Users {
-		fmt.Fprintf(&b, "\n%s (%s, %s, %s): %s\n", u.Name, u.Account, u.Kind, u.Owner, u.Status)
+		fmt.Fprintf(&b, "\n%s (%s, %s, %s): %s\n", u.Name, u.Account, plain(u.Kind), plain(u.Owner), u.Status)
 		if u.Auth != "" {
-			fmt.Fprintf(&b, "  ~ %s\n", u.Auth)
+			fmt.Fprintf(&b, "  ~ %s\n", plain(u.Auth))
 		}
 		for _, l := range u.Lines {
 			fmt.Fprintf(&b, "  %s %s\n", textSymbol(l.Kind), l.Sentence())
 		}
+	}
+	return b.String()
+}
+
+// plain shows control characters of user-controlled text as escapes, so
+// that an owner cannot move the terminal's cursor or start a line that a
+// CI runner takes for a command (GitHub Actions reads "::" lines).
+func plain(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
 	}
 	return b.String()
 }

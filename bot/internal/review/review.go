@@ -234,6 +234,19 @@ func Compare(base, head Side) *Review {
 	}
 	r.summarize()
 	r.Risks = risks(r, base, head, roleWhy, clusterWhy)
+	// JSON readers iterate these lists: an empty list, never null.
+	if r.Summary.Clusters == nil {
+		r.Summary.Clusters = []string{}
+	}
+	if r.Summary.Environments == nil {
+		r.Summary.Environments = []EnvCount{}
+	}
+	if r.Risks == nil {
+		r.Risks = []Risk{}
+	}
+	if r.Users == nil {
+		r.Users = []User{}
+	}
 	return r
 }
 

@@ -433,6 +433,34 @@ func TestTextAndJSON(t *testing.T) {
 	if got := empty.Text(); got != "dbusers plan: no change to any database account\n" {
 		t.Errorf("Text of no change = %q", got)
 	}
+	// Lists are empty, not null, for JSON readers that iterate them.
+	data, err = json.Marshal(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"risks":[]`, `"users":[]`, `"clusters_touched":[]`, `"environments":[]`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("JSON of no change lacks %s: %s", want, data)
+		}
+	}
+}
+
+// TestTextControlCharacters: the terminal rendering shows control
+// characters of free text as escapes: an owner must not clear the screen
+// or start a line that GitHub Actions reads as a workflow command.
+func TestTextControlCharacters(t *testing.T) {
+	base := fleet()
+	head := clone(t, base)
+	addUser(head, config.User{Name: "mallory", Kind: "human", Owner: "m@acme.example\n::error file=users/alice.json::spoofed\x1b[2J\r",
+		Access: []config.Access{{Clusters: []string{"staging-main"}, Databases: []string{"orders"}, Role: "read"}}})
+	head.Settings.ProtectedAccounts = append(head.Settings.ProtectedAccounts, "x\n::warning::y")
+	got := compare(t, base, head).Text()
+	if strings.Contains(got, "\n::") || strings.ContainsAny(got, "\x1b\r") {
+		t.Errorf("Text passes control characters through:\n%q", got)
+	}
+	if !strings.Contains(got, `(acme_mallory, human, m@acme.example\x0a::error file=users/alice.json::spoofed\x1b[2J\x0d): added`) {
+		t.Errorf("Text does not show the escapes:\n%s", got)
+	}
 }
 
 // TestLargePlanSplits: 2,000 new users do not fit one comment. Every body
