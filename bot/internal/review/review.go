@@ -193,7 +193,12 @@ type Side struct {
 	State  *desired.State
 }
 
-// Compare describes what merging head into base changes.
+// Compare describes what merging head into base changes. Callers build
+// both sides' states on the same day (the review's date), so an access
+// entry that expired before that day and that the pull request leaves
+// alone grants nothing on either side and shows nowhere: merging does not
+// change it (validate warns about it, and the scheduled run revokes it).
+// Renewing such an entry shows as a grant.
 func Compare(base, head Side) *Review {
 	r := &Review{Base: base.Label, Head: head.Label, Date: head.State.Date}
 	bg, hg := index(base.State), index(head.State)
