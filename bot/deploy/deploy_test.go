@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"math"
 	"os"
 	"path"
@@ -34,14 +35,13 @@ var (
 		"DBUSERS_DRY_RUN",
 		"DBUSERS_LOCK_TIMEOUT",
 	}
-	// lambdaEnvRequired are the ones the Lambda cannot run without; the
-	// template sets them whatever its parameters.
-	lambdaEnvRequired = []string{"DBUSERS_POINTER_PARAMETER", "DBUSERS_SNS_TOPIC_ARN", "DBUSERS_CONCURRENCY"}
+	// lambdaEnvRequired are the ones the Lambda refuses to start without.
+	lambdaEnvRequired = []string{"DBUSERS_POINTER_PARAMETER"}
 
 	// emfNamespace and emfMetrics are the CloudWatch metrics the Lambda
 	// emits in Embedded Metric Format.
 	emfNamespace = "dbusers"
-	emfMetrics   = []string{"ClustersOK", "ClustersFailed", "StatementsApplied", "UsersCreated", "UsersDropped", "SafetyLimitsTripped", "DurationMs"}
+	emfMetrics   = []string{"ClustersOK", "ClustersFailed", "StatementsApplied", "UsersCreated", "UsersDropped", "SafetyLimitsTripped", "DurationMs", "BundleErrors"}
 	// emfDimensions are the dimension names on every EMF metric; an alarm
 	// must name exactly these or it watches a metric that never has data.
 	emfDimensions []string
@@ -719,7 +719,9 @@ func TestFunction(t *testing.T) {
 				t.Errorf("%s: environment variable %s is not one the Lambda reads", e.name, n)
 			}
 		}
-		for _, n := range lambdaEnvRequired {
+		// The template always sets the topic as well: without it the Lambda
+		// runs but sends no alert.
+		for _, n := range append([]string{"DBUSERS_SNS_TOPIC_ARN"}, lambdaEnvRequired...) {
 			if _, ok := env[n]; !ok {
 				t.Errorf("%s: environment variable %s is missing", e.name, n)
 			}
@@ -729,21 +731,23 @@ func TestFunction(t *testing.T) {
 				t.Errorf("every option: environment variables %v, want exactly %v", names, want)
 			}
 		}
+		// Each variable carries its parameter; the optional ones are unset
+		// when their parameter is empty (or false), so the code's defaults
+		// (and dbusers.json's concurrency) apply.
 		for n, want := range map[string]string{
 			"DBUSERS_POINTER_PARAMETER": param(e, "PointerParameter"),
 			"DBUSERS_SNS_TOPIC_ARN":     refOf("Topic"),
 			"DBUSERS_CONCURRENCY":       param(e, "Concurrency"),
+			"DBUSERS_CA_BUNDLE":         param(e, "CABundle"),
+			"DBUSERS_LOCK_TIMEOUT":      param(e, "LockTimeout"),
+			"DBUSERS_DRY_RUN":           map[string]string{"true": "true"}[param(e, "DryRun")],
 		} {
-			if fmt.Sprint(env[n]) != want {
-				t.Errorf("%s: %s = %v, want %v", e.name, n, env[n], want)
+			got, set := env[n]
+			if want == "" && set {
+				t.Errorf("%s: %s = %v, want it unset", e.name, n, got)
+			} else if want != "" && fmt.Sprint(got) != want {
+				t.Errorf("%s: %s = %v, want %v", e.name, n, got, want)
 			}
-		}
-		if e.name == "defaults" {
-			if _, ok := env["DBUSERS_DRY_RUN"]; ok {
-				t.Error("defaults: DBUSERS_DRY_RUN is set")
-			}
-		} else if env["DBUSERS_DRY_RUN"] != "true" {
-			t.Errorf("every option: DBUSERS_DRY_RUN = %v", env["DBUSERS_DRY_RUN"])
 		}
 
 		var configs []string
@@ -837,7 +841,7 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"AWS/Lambda Errors", "AWS/Lambda Throttles", "AWS/Lambda Duration",
-			emfNamespace + " ClustersFailed", emfNamespace + " SafetyLimitsTripped"} {
+			emfNamespace + " ClustersFailed", emfNamespace + " SafetyLimitsTripped", emfNamespace + " BundleErrors"} {
 			if !watched[want] {
 				t.Errorf("%s: no alarm on %s", e.name, want)
 			}
@@ -1075,10 +1079,47 @@ func TestDefaultsMatchTheRepository(t *testing.T) {
 		{githubOIDC, "PointerParameter", s.SSM.Parameter},
 		{controlPlane, "ManagementRoleName", s.AWS.ManagementRole},
 		{targetAccount, "ManagementRoleName", s.AWS.ManagementRole},
-		{controlPlane, "Concurrency", strconv.Itoa(s.Concurrency)},
 	} {
 		if got := defaults(tc.file, tc.param); got != tc.want {
 			t.Errorf("%s: %s defaults to %q, dbusers.json says %q", tc.file, tc.param, got, tc.want)
+		}
+	}
+}
+
+// TestParameterConstraints: a mistyped parameter fails at deploy time, not
+// at the first run.
+func TestParameterConstraints(t *testing.T) {
+	for _, tc := range []struct {
+		file, param, value string
+		ok                 bool
+	}{
+		{controlPlane, "PointerParameter", "/dbusers/config", true},
+		{controlPlane, "PointerParameter", "dbusers/config", false},
+		{controlPlane, "PointerParameter", "/dbusers/config/", false},
+		{controlPlane, "Concurrency", "", true},
+		{controlPlane, "Concurrency", "1", true},
+		{controlPlane, "Concurrency", "256", true},
+		{controlPlane, "Concurrency", "0", false},
+		{controlPlane, "Concurrency", "257", false},
+		{controlPlane, "Concurrency", "08", false},
+		{controlPlane, "DryRun", "yes", false},
+		{controlPlane, "ScheduleExpression", "cron(0 * * * ? *)", true},
+		{controlPlane, "ScheduleExpression", "every hour", false},
+		{controlPlane, "MemorySize", "64", false},
+		{controlPlane, "LogRetentionDays", "30", false},
+		{controlPlane, "FunctionName", "dbusers prod", false},
+		{targetAccount, "ExternalId", "x", false},
+		{targetAccount, "ControlPlaneRoleArn", "arn:aws:iam::123456789012:user/someone", false},
+		{targetAccount, "SecretNamePrefix", "*", false},
+		{githubOIDC, "GitHubRepository", "dbusers config", false},
+		{githubOIDC, "GitHubOwner", "-acme", false},
+		{githubOIDC, "CreateOIDCProvider", "maybe", false},
+	} {
+		values := maps.Clone(scenarios[tc.file][0].values)
+		values[tc.param] = tc.value
+		_, err := loadTemplate(t, tc.file).evaluate(values)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %s=%q: error %v, want ok %v", tc.file, tc.param, tc.value, err, tc.ok)
 		}
 	}
 }
