@@ -1,0 +1,75 @@
+// Command lambda is the dbusers reconciling Lambda, built as the custom
+// runtime's `bootstrap` executable. It reconciles every cluster of the
+// bundle that `dbusers publish` wrote to SSM (see bot/internal/fleet for
+// the events it handles, the environment it reads, its metrics and alerts).
+//
+// Build (arm64 shown; use GOARCH=amd64 for an x86_64 function):
+//
+//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
+//	    -tags lambda.norpc -o bootstrap ./bot/cmd/lambda
+//	zip -j function.zip bootstrap
+//
+// Deploy the zip as a function with runtime provided.al2023, handler
+// bootstrap and the matching architecture (arm64 or x86_64). The
+// lambda.norpc tag leaves out the RPC mode of the retired go1.x runtime.
+// Configuration comes from the environment: DBUSERS_POINTER_PARAMETER
+// (required), DBUSERS_SNS_TOPIC_ARN, DBUSERS_CONCURRENCY, DBUSERS_CA_BUNDLE,
+// DBUSERS_DRY_RUN, DBUSERS_LOCK_TIMEOUT, and the standard AWS variables
+// (AWS_ENDPOINT_URL points every client at an emulator in tests).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/dbusers/dbusers/bot/internal/fleet"
+)
+
+func main() {
+	cfg, err := fleet.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		// An init error: the Lambda reports it on every invocation.
+		fmt.Fprintln(os.Stderr, "dbusers lambda:", err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dbusers lambda: AWS configuration:", err)
+		os.Exit(1)
+	}
+	deps := Deps(awsCfg)
+	lambda.Start(func(ctx context.Context, event json.RawMessage) (*fleet.Report, error) {
+		return fleet.Handle(ctx, deps, cfg, event)
+	})
+}
+
+// Deps wires the AWS SDK clients of the Lambda's own account, and a factory
+// of Secrets Manager clients acting with a cluster account's assumed
+// credentials in the cluster's region.
+func Deps(awsCfg aws.Config) fleet.Deps {
+	return fleet.Deps{
+		SSM: ssm.NewFromConfig(awsCfg),
+		STS: sts.NewFromConfig(awsCfg),
+		Secrets: func(creds aws.Credentials, region string) fleet.SecretsAPI {
+			return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+				o.Region = region
+				o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
+			})
+		},
+		SNS:    sns.NewFromConfig(awsCfg),
+		Stdout: os.Stdout,
+		Now:    time.Now,
+	}
+}

@@ -1,0 +1,110 @@
+package fleet
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dbusers/dbusers/bot/internal/rdstls"
+)
+
+// The environment variables the Lambda reads, besides the standard AWS ones
+// (AWS_REGION, credentials, AWS_ENDPOINT_URL, AWS_LAMBDA_*).
+const (
+	// EnvPointer is the SSM pointer parameter's name (required).
+	EnvPointer = "DBUSERS_POINTER_PARAMETER"
+	// EnvSNSTopic is the ARN of the topic alerted when a cluster fails, a
+	// safety limit trips or the bundle cannot be read. Empty: no message.
+	EnvSNSTopic = "DBUSERS_SNS_TOPIC_ARN"
+	// EnvConcurrency bounds how many clusters reconcile at once (default:
+	// dbusers.json's concurrency, else DefaultConcurrency).
+	EnvConcurrency = "DBUSERS_CONCURRENCY"
+	// EnvCABundle names a PEM file that replaces the embedded RDS CA bundle.
+	EnvCABundle = rdstls.EnvBundle
+	// EnvDryRun set to "true" forces every run to be a dry run, whatever
+	// the event says: a global safety switch.
+	EnvDryRun = "DBUSERS_DRY_RUN"
+	// EnvLockTimeout bounds the wait for another run's lock on a server, as
+	// a Go duration ("45s") or whole seconds ("45"); default 30 s.
+	EnvLockTimeout = "DBUSERS_LOCK_TIMEOUT"
+)
+
+// EnvVars lists every DBUSERS_* variable the Lambda reads, so a deployment
+// template test can check it sets only these (and all the required ones).
+var EnvVars = []string{EnvPointer, EnvSNSTopic, EnvConcurrency, EnvCABundle, EnvDryRun, EnvLockTimeout}
+
+// RequiredEnvVars are the variables without which the Lambda refuses to start.
+var RequiredEnvVars = []string{EnvPointer}
+
+// DefaultConcurrency is the bound on concurrent clusters when neither the
+// environment nor dbusers.json sets one.
+const DefaultConcurrency = 8
+
+// Config is the Lambda's configuration, from its environment.
+type Config struct {
+	// Pointer is the SSM pointer parameter.
+	Pointer string
+	// SNSTopicARN receives alerts; empty disables them.
+	SNSTopicARN string
+	// Concurrency overrides the settings' bound when positive.
+	Concurrency int
+	// ForceDryRun makes every run a dry run.
+	ForceDryRun bool
+	// LockTimeout is passed to the engine; zero means its default.
+	LockTimeout time.Duration
+	// Roots verifies servers in the verify-identity and verify-ca modes.
+	Roots *x509.CertPool
+	// RootsSource says where Roots came from ("embedded" or a path).
+	RootsSource string
+}
+
+// ConfigFromEnv reads the configuration; getenv is os.Getenv in the Lambda.
+// Every problem is reported at once.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var cfg Config
+	var problems []string
+	cfg.Pointer = strings.TrimSpace(getenv(EnvPointer))
+	if cfg.Pointer == "" {
+		problems = append(problems, EnvPointer+" is not set (the SSM pointer parameter, e.g. /dbusers/config)")
+	}
+	cfg.SNSTopicARN = strings.TrimSpace(getenv(EnvSNSTopic))
+	if v := strings.TrimSpace(getenv(EnvConcurrency)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 256 {
+			problems = append(problems, fmt.Sprintf("%s=%q: want a whole number from 1 to 256", EnvConcurrency, v))
+		}
+		cfg.Concurrency = n
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvDryRun))); v {
+	case "", "false", "0", "no":
+	case "true", "1", "yes":
+		cfg.ForceDryRun = true
+	default:
+		problems = append(problems, fmt.Sprintf("%s=%q: want true or false", EnvDryRun, v))
+	}
+	if v := strings.TrimSpace(getenv(EnvLockTimeout)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			if n, aerr := strconv.Atoi(v); aerr == nil {
+				d, err = time.Duration(n)*time.Second, nil
+			}
+		}
+		if err != nil || d < time.Second || d > 15*time.Minute {
+			problems = append(problems, fmt.Sprintf("%s=%q: want a duration from 1s to 15m (\"45s\" or \"45\")", EnvLockTimeout, v))
+		}
+		cfg.LockTimeout = d
+	}
+	roots, err := rdstls.LoadFromEnv(getenv)
+	if err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		cfg.Roots, cfg.RootsSource = roots.Pool, roots.Source
+	}
+	if len(problems) > 0 {
+		return cfg, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	return cfg, nil
+}

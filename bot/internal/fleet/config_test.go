@@ -1,0 +1,85 @@
+package fleet
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: " /dbusers/config "}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Pointer != "/dbusers/config" || cfg.Concurrency != 0 || cfg.ForceDryRun || cfg.LockTimeout != 0 ||
+		cfg.Roots == nil || cfg.RootsSource != "embedded" || cfg.SNSTopicARN != "" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+
+	cfg, err = ConfigFromEnv(envOf(map[string]string{
+		EnvPointer: "/p", EnvSNSTopic: "arn:aws:sns:eu-west-1:123456789012:dbusers", EnvConcurrency: "3",
+		EnvDryRun: "TRUE", EnvLockTimeout: "45",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SNSTopicARN != "arn:aws:sns:eu-west-1:123456789012:dbusers" || cfg.Concurrency != 3 || !cfg.ForceDryRun || cfg.LockTimeout != 45*time.Second {
+		t.Errorf("set: %+v", cfg)
+	}
+	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvLockTimeout: "2m", EnvDryRun: "false"}))
+	if err != nil || cfg.LockTimeout != 2*time.Minute || cfg.ForceDryRun {
+		t.Errorf("duration: %+v, %v", cfg, err)
+	}
+
+	_, err = ConfigFromEnv(envOf(map[string]string{
+		EnvConcurrency: "0", EnvDryRun: "maybe", EnvLockTimeout: "soon", EnvCABundle: filepath.Join(t.TempDir(), "none.pem"),
+	}))
+	if err == nil {
+		t.Fatal("bad environment accepted")
+	}
+	for _, want := range []string{EnvPointer + " is not set", EnvConcurrency + `="0"`, EnvDryRun + `="maybe"`, EnvLockTimeout + `="soon"`, EnvCABundle} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+func TestConfigCABundleFromEnv(t *testing.T) {
+	src, err := os.ReadFile("../rdstls/global-bundle.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first certificate only: a bundle that replaces, not extends.
+	end := strings.Index(string(src), "-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----\n")
+	path := filepath.Join(t.TempDir(), "bundle.pem")
+	if err := os.WriteFile(path, src[:end], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvCABundle: path}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RootsSource != path {
+		t.Errorf("RootsSource %q, want %q", cfg.RootsSource, path)
+	}
+}
+
+func TestEnvVars(t *testing.T) {
+	want := []string{"DBUSERS_POINTER_PARAMETER", "DBUSERS_SNS_TOPIC_ARN", "DBUSERS_CONCURRENCY", "DBUSERS_CA_BUNDLE",
+		"DBUSERS_DRY_RUN", "DBUSERS_LOCK_TIMEOUT"}
+	if !slices.Equal(EnvVars, want) {
+		t.Errorf("EnvVars = %v, want %v", EnvVars, want)
+	}
+	for _, r := range RequiredEnvVars {
+		if !slices.Contains(EnvVars, r) {
+			t.Errorf("required %s is not in EnvVars", r)
+		}
+	}
+}

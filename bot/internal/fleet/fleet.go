@@ -1,0 +1,491 @@
+// Package fleet is the reconciling Lambda's logic, free of the Lambda
+// runtime: it decodes the event, reads the published bundle from SSM (and
+// refuses a corrupt one before touching anything), and reconciles every
+// cluster concurrently with a bound. Per cluster it assumes the management
+// role in the cluster's account, reads the admin secret and the password
+// secrets of the users granted there, connects with TLS and timeouts, and
+// runs the engine. One cluster's failure is collected, never fatal to the
+// others. The outcome is written as JSON logs with one audit line per
+// statement, CloudWatch metrics in Embedded Metric Format on stdout, an SNS
+// message when a cluster failed or a safety limit tripped, and an error so
+// the Lambda's Errors alarm fires.
+package fleet
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/engine"
+	"github.com/dbusers/dbusers/bot/internal/plan"
+	"github.com/dbusers/dbusers/bot/internal/rdstls"
+	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+)
+
+// AssumeRoleAPI is the STS call the Lambda makes; *sts.Client satisfies it.
+type AssumeRoleAPI interface {
+	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+}
+
+// SecretsAPI is the Secrets Manager call the Lambda makes in a cluster's
+// account; *secretsmanager.Client satisfies it.
+type SecretsAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// PublishAPI is the SNS call the Lambda makes; *sns.Client satisfies it.
+type PublishAPI interface {
+	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// Deps are the Lambda's connections to the world; tests replace them.
+type Deps struct {
+	// SSM reads the bundle (the Lambda's own account).
+	SSM ssmbundle.API
+	// STS assumes each cluster's management role.
+	STS AssumeRoleAPI
+	// Secrets returns a Secrets Manager client acting with the assumed
+	// credentials in region.
+	Secrets func(creds aws.Credentials, region string) SecretsAPI
+	// SNS publishes alerts; nil (or an empty topic) sends none.
+	SNS PublishAPI
+	// Stdout receives the JSON logs and the EMF metrics.
+	Stdout io.Writer
+	// Connect opens a pool to a cluster; nil means DefaultConnect.
+	Connect func(ctx context.Context, l Login) (*sql.DB, error)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ClusterReport is one cluster's outcome.
+type ClusterReport struct {
+	Cluster   string        `json:"cluster"`
+	AccountID string        `json:"account_id"`
+	Region    string        `json:"region"`
+	Status    engine.Status `json:"status"`
+	// Stage is where a failed cluster stopped: assume-role, admin-secret,
+	// tls, connect or reconcile.
+	Stage string `json:"stage,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Server is what the server said it is, e.g. "MariaDB 10.11.19".
+	Server string `json:"server,omitempty"`
+	// Changes is the number of changes planned; Statements the number of
+	// statements that took effect.
+	Changes      int `json:"changes"`
+	Statements   int `json:"statements"`
+	UsersCreated int `json:"users_created"`
+	UsersDropped int `json:"users_dropped"`
+	// LimitTripped explains why Held drops were withheld.
+	LimitTripped string `json:"limit_tripped,omitempty"`
+	Held         int    `json:"held,omitempty"`
+	// Skipped lists declared users left alone (a missing password secret,
+	// a protected name), at most MaxListed of them; SkippedCount is all.
+	Skipped      []plan.Skip `json:"skipped,omitempty"`
+	SkippedCount int         `json:"skipped_count,omitempty"`
+	// Notes are things an operator should know: secrets that could not be
+	// read, locked accounts left alone.
+	Notes      []string `json:"notes,omitempty"`
+	Queries    int      `json:"queries"`
+	Writes     int      `json:"writes"`
+	DurationMS float64  `json:"duration_ms"`
+}
+
+// MaxListed bounds the per-cluster lists in a report, which is also the
+// Lambda's response (6 MB at most): the logs carry the rest.
+const MaxListed = 50
+
+// Failed reports whether the cluster failed.
+func (c *ClusterReport) Failed() bool { return c.Status == engine.Failed }
+
+// Report is one invocation's outcome; the Lambda returns it.
+type Report struct {
+	Trigger       Trigger `json:"trigger"`
+	DryRun        bool    `json:"dry_run"`
+	ConfigVersion string  `json:"config_version,omitempty"`
+	Commit        string  `json:"commit,omitempty"`
+	// BundleError is set when the bundle could not be read or used:
+	// nothing was changed anywhere.
+	BundleError string `json:"bundle_error,omitempty"`
+	// Clusters are sorted by name.
+	Clusters []ClusterReport `json:"clusters"`
+	// Failed and LimitsTripped name clusters, sorted.
+	Failed        []string `json:"failed,omitempty"`
+	LimitsTripped []string `json:"limits_tripped,omitempty"`
+	// Alerted is true when the SNS message went out.
+	Alerted    bool    `json:"alerted"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// reportMargin is kept free before the Lambda's deadline so that metrics
+// and the alert still go out when clusters run long.
+const reportMargin = 10 * time.Second
+
+// Handle runs one invocation. It returns (nil, nil) for an event that needs
+// no run, and an error when the event is refused, the bundle is unusable or
+// any cluster failed; the report is returned whenever clusters ran.
+func Handle(ctx context.Context, deps Deps, cfg Config, raw []byte) (*Report, error) {
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	out := &lockedWriter{w: deps.Stdout}
+	if deps.Stdout == nil {
+		out.w = io.Discard
+	}
+	h := slog.NewJSONHandler(out, nil)
+	log := slog.New(h)
+
+	req, err := DecodeEvent(raw, cfg.Pointer)
+	if err != nil {
+		log.Error("event refused", "error", err.Error())
+		return nil, err
+	}
+	if req.Ignore != "" {
+		log.Info("event ignored", "trigger", req.Trigger, "reason", req.Ignore)
+		return nil, nil
+	}
+	r := &run{deps: deps, cfg: cfg, log: log, handler: h, out: out, now: now}
+	return r.run(ctx, req, start)
+}
+
+type run struct {
+	deps    Deps
+	cfg     Config
+	log     *slog.Logger
+	handler slog.Handler
+	out     io.Writer
+	now     func() time.Time
+	creds   credsCache
+}
+
+func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, error) {
+	rep := &Report{Trigger: req.Trigger, DryRun: req.DryRun || r.cfg.ForceDryRun, Clusters: []ClusterReport{}}
+	log := r.log.With("trigger", req.Trigger, "dry_run", rep.DryRun)
+	log.Info("run started", "pointer", r.cfg.Pointer, "clusters_requested", req.Clusters,
+		"forced_dry_run", r.cfg.ForceDryRun, "ca_bundle", r.cfg.RootsSource)
+
+	// Keep time to report in: clusters still running near the deadline are
+	// cancelled (and reported failed) rather than cut off with the metrics.
+	work := ctx
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) > 2*reportMargin {
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, deadline.Add(-reportMargin))
+		defer cancel()
+	}
+
+	bundle, err := ssmbundle.Read(work, r.deps.SSM, r.cfg.Pointer)
+	var st *desired.State
+	if err == nil {
+		rep.ConfigVersion, rep.Commit = bundle.Meta.Version, bundle.Meta.Commit
+		log = log.With("config_version", rep.ConfigVersion, "commit", rep.Commit)
+		st, err = desired.Build(bundle.Config(), r.now())
+		if err != nil {
+			err = fmt.Errorf("bundle %s: build desired state: %w", rep.ConfigVersion, err)
+		}
+	}
+	if err != nil {
+		rep.BundleError = err.Error()
+		log.Error("configuration bundle unusable; nothing was changed", "error", rep.BundleError)
+		r.finish(ctx, log, rep, start)
+		return rep, fmt.Errorf("configuration bundle from %s: %w; nothing was changed", r.cfg.Pointer, err)
+	}
+
+	clusters, err := selectClusters(st, req.Clusters)
+	if err != nil {
+		log.Error("event refused", "error", err.Error())
+		return nil, err
+	}
+	limit := r.cfg.Concurrency
+	if limit <= 0 {
+		limit = bundle.Content.Settings.Concurrency
+	}
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	log.Info("reconciling", "clusters", len(clusters), "concurrency", limit)
+
+	settings := bundle.Content.Settings
+	results := make([]ClusterReport, len(clusters))
+	var g errgroup.Group
+	g.SetLimit(limit)
+	for i, c := range clusters {
+		g.Go(func() error {
+			results[i] = r.cluster(work, log, st, c, settings.AWS.ManagementRole, settings.AWS.ExternalID, rep, bundle.Meta)
+			return nil // collected, never fatal to the others
+		})
+	}
+	_ = g.Wait()
+	slices.SortFunc(results, func(a, b ClusterReport) int { return strings.Compare(a.Cluster, b.Cluster) })
+	rep.Clusters = results
+	for _, c := range results {
+		if c.Failed() {
+			rep.Failed = append(rep.Failed, c.Cluster)
+		}
+		if c.LimitTripped != "" {
+			rep.LimitsTripped = append(rep.LimitsTripped, c.Cluster)
+		}
+	}
+	r.finish(ctx, log, rep, start)
+	if len(rep.Failed) > 0 {
+		return rep, fmt.Errorf("%d of %d cluster(s) failed: %s", len(rep.Failed), len(rep.Clusters), strings.Join(rep.Failed, ", "))
+	}
+	return rep, nil
+}
+
+// selectClusters returns the clusters to run: all, or the named ones. An
+// unknown name refuses the whole invocation, before anything runs.
+func selectClusters(st *desired.State, names []string) ([]desired.Cluster, error) {
+	if len(names) == 0 {
+		return st.Clusters, nil
+	}
+	var out []desired.Cluster
+	var unknown []string
+	for _, n := range names {
+		c, ok := st.Find(n)
+		if !ok {
+			unknown = append(unknown, n)
+			continue
+		}
+		out = append(out, *c)
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("direct invoke names unknown cluster(s) %s; the bundle has %d cluster(s); nothing was changed",
+			strings.Join(quoteAll(unknown), ", "), len(st.Clusters))
+	}
+	return out, nil
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// Stages of one cluster's run, named in reports.
+const (
+	StageAssumeRole  = "assume-role"
+	StageAdminSecret = "admin-secret"
+	StageTLS         = "tls"
+	StageConnect     = "connect"
+	StageReconcile   = "reconcile"
+)
+
+// cluster runs one cluster from credentials to verification.
+func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, c desired.Cluster, role, externalID string, rep *Report, meta ssmbundle.Meta) ClusterReport {
+	t0 := r.now()
+	cr := ClusterReport{Cluster: c.Name, AccountID: c.AccountID, Region: c.Region}
+	log = log.With("cluster", c.Name, "account_id", c.AccountID, "region", c.Region)
+	done := func() ClusterReport {
+		cr.DurationMS = float64(r.now().Sub(t0).Microseconds()) / 1000
+		attrs := []any{"status", cr.Status, "changes", cr.Changes, "statements", cr.Statements,
+			"users_created", cr.UsersCreated, "users_dropped", cr.UsersDropped, "duration_ms", cr.DurationMS}
+		if cr.Server != "" {
+			attrs = append(attrs, "server", cr.Server)
+		}
+		if cr.LimitTripped != "" {
+			attrs = append(attrs, "limit_tripped", cr.LimitTripped, "held", cr.Held)
+		}
+		if cr.SkippedCount > 0 {
+			attrs = append(attrs, "skipped", cr.Skipped, "skipped_count", cr.SkippedCount)
+		}
+		if len(cr.Notes) > 0 {
+			attrs = append(attrs, "notes", cr.Notes)
+		}
+		if cr.Failed() {
+			log.Error("cluster failed", append(attrs, "stage", cr.Stage, "error", cr.Error)...)
+		} else {
+			log.Info("cluster done", attrs...)
+		}
+		return cr
+	}
+	fail := func(stage string, err error) ClusterReport {
+		cr.Status, cr.Stage, cr.Error = engine.Failed, stage, err.Error()
+		return done()
+	}
+
+	roleARN, extID, err := roleFor(c, role, externalID)
+	if err != nil {
+		return fail(StageAssumeRole, err)
+	}
+	creds, err := r.creds.get(ctx, r.deps.STS, roleARN, extID)
+	if err != nil {
+		return fail(StageAssumeRole, fmt.Errorf("cluster %s: assume %s: %w", c.Name, roleARN, err))
+	}
+	sm := r.deps.Secrets(creds, c.Region)
+	admin, err := readAdmin(ctx, sm, c.AdminSecret)
+	if err != nil {
+		return fail(StageAdminSecret, fmt.Errorf("cluster %s: %w", c.Name, err))
+	}
+	passwords, notes := readPasswords(ctx, sm, c)
+	cr.Notes = append(cr.Notes, notes...)
+
+	host, port := c.Endpoint, c.Port
+	if host == "" {
+		host = admin.Host
+	}
+	if port == 0 {
+		port = admin.Port
+	}
+	if port == 0 {
+		port = 3306
+	}
+	tlsCfg, err := rdstls.Config(c.TLS, host, r.cfg.Roots)
+	if err != nil {
+		return fail(StageTLS, fmt.Errorf("cluster %s: %w", c.Name, err))
+	}
+	connect := r.deps.Connect
+	if connect == nil {
+		connect = DefaultConnect
+	}
+	db, err := connect(ctx, Login{Cluster: c.Name, Host: host, Port: port, User: admin.Username, Password: admin.Password, TLS: tlsCfg})
+	if err != nil {
+		return fail(StageConnect, fmt.Errorf("cluster %s: connect: %w", c.Name, sanitize(err, admin.Password)))
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return fail(StageConnect, fmt.Errorf("cluster %s: connect to %s port %d as %s: %w", c.Name, host, port, admin.Username, sanitize(err, admin.Password)))
+	}
+
+	res := engine.Reconcile(ctx, db, engine.Options{
+		State: st, Cluster: c, Passwords: passwords, Apply: !rep.DryRun,
+		LockTimeout: r.cfg.LockTimeout, Audit: &auditSink{h: r.handler},
+		ConfigVersion: meta.Version, Commit: meta.Commit, Now: r.now,
+	})
+	cr.Status, cr.Server, cr.Queries, cr.Writes = res.Status, res.Server, res.Queries, res.Writes
+	if res.Plan != nil {
+		cr.Changes = len(res.Plan.Changes)
+		cr.LimitTripped, cr.Held = res.Plan.LimitTripped, len(res.Plan.Held)
+		cr.SkippedCount = len(res.Plan.Skipped)
+		cr.Skipped = res.Plan.Skipped[:min(len(res.Plan.Skipped), MaxListed)]
+		cr.Notes = append(cr.Notes, res.Plan.Notes...)
+	}
+	if len(cr.Notes) > MaxListed {
+		cr.Notes = append(cr.Notes[:MaxListed], fmt.Sprintf("… and %d more", len(cr.Notes)-MaxListed))
+	}
+	cr.Statements = len(res.Applied)
+	created, dropped := map[string]bool{}, map[string]bool{}
+	for _, s := range res.Applied {
+		switch s.Change.Action {
+		case plan.CreateUser:
+			created[s.Change.Account.String()] = true
+		case plan.DropUser:
+			dropped[s.Change.Account.String()] = true
+		}
+	}
+	cr.UsersCreated, cr.UsersDropped = len(created), len(dropped)
+	if res.Err != nil {
+		cr.Stage, cr.Error = StageReconcile, sanitize(res.Err, admin.Password).Error()
+	}
+	return done()
+}
+
+// roleFor returns the role to assume for c and its external ID: the
+// cluster's role_arn, else the settings' role name in the cluster's
+// account; the cluster's external ID, else the settings'.
+func roleFor(c desired.Cluster, role, externalID string) (string, string, error) {
+	arn := c.RoleARN
+	if arn == "" {
+		if role == "" {
+			return "", "", fmt.Errorf("cluster %s: no role to assume: dbusers.json has no aws.management_role and the cluster no role_arn", c.Name)
+		}
+		if c.AccountID == "" {
+			return "", "", fmt.Errorf("cluster %s: no account_id to assume %s in", c.Name, role)
+		}
+		arn = fmt.Sprintf("arn:aws:iam::%s:role/%s", c.AccountID, role)
+	}
+	ext := c.ExternalID
+	if ext == "" {
+		ext = externalID
+	}
+	return arn, ext, nil
+}
+
+// credsCache assumes each role once per invocation: clusters of one account
+// share the management role.
+type credsCache struct {
+	mu sync.Mutex
+	m  map[string]*credsEntry
+}
+
+type credsEntry struct {
+	once  sync.Once
+	creds aws.Credentials
+	err   error
+}
+
+// SessionName is the role session name the Lambda assumes roles with, so
+// CloudTrail in the cluster's account shows who acted.
+const SessionName = "dbusers-reconcile"
+
+func (c *credsCache) get(ctx context.Context, api AssumeRoleAPI, roleARN, externalID string) (aws.Credentials, error) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*credsEntry{}
+	}
+	key := roleARN + "\x00" + externalID
+	e, ok := c.m[key]
+	if !ok {
+		e = &credsEntry{}
+		c.m[key] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() {
+		in := &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(SessionName), DurationSeconds: aws.Int32(3600)}
+		if externalID != "" {
+			in.ExternalId = aws.String(externalID)
+		}
+		out, err := api.AssumeRole(ctx, in)
+		switch {
+		case err != nil:
+			e.err = err
+		case out.Credentials == nil || out.Credentials.AccessKeyId == nil || out.Credentials.SecretAccessKey == nil:
+			e.err = errors.New("STS returned no credentials")
+		default:
+			e.creds = aws.Credentials{
+				AccessKeyID: aws.ToString(out.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
+				SessionToken: aws.ToString(out.Credentials.SessionToken), Source: "dbusers AssumeRole " + roleARN,
+			}
+			if out.Credentials.Expiration != nil {
+				e.creds.CanExpire, e.creds.Expires = true, *out.Credentials.Expiration
+			}
+		}
+	})
+	return e.creds, e.err
+}
+
+// sanitize removes a password from an error's text.
+func sanitize(err error, password string) error {
+	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), password, "<redacted>"))
+}
+
+// lockedWriter serializes writes from the log handler and the metrics.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
