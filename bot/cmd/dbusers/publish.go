@@ -51,11 +51,8 @@ func runPublish(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "2 usage, I/O or AWS error.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	fail := func(code int, format string, args ...any) int {
 		fmt.Fprintf(e.stderr, "dbusers publish: "+format+"\n", args...)
