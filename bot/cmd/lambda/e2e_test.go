@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/go-sql-driver/mysql"
+	"github.com/sivchari/kumo"
+
+	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/fleet"
+	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+)
+
+// rieModule is the Lambda runtime interface emulator the end-to-end test
+// runs the real bootstrap under, at the version the module proxy serves
+// here.
+const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+
+const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
+
+// TestLambdaE2E builds bootstrap and the runtime interface emulator, runs
+// the one under the other with AWS_ENDPOINT_URL pointing at kumo, publishes
+// a bundle with ssmbundle.Publish, invokes the function with an EventBridge
+// "Parameter Store Change" event over the emulator's HTTP API, and checks
+// MariaDB's accounts afterwards.
+func TestLambdaE2E(t *testing.T) {
+	dsn := os.Getenv(mariaDBEnv)
+	if dsn == "" {
+		t.Skipf("SKIPPING THE LAMBDA END-TO-END TEST: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); "+
+			"bootstrap was NOT run under the runtime interface emulator", mariaDBEnv, mariaDBEnv)
+	}
+	if testing.Short() {
+		t.Skip("SKIPPING THE LAMBDA END-TO-END TEST in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	root, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = root.Close() }) // after dropAll: cleanups run last-in first-out
+	var port int
+	var skipNetworking bool
+	if err := root.QueryRowContext(ctx, "SELECT @@port, @@skip_networking").Scan(&port, &skipNetworking); err != nil {
+		t.Fatalf("MariaDB: %v", err)
+	}
+	if skipNetworking {
+		t.Skipf("SKIPPING THE LAMBDA END-TO-END TEST: MariaDB at %s runs with skip_networking; the Lambda needs TCP", mariaDBEnv)
+	}
+
+	tmp := t.TempDir()
+	bootstrap, rie := buildBinaries(ctx, t, tmp)
+
+	// MariaDB: the test's prefix, database, admin login, and one departed
+	// account the bundle no longer declares.
+	prefix := randomName()
+	db := prefix + "_orders"
+	adminUser, adminPassword := "adm_"+randomName(), randomPassword()
+	t.Cleanup(func() { dropAll(t, root, prefix, adminUser, db) })
+	for _, q := range []string{
+		"CREATE DATABASE `" + db + "`",
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", adminUser, adminPassword),
+		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION", adminUser),
+		fmt.Sprintf("CREATE USER '%s_departed'@'%%' IDENTIFIED BY 'gone'", prefix),
+	} {
+		if _, err := root.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Prove the admin login works over TCP, as the Lambda will use it.
+	if err := login(ctx, port, adminUser, adminPassword); err != nil {
+		t.Fatalf("the admin account cannot log in over TCP 127.0.0.1:%d: %v", port, err)
+	}
+
+	// AWS: kumo in this process.
+	srv := kumo.NewServer()
+	defer srv.Close()
+	awsCfg := aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDE2E", "e2e-secret", "")}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	appPassword := randomPassword()
+	for name, value := range map[string]string{
+		prefix + "/local/admin": fmt.Sprintf(`{"username":%q,"password":%q}`, adminUser, adminPassword),
+		prefix + "/app":         fmt.Sprintf(`{"password":%q}`, appPassword),
+	} {
+		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topic, err := sns.NewFromConfig(awsCfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(prefix + "-alerts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pointer := "/" + prefix + "/config"
+	content := ssmbundle.Content{
+		Settings: config.Settings{
+			Prefix: prefix, RemovalLimit: config.RemovalLimit{Count: 5, Fraction: 0.2},
+			SSM: config.SSM{Parameter: pointer, Tier: "Standard"},
+			AWS: config.AWS{ManagementRole: "dbusers-management", ExternalID: "dbusers-e2e"},
+		},
+		Clusters: []config.Cluster{{
+			Name: "local", Environment: "dev", AccountID: "222222222222", Region: "eu-west-1",
+			Endpoint: "127.0.0.1", Port: port, Engine: "mariadb-10.11", AdminSecret: prefix + "/local/admin",
+			Databases: []string{db}, TLS: "disabled",
+		}},
+		Users: []config.User{{
+			Name: "app", Owner: "team@acme.example", Kind: "service",
+			Auth:   config.UserAuth{Type: "password", Secret: prefix + "/app"},
+			Access: []config.Access{{Clusters: []string{"local"}, Databases: []string{"*"}, Role: "write"}},
+		}},
+	}
+	pub, err := ssmbundle.Publish(ctx, ssm.NewFromConfig(awsCfg), ssmbundle.Target{Pointer: pointer, Tier: "Standard", Keep: 3},
+		content, ssmbundle.Origin{Commit: "e2e0001", Time: time.Now()}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The emulator runs bootstrap with this environment, as Lambda would.
+	rieAddr, apiAddr := freeAddr(t), freeAddr(t)
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + tmp,
+		"AWS_ENDPOINT_URL=" + srv.URL, "AWS_REGION=eu-west-1", "AWS_DEFAULT_REGION=eu-west-1",
+		"AWS_ACCESS_KEY_ID=AKIDE2E", "AWS_SECRET_ACCESS_KEY=e2e-secret", "AWS_SESSION_TOKEN=e2e-token",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWS_LAMBDA_FUNCTION_NAME=dbusers-reconcile",
+		fleet.EnvPointer + "=" + pointer, fleet.EnvSNSTopic + "=" + aws.ToString(topic.TopicArn),
+		fleet.EnvConcurrency + "=4", fleet.EnvLockTimeout + "=20s",
+	}
+	var out lockedBuffer
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", rieAddr, "--runtime-api-address", apiAddr, "--log-level", "error", bootstrap)
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, tmp, &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("emulator and bootstrap output:\n%s", out.String())
+		}
+	}()
+	waitListening(ctx, t, rieAddr)
+
+	event := strings.ReplaceAll(string(must(os.ReadFile("../../internal/fleet/testdata/events/parameter_store_change_update.json"))),
+		`"/dbusers/config"`, `"`+pointer+`"`)
+	status, body := invoke(ctx, t, rieAddr, event)
+	if status != http.StatusOK {
+		t.Fatalf("invoke: HTTP %d: %s", status, body)
+	}
+	var rep fleet.Report
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatalf("response is not a report: %v: %s", err, body)
+	}
+	if len(rep.Clusters) != 1 || rep.Clusters[0].Status != "applied" || rep.ConfigVersion != pub.Version || rep.Commit != "e2e0001" {
+		t.Fatalf("report: %s", body)
+	}
+
+	// MariaDB now has the declared account, which logs in with the
+	// secret's password, and no longer the departed one.
+	accounts := managedAccounts(ctx, t, root, prefix)
+	if want := []string{prefix + "_app"}; !slices.Equal(accounts, want) {
+		t.Errorf("accounts %v, want %v", accounts, want)
+	}
+	if err := login(ctx, port, prefix+"_app", appPassword); err != nil {
+		t.Errorf("log in as %s_app: %v", prefix, err)
+	}
+
+	// The function's stdout carried the audit lines and the EMF document.
+	logs := out.String()
+	for _, want := range []string{`"_aws":{`, `"Namespace":"dbusers"`, `"audit":{`, `"config_version":"` + pub.Version + `"`, `"commit":"e2e0001"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("output lacks %s", want)
+		}
+	}
+	for _, secret := range []string{appPassword, adminPassword} {
+		if strings.Contains(logs, secret) || strings.Contains(string(body), secret) {
+			t.Error("a password reached the output")
+		}
+	}
+
+	// A direct invoke naming an unknown cluster comes back as a function
+	// error (what the Errors alarm counts), and nothing changes.
+	status, body = invoke(ctx, t, rieAddr, `{"dry_run": true, "clusters": ["nope"]}`)
+	var fnErr struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}
+	if err := json.Unmarshal(body, &fnErr); err != nil || !strings.Contains(fnErr.ErrorMessage, `unknown cluster(s) "nope"`) {
+		t.Errorf("unknown cluster: HTTP %d: %s", status, body)
+	}
+	// A second publish event finds nothing to do.
+	_, body = invoke(ctx, t, rieAddr, event)
+	if err := json.Unmarshal(body, &rep); err != nil || rep.Clusters[0].Status != "unchanged" || rep.Clusters[0].Writes != 0 {
+		t.Errorf("second run: %s", body)
+	}
+}
+
+// buildBinaries builds bootstrap (this package, for the host) and the
+// emulator (outside this module, from the module proxy or its cache).
+func buildBinaries(ctx context.Context, t *testing.T, dir string) (bootstrap, rie string) {
+	t.Helper()
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	bootstrap = filepath.Join(dir, "bootstrap")
+	build := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-tags", "lambda.norpc", "-o", bootstrap, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build bootstrap: %v\n%s", err, out)
+	}
+	// The emulator is built once per machine and version: it takes longer
+	// to build than the whole test takes to run.
+	version := rieModule[strings.LastIndex(rieModule, "@")+1:]
+	cacheDir, err := os.UserCacheDir()
+	if err != nil {
+		cacheDir = dir
+	}
+	rie = filepath.Join(cacheDir, "dbusers-test", "aws-lambda-rie-"+version)
+	if _, err := os.Stat(rie); err == nil {
+		return bootstrap, rie
+	}
+	gobin := filepath.Join(dir, "bin")
+	install := exec.CommandContext(ctx, goBin, "install", rieModule)
+	install.Dir = dir // outside this module: the emulator has its own go.mod
+	install.Env = append(os.Environ(), "GOBIN="+gobin, "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("go install %s (needs the Go module proxy or a warm module cache): %v\n%s", rieModule, err, out)
+	}
+	built := filepath.Join(gobin, "aws-lambda-rie")
+	if err := os.MkdirAll(filepath.Dir(rie), 0o755); err != nil {
+		return bootstrap, built
+	}
+	// Copy, then rename: a concurrent run never sees half a binary.
+	tmp := fmt.Sprintf("%s.%d", rie, os.Getpid())
+	if data, err := os.ReadFile(built); err == nil && os.WriteFile(tmp, data, 0o755) == nil && os.Rename(tmp, rie) == nil {
+		return bootstrap, rie
+	}
+	_ = os.Remove(tmp)
+	return bootstrap, built
+}
+
+func invoke(ctx context.Context, t *testing.T, addr, event string) (int, []byte) {
+	t.Helper()
+	ictx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ictx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", strings.NewReader(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+func waitListening(ctx context.Context, t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("the emulator does not listen on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func login(ctx context.Context, port int, user, password string) error {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", fmt.Sprintf("127.0.0.1:%d", port)
+	cfg.Timeout = 5 * time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.PingContext(ctx)
+}
+
+func managedAccounts(ctx context.Context, t *testing.T, db *sql.DB, prefix string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, "SELECT User FROM mysql.user WHERE User LIKE ?", prefix+`\_%`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func dropAll(t *testing.T, db *sql.DB, prefix, admin, database string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := db.QueryContext(ctx, "SELECT User, Host FROM mysql.user")
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	var drop []string
+	for rows.Next() {
+		var u, h string
+		if err := rows.Scan(&u, &h); err != nil {
+			break
+		}
+		if strings.HasPrefix(u, prefix+"_") || u == admin {
+			drop = append(drop, fmt.Sprintf("DROP USER '%s'@'%s'", u, h))
+		}
+	}
+	rows.Close()
+	drop = append(drop, "DROP DATABASE IF EXISTS `"+database+"`")
+	for _, q := range drop {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Errorf("cleanup: %s: %v", q, err)
+		}
+	}
+}
+
+func randomName() string {
+	b := []byte{'e'}
+	for range 6 {
+		b = append(b, byte('a'+rand.IntN(26)))
+	}
+	return string(b)
+}
+
+func randomPassword() string {
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 24)
+	for i := range b {
+		b[i] = chars[rand.IntN(len(chars))]
+	}
+	return "pw-" + string(b)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// lockedBuffer collects the emulator's output, written from its pipes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
