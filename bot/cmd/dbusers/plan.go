@@ -89,15 +89,21 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 	if err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
+	var note string
 	if errs := baseDiags.Errors(); len(errs) > 0 {
+		// A base without dbusers.json predates dbusers; a base that does
+		// not validate cannot be expanded. Either way compare with nothing,
+		// so that the pull request that repairs the base can go green.
 		if _, statErr := fs.Stat(baseFS, config.SettingsFile); statErr == nil {
-			return nil, fmt.Errorf("the base revision %s does not validate (%d error(s), first: %s); fix the base branch first",
-				short(baseID), len(errs), errs[0])
+			note = fmt.Sprintf("the base revision %s does not validate (%d error(s), first: %s); "+
+				"this review compares against an empty configuration", short(baseID), len(errs), errs[0])
 		}
-		// A base without dbusers.json predates dbusers: compare with nothing.
 		base = review.Side{Label: base.Label, Config: &config.Config{}, State: &desired.State{Date: head.State.Date}}
 	}
 	out.review = review.Compare(base, head)
+	if note != "" {
+		out.review.Notes = append(out.review.Notes, note)
+	}
 	return out, nil
 }
 

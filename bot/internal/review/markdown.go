@@ -240,6 +240,9 @@ func (r *Review) Text() string {
 		return "dbusers plan: no change to any database account\n"
 	}
 	fmt.Fprintf(&b, "dbusers plan %s → %s (%s): %s\n", r.Base, r.Head, r.Date, r.headline())
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "note: %s\n", plain(n))
+	}
 	if len(r.Risks) > 0 {
 		b.WriteString("\nneeds a careful review:\n")
 		for _, k := range r.Risks {

@@ -174,7 +174,9 @@ type Review struct {
 	Head    string  `json:"head"`
 	Date    string  `json:"date"`
 	Summary Summary `json:"summary"`
-	Risks   []Risk  `json:"risks"`
+	// Notes are caveats about the comparison itself.
+	Notes []string `json:"notes,omitempty"`
+	Risks []Risk   `json:"risks"`
 	// Settings lists changes to dbusers.json and cluster files in words.
 	Settings []string `json:"settings_changes,omitempty"`
 	Users    []User   `json:"users"`
