@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"go/ast"
@@ -15,57 +16,87 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/fleet"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
-// The names the code uses: the contract between these templates and
-// bot/cmd/lambda (issue 6). When bot/internal/fleet exports them, point
-// these variables at its constants and the tests follow the code.
+// The names the code uses, taken from the code, so that a renamed variable
+// or metric fails these tests until the templates follow.
 var (
 	// lambdaEnv is every environment variable the Lambda reads.
-	lambdaEnv = []string{
-		"DBUSERS_POINTER_PARAMETER",
-		"DBUSERS_SNS_TOPIC_ARN",
-		"DBUSERS_CONCURRENCY",
-		"DBUSERS_CA_BUNDLE",
-		"DBUSERS_DRY_RUN",
-		"DBUSERS_LOCK_TIMEOUT",
-	}
+	lambdaEnv = fleet.EnvVars
 	// lambdaEnvRequired are the ones the Lambda refuses to start without.
-	lambdaEnvRequired = []string{"DBUSERS_POINTER_PARAMETER"}
-
+	lambdaEnvRequired = fleet.RequiredEnvVars
 	// emfNamespace and emfMetrics are the CloudWatch metrics the Lambda
 	// emits in Embedded Metric Format.
-	emfNamespace = "dbusers"
-	emfMetrics   = []string{"ClustersOK", "ClustersFailed", "StatementsApplied", "UsersCreated", "UsersDropped", "SafetyLimitsTripped", "DurationMs", "BundleErrors"}
-	// emfDimensions are the dimension names on every EMF metric; an alarm
-	// must name exactly these or it watches a metric that never has data.
-	emfDimensions []string
+	emfNamespace = fleet.MetricNamespace
+	emfMetrics   = fleet.MetricNames
 )
+
+// emfDimensions returns the dimension names the Lambda puts on its EMF
+// metrics, read from a document it writes; an alarm must name exactly
+// these or it watches a time series that never has data.
+func emfDimensions(t *testing.T) []string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := fleet.WriteEMF(&buf, &fleet.Report{}, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name string }
+			}
+		} `json:"_aws"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("EMF document: %v", err)
+	}
+	if len(doc.AWS.CloudWatchMetrics) != 1 || len(doc.AWS.CloudWatchMetrics[0].Dimensions) != 1 {
+		t.Fatalf("EMF directives %+v: want one, with one dimension set", doc.AWS.CloudWatchMetrics)
+	}
+	d := doc.AWS.CloudWatchMetrics[0]
+	var names []string
+	for _, m := range d.Metrics {
+		names = append(names, m.Name)
+	}
+	if d.Namespace != emfNamespace || !slices.Equal(names, emfMetrics) {
+		t.Fatalf("the EMF document has %s %v, the package says %s %v", d.Namespace, names, emfNamespace, emfMetrics)
+	}
+	return slices.Sorted(slices.Values(d.Dimensions[0]))
+}
+
+// actionsOf names the IAM actions of the calls in a client interface the
+// code declares: one per method.
+func actionsOf[API any](service string) []string {
+	typ := reflect.TypeFor[API]()
+	var actions []string
+	for i := range typ.NumMethod() {
+		actions = append(actions, service+":"+typ.Method(i).Name)
+	}
+	slices.Sort(actions)
+	return actions
+}
 
 // lambdaMetrics are the AWS/Lambda metrics alarms may watch.
 var lambdaMetrics = []string{"Errors", "Throttles", "Duration"}
 
 // lambdaReadActions are what ssmbundle.Read calls: GetParameter on the
-// pointer, GetParameters on the chunks.
+// pointer, GetParameters on the chunks. (The Lambda's SSM client has the
+// whole ssmbundle.API type, writes included, so it cannot tell.)
 var lambdaReadActions = []string{"ssm:GetParameter", "ssm:GetParameters"}
 
 // publishActions are the SSM calls dbusers publish makes: every method of
 // ssmbundle.API, so a new call there fails this package's tests until the
 // publish role allows it.
-func publishActions() []string {
-	typ := reflect.TypeFor[ssmbundle.API]()
-	var actions []string
-	for i := range typ.NumMethod() {
-		actions = append(actions, "ssm:"+typ.Method(i).Name)
-	}
-	slices.Sort(actions)
-	return actions
-}
+func publishActions() []string { return actionsOf[ssmbundle.API]("ssm") }
 
 const (
 	controlPlane  = "control-plane.yaml"
@@ -347,13 +378,19 @@ func TestControlPlaneRoleGrants(t *testing.T) {
 			assumeCond = map[string]any{"StringEquals": map[string]any{"aws:ResourceAccount": []any{"111111111111", "222222222222"}}}
 		}
 		want := map[string]grant{
-			"ssm:GetParameter":     {Resources: bundle},
-			"ssm:GetParameters":    {Resources: bundle},
-			"sts:AssumeRole":       {Resources: roles, Condition: assumeCond},
-			"sns:Publish":          {Resources: []string{refOf("Topic")}},
 			"logs:CreateLogStream": {Resources: []string{attOf("LogGroup", "Arn")}},
 			"logs:PutLogEvents":    {Resources: []string{attOf("LogGroup", "Arn")}},
 			"sqs:SendMessage":      {Resources: []string{attOf("DeadLetterQueue", "Arn")}},
+		}
+		for _, a := range lambdaReadActions {
+			want[a] = grant{Resources: bundle}
+		}
+		// The calls the Lambda's code declares, on their resources only.
+		for _, a := range actionsOf[fleet.AssumeRoleAPI]("sts") {
+			want[a] = grant{Resources: roles, Condition: assumeCond}
+		}
+		for _, a := range actionsOf[fleet.PublishAPI]("sns") {
+			want[a] = grant{Resources: []string{refOf("Topic")}}
 		}
 		if e.name == "every option" {
 			viaSNS := map[string]any{"StringEquals": map[string]any{"kms:ViaService": "sns.eu-west-1.amazonaws.com"}}
@@ -368,11 +405,6 @@ func TestControlPlaneRoleGrants(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: FunctionRole grants (-want +got):\n%s", e.name, diff)
 		}
-		for _, a := range lambdaReadActions {
-			if _, ok := got[a]; !ok {
-				t.Errorf("%s: the Lambda cannot %s", e.name, a)
-			}
-		}
 	}
 }
 
@@ -382,9 +414,15 @@ func TestTargetRoleGrants(t *testing.T) {
 		perms, _ := policies(t, e)
 		got := grantsOf(perms, "ManagementRole")
 		secrets := []string{"arn:aws:secretsmanager:*:123456789012:secret:" + param(e, "SecretNamePrefix") + "*"}
-		want := map[string]grant{"secretsmanager:GetSecretValue": {Resources: secrets}}
 		if e.name == "every option" {
-			want["secretsmanager:GetSecretValue"] = grant{Resources: append(secrets, rdsSecretArn)}
+			secrets = append(secrets, rdsSecretArn)
+		}
+		// Exactly the Secrets Manager calls the Lambda's code declares.
+		want := map[string]grant{}
+		for _, a := range actionsOf[fleet.SecretsAPI]("secretsmanager") {
+			want[a] = grant{Resources: secrets}
+		}
+		if e.name == "every option" {
 			want["kms:Decrypt"] = grant{Resources: []string{secretKeyArn},
 				Condition: map[string]any{"StringLike": map[string]any{"kms:ViaService": "secretsmanager.*.amazonaws.com"}}}
 		}
@@ -721,7 +759,7 @@ func TestFunction(t *testing.T) {
 		}
 		// The template always sets the topic as well: without it the Lambda
 		// runs but sends no alert.
-		for _, n := range append([]string{"DBUSERS_SNS_TOPIC_ARN"}, lambdaEnvRequired...) {
+		for _, n := range append([]string{fleet.EnvSNSTopic}, lambdaEnvRequired...) {
 			if _, ok := env[n]; !ok {
 				t.Errorf("%s: environment variable %s is missing", e.name, n)
 			}
@@ -735,12 +773,12 @@ func TestFunction(t *testing.T) {
 		// when their parameter is empty (or false), so the code's defaults
 		// (and dbusers.json's concurrency) apply.
 		for n, want := range map[string]string{
-			"DBUSERS_POINTER_PARAMETER": param(e, "PointerParameter"),
-			"DBUSERS_SNS_TOPIC_ARN":     refOf("Topic"),
-			"DBUSERS_CONCURRENCY":       param(e, "Concurrency"),
-			"DBUSERS_CA_BUNDLE":         param(e, "CABundle"),
-			"DBUSERS_LOCK_TIMEOUT":      param(e, "LockTimeout"),
-			"DBUSERS_DRY_RUN":           map[string]string{"true": "true"}[param(e, "DryRun")],
+			fleet.EnvPointer:     param(e, "PointerParameter"),
+			fleet.EnvSNSTopic:    refOf("Topic"),
+			fleet.EnvConcurrency: param(e, "Concurrency"),
+			fleet.EnvCABundle:    param(e, "CABundle"),
+			fleet.EnvLockTimeout: param(e, "LockTimeout"),
+			fleet.EnvDryRun:      map[string]string{"true": "true"}[param(e, "DryRun")],
 		} {
 			got, set := env[n]
 			if want == "" && set {
@@ -800,17 +838,18 @@ func toFloat(t *testing.T, v any) float64 {
 }
 
 func TestAlarms(t *testing.T) {
+	dims := emfDimensions(t)
 	for _, e := range evaluateAll(t, controlPlane) {
 		watched := map[string]bool{}
 		for _, id := range e.t.resourcesOfType("AWS::CloudWatch::Alarm") {
 			a := e.resource(t, id)
 			ns, name := fmt.Sprint(a["Namespace"]), fmt.Sprint(a["MetricName"])
 			watched[ns+" "+name] = true
-			var dims []string
+			var alarmDims []string
 			for _, d := range asList(a["Dimensions"]) {
-				dims = append(dims, fmt.Sprint(d.(map[string]any)["Name"]))
+				alarmDims = append(alarmDims, fmt.Sprint(d.(map[string]any)["Name"]))
 			}
-			slices.Sort(dims)
+			slices.Sort(alarmDims)
 			switch {
 			case ns == "AWS/Lambda" && slices.Contains(lambdaMetrics, name):
 				want := []any{map[string]any{"Name": "FunctionName", "Value": refOf("Function")}}
@@ -818,8 +857,8 @@ func TestAlarms(t *testing.T) {
 					t.Errorf("%s: %s: dimensions %v, want the function", e.name, id, a["Dimensions"])
 				}
 			case ns == emfNamespace && slices.Contains(emfMetrics, name):
-				if want := slices.Sorted(slices.Values(emfDimensions)); !slices.Equal(dims, want) {
-					t.Errorf("%s: %s: dimensions %v, but the code emits %v", e.name, id, dims, want)
+				if !slices.Equal(alarmDims, dims) {
+					t.Errorf("%s: %s: dimensions %v, but the code emits %v", e.name, id, alarmDims, dims)
 				}
 			// The dead-letter queue: events that never became a run.
 			case ns == "AWS/SQS" && name == "ApproximateNumberOfMessagesVisible":
