@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoRunsTheWholePipeline runs the demo on the repository's own
+// declarations, as `go run ./bot/cmd/demo` does on a fresh clone.
+func TestDemoRunsTheWholePipeline(t *testing.T) {
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, &out, root, time.Now); err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"published version ",
+		"- downgrade acme_reporting on orders: write → read",
+		"local           applied  DROP USER 'acme_mallory'@'%'",
+		"acme_reporting: SELECT sku FROM orders.items → \"demo-sku\" (allowed)",
+		"acme_reporting: INSERT INTO orders.items → refused",
+		"audit trail: no statement was sent",
+		"demo complete",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	for _, never := range []string{"acmex_bob'@", "acme_breakglass'@", "left-the-company", "old-password"} {
+		if strings.Contains(got, never) {
+			t.Errorf("demo output mentions %q", never)
+		}
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
