@@ -14,6 +14,7 @@ package fleet
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +138,7 @@ const reportMargin = 10 * time.Second
 // Handle runs one invocation. It returns (nil, nil) for an event that needs
 // no run, and an error when the event is refused, the bundle is unusable or
 // any cluster failed; the report is returned whenever clusters ran.
-func Handle(ctx context.Context, deps Deps, cfg Config, raw []byte) (*Report, error) {
+func Handle(ctx context.Context, deps Deps, cfg Config, raw json.RawMessage) (*Report, error) {
 	now := deps.Now
 	if now == nil {
 		now = time.Now
@@ -171,6 +172,7 @@ type run struct {
 	out     io.Writer
 	now     func() time.Time
 	creds   credsCache
+	secrets secretCache
 }
 
 func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, error) {
@@ -328,7 +330,9 @@ func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, 
 	if err != nil {
 		return fail(StageAssumeRole, fmt.Errorf("cluster %s: assume %s: %w", c.Name, roleARN, err))
 	}
-	sm := r.deps.Secrets(creds, c.Region)
+	// Clusters of one account and region share their secrets' reads:
+	// a service user granted on 100 clusters costs one GetSecretValue.
+	sm := &cachedSecrets{api: r.deps.Secrets(creds, c.Region), cache: &r.secrets, scope: roleARN + "\x00" + extID + "\x00" + c.Region}
 	admin, err := readAdmin(ctx, sm, c.AdminSecret)
 	if err != nil {
 		return fail(StageAdminSecret, fmt.Errorf("cluster %s: %w", c.Name, err))
@@ -468,6 +472,46 @@ func (c *credsCache) get(ctx context.Context, api AssumeRoleAPI, roleARN, extern
 		}
 	})
 	return e.creds, e.err
+}
+
+// secretCache keeps each secret read once per invocation and scope (the
+// assumed role and the region it was read with).
+type secretCache struct {
+	mu sync.Mutex
+	m  map[string]*secretEntry
+}
+
+type secretEntry struct {
+	once sync.Once
+	out  *secretsmanager.GetSecretValueOutput
+	err  error
+}
+
+// cachedSecrets is a SecretsAPI that answers repeated reads of the current
+// version of a secret from the invocation's cache.
+type cachedSecrets struct {
+	api   SecretsAPI
+	cache *secretCache
+	scope string
+}
+
+func (c *cachedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	if in.VersionId != nil || in.VersionStage != nil {
+		return c.api.GetSecretValue(ctx, in, optFns...)
+	}
+	key := c.scope + "\x00" + aws.ToString(in.SecretId)
+	c.cache.mu.Lock()
+	if c.cache.m == nil {
+		c.cache.m = map[string]*secretEntry{}
+	}
+	e, ok := c.cache.m[key]
+	if !ok {
+		e = &secretEntry{}
+		c.cache.m[key] = e
+	}
+	c.cache.mu.Unlock()
+	e.once.Do(func() { e.out, e.err = c.api.GetSecretValue(ctx, in, optFns...) })
+	return e.out, e.err
 }
 
 // sanitize removes a password from an error's text.

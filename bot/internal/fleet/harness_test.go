@@ -249,6 +249,9 @@ type world struct {
 var sharedKumo = sync.OnceValue(kumo.NewServer)
 
 func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv(benchServersEnv)); err == nil && n > 0 {
+		os.Exit(serveBench(n)) // the benchmark's child process
+	}
 	code := m.Run()
 	if sharedKumoStarted.Load() {
 		sharedKumo().Close()
