@@ -8,10 +8,13 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/dbusers/dbusers/bot/internal/audit"
 	"github.com/dbusers/dbusers/bot/internal/desired"
@@ -79,7 +82,11 @@ type Result struct {
 	Plan       *plan.Plan    `json:"plan,omitempty"`
 	Applied    []Step        `json:"applied,omitempty"`
 	NotApplied []plan.Change `json:"not_applied,omitempty"`
-	Error      string        `json:"error,omitempty"`
+	// InDoubt is the change whose statement was sent when the connection
+	// was lost, before the server answered: it may or may not have taken
+	// effect. The next run reads the server and settles it.
+	InDoubt []plan.Change `json:"in_doubt,omitempty"`
+	Error   string        `json:"error,omitempty"`
 	// Err is the error behind Error, for errors.Is.
 	Err error `json:"-"`
 	// Queries counts every statement sent, reads included; Writes counts
@@ -222,10 +229,15 @@ func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Res
 				Action: string(ch.Action), Summary: ch.Summary, Statement: st.Redacted,
 				ConfigVersion: opt.ConfigVersion, Commit: opt.Commit, Outcome: audit.Applied, DurationMS: ms(d),
 			}
+			inDoubt := false
 			if err != nil {
+				inDoubt = !answered(err)
 				// The statement knows its own password, including the
 				// fragments a server echoes back ("near '...'").
 				err = sanitize(st.SanitizeError(err), opt.Passwords)
+				if inDoubt {
+					err = fmt.Errorf("connection lost before the server answered (%w); the statement may have taken effect, the next run reads the server again and settles it", err)
+				}
 				rec.Outcome, rec.Error = audit.Failed, err.Error()
 			}
 			if opt.Audit != nil {
@@ -238,13 +250,28 @@ func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Res
 				}
 			}
 			if err != nil {
-				res.NotApplied = p.Changes[i:]
+				if inDoubt {
+					res.InDoubt = p.Changes[i : i+1]
+					res.NotApplied = p.Changes[i+1:]
+				} else {
+					res.NotApplied = p.Changes[i:]
+				}
 				return fmt.Errorf("%s: %s: %w", ch.Summary, st.Redacted, err)
 			}
 			res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
 		}
 	}
 	return nil
+}
+
+// answered reports whether a failed statement's error is the server's
+// answer, which means the statement did not take effect. Anything else (a
+// connection closed, reset or timed out, a cancelled context) may have
+// struck after the server ran the statement; only driver.ErrBadConn
+// promises that nothing was sent.
+func answered(err error) bool {
+	var server *mysql.MySQLError
+	return errors.As(err, &server) || errors.Is(err, driver.ErrBadConn)
 }
 
 func lock(ctx context.Context, c *counting, name string, timeout time.Duration) error {
