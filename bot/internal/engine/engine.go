@@ -274,16 +274,26 @@ func answered(err error) bool {
 	return errors.As(err, &server) || errors.Is(err, driver.ErrBadConn)
 }
 
+// lock takes the named lock, waiting up to timeout for another run to
+// release it. It waits one second per query: a single GET_LOCK that waits
+// longer than the connection's read timeout (the CLI and the Lambda use
+// 60 s, and accept longer lock timeouts) would end as a lost connection
+// instead of ErrLocked.
 func lock(ctx context.Context, c *counting, name string, timeout time.Duration) error {
-	var got sql.NullInt64
 	secs := max(1, int(timeout.Round(time.Second)/time.Second))
-	if err := c.queryRow(ctx, render.GetLock(name, secs)).Scan(&got); err != nil {
-		return fmt.Errorf("take lock %s: %w", name, err)
+	for range secs {
+		var got sql.NullInt64
+		if err := c.queryRow(ctx, render.GetLock(name, 1)).Scan(&got); err != nil {
+			return fmt.Errorf("take lock %s: %w", name, err)
+		}
+		if got.Valid && got.Int64 == 1 {
+			return nil
+		}
+		if !got.Valid {
+			break // NULL: the server failed to wait (killed, out of memory)
+		}
 	}
-	if !got.Valid || got.Int64 != 1 {
-		return fmt.Errorf("%w (%s, waited %ds); nothing was changed", ErrLocked, name, secs)
-	}
-	return nil
+	return fmt.Errorf("%w (%s, waited %ds); nothing was changed", ErrLocked, name, secs)
 }
 
 func unlock(ctx context.Context, c *counting, name string) error {
