@@ -70,7 +70,7 @@ func (s Settings) RolePrivileges() (map[string][]string, []string) {
 		set := map[string]bool{}
 		for _, parent := range r.Extends {
 			if _, ok := roles[parent]; !ok {
-				problems = append(problems, fmt.Sprintf("role %s extends unknown role %q", name, parent))
+				problems = append(problems, fmt.Sprintf("role %s extends unknown role %s", name, jsonpos.QuoteASCII(parent)))
 				continue
 			}
 			for _, p := range visit(parent, append(stack, name)) {
@@ -80,7 +80,7 @@ func (s Settings) RolePrivileges() (map[string][]string, []string) {
 		for _, p := range r.Privileges {
 			c := flavor.Canonical(p)
 			if !flavor.KnownDatabasePrivilege(c) {
-				problems = append(problems, fmt.Sprintf("role %s: %q is not a database-level privilege", name, p))
+				problems = append(problems, fmt.Sprintf("role %s: %s is not a database-level privilege", name, jsonpos.QuoteASCII(p)))
 				continue
 			}
 			set[c] = true
@@ -135,6 +135,26 @@ type checker struct {
 	// targets is reused by every access entry: an environment reaches
 	// many clusters, and 10,000 users would allocate it 10,000 times.
 	targets []target
+	// databases holds each cluster's databases as a set, made on first
+	// use: an entry naming n databases of a cluster managing m must cost
+	// n lookups, not n×m comparisons.
+	databases map[*Cluster]map[string]bool
+}
+
+// manages reports whether cl lists db.
+func (c *checker) manages(cl *Cluster, db string) bool {
+	set, ok := c.databases[cl]
+	if !ok {
+		if c.databases == nil {
+			c.databases = map[*Cluster]map[string]bool{}
+		}
+		set = make(map[string]bool, len(cl.Databases))
+		for _, d := range cl.Databases {
+			set[d] = true
+		}
+		c.databases[cl] = set
+	}
+	return set[db]
 }
 
 // target is a cluster an access entry reaches, with the pointer of the
@@ -184,7 +204,7 @@ func (c *checker) clusters(out *diag.List) {
 			// escaped name, which must fit their 64-character limit too.
 			if p := flavor.DatabasePattern(db, true); len(p) > maxIdentifier {
 				*out = append(*out, src.at(jsonpos.Pointer("databases", strconv.Itoa(i)), diag.Error,
-					"database %q is %d characters once its _ and %% are escaped for GRANT; MySQL allows %d", db, len(p), maxIdentifier))
+					"database %s is %d characters once its _ and %% are escaped for GRANT; MySQL allows %d", jsonpos.QuoteASCII(db), len(p), maxIdentifier))
 			}
 		}
 	}
@@ -215,7 +235,7 @@ func (c *checker) users(out *diag.List) {
 			*out = append(*out, src.at(jsonpos.Pointer(segs...), sev, format, args...))
 		}
 		if !safeName.MatchString(u.Name) {
-			at(diag.Error, "name %q is not a safe MySQL account name: use lowercase letters, digits and _, starting with a letter", []any{u.Name}, "name")
+			at(diag.Error, "name %s is not a safe MySQL account name: use lowercase letters, digits and _, starting with a letter", []any{jsonpos.QuoteASCII(u.Name)}, "name")
 		}
 		if cfg.Settings.Prefix != "" {
 			if acct := cfg.Settings.AccountName(u.Name); len(acct) > MaxAccountName {
@@ -258,7 +278,7 @@ func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Acce
 		d, err := time.Parse(DateLayout, a.Expires)
 		switch {
 		case err != nil || d.Format(DateLayout) != a.Expires:
-			add(diag.Error, base+"/expires", "expires %q is not a real date (YYYY-MM-DD)", a.Expires)
+			add(diag.Error, base+"/expires", "expires %s is not a real date (YYYY-MM-DD)", jsonpos.QuoteASCII(a.Expires))
 		case a.Expires < c.today:
 			add(diag.Warning, base+"/expires", "access expired on %s: it grants nothing and will be revoked; remove the entry", a.Expires)
 			inForce = false
@@ -269,7 +289,7 @@ func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Acce
 	}
 	_, roleKnown := c.roles[a.Role]
 	if !roleKnown {
-		add(diag.Error, base+"/role", "unknown role %q (known: %s)", a.Role, strings.Join(sortedKeys(c.roles), ", "))
+		add(diag.Error, base+"/role", "unknown role %s (known: %s)", jsonpos.QuoteASCII(a.Role), someOf(sortedKeys(c.roles)))
 	}
 	// Resolve the clusters this entry reaches, remembering where each was
 	// named so per-cluster problems point at the right element.
@@ -279,7 +299,7 @@ func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Acce
 		ptr := base + "/clusters/" + strconv.Itoa(i)
 		cl, ok := clusters[name]
 		if !ok {
-			add(diag.Error, ptr, "unknown cluster %q (known: %s)", name, strings.Join(sortedKeys(clusters), ", "))
+			add(diag.Error, ptr, "unknown cluster %s (known: %s)", jsonpos.QuoteASCII(name), someOf(sortedKeys(clusters)))
 			continue
 		}
 		targets = append(targets, target{cl, ptr})
@@ -288,7 +308,7 @@ func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Acce
 		ptr := base + "/environments/" + strconv.Itoa(i)
 		cls, ok := envs[env]
 		if !ok {
-			add(diag.Error, ptr, "unknown environment %q (known: %s)", env, strings.Join(sortedKeys(envs), ", "))
+			add(diag.Error, ptr, "unknown environment %s (known: %s)", jsonpos.QuoteASCII(env), someOf(sortedKeys(envs)))
 			continue
 		}
 		for _, cl := range cls {
@@ -303,9 +323,9 @@ func (c *checker) access(out *diag.List, src *Source, u User, idx string, a Acce
 			continue
 		}
 		for _, t := range targets {
-			if !slices.Contains(t.cl.Databases, db) {
-				add(diag.Error, base+"/databases/"+strconv.Itoa(i), "database %q is not managed by cluster %s (it manages: %s)",
-					db, t.cl.Name, strings.Join(t.cl.Databases, ", "))
+			if !c.manages(t.cl, db) {
+				add(diag.Error, base+"/databases/"+strconv.Itoa(i), "database %s is not managed by cluster %s (it manages: %s)",
+					jsonpos.QuoteASCII(db), t.cl.Name, someOf(t.cl.Databases))
 			}
 		}
 	}
@@ -357,6 +377,20 @@ func describeTargets(a Access) string {
 		parts = append(parts, "environments "+strings.Join(a.Environments, ", "))
 	}
 	return strings.Join(parts, " and ")
+}
+
+// maxListed is how many names a message lists before it only counts.
+const maxListed = 20
+
+// someOf joins names for a message, listing at most maxListed of them:
+// every message about an unknown name lists what is known, and a
+// declaration with thousands of unknown names must not multiply a long
+// list thousands of times.
+func someOf(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … (%d in all)", strings.Join(names[:maxListed], ", "), len(names))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

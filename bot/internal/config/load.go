@@ -138,7 +138,7 @@ func uniqueNames(diags *diag.List, what string, srcs []*Source, name func(int) s
 				continue
 			}
 			if !matching {
-				*diags = append(*diags, src.at("/name", diag.Error, "name %q must equal the file name %q", n, file))
+				*diags = append(*diags, src.at("/name", diag.Error, "name %s must equal the file name %s", jsonpos.QuoteASCII(n), jsonpos.QuoteASCII(file)))
 			}
 			if prev, dup := declared[n]; dup {
 				*diags = append(*diags, src.at("/name", diag.Error, "%s %s is also declared in %s", what, n, prev))

@@ -114,13 +114,13 @@ func schemaDiagnostic(src *Source, k kind, e gojsonschema.ResultError) diag.Diag
 	case "additional_property_not_allowed":
 		prop, _ := e.Details()["property"].(string)
 		pos = src.Index.Key(pointer + jsonpos.Pointer(prop))
-		msg = fmt.Sprintf("unknown field %q", prop)
+		msg = "unknown field " + jsonpos.QuoteASCII(prop)
 		if field != "" {
 			msg += " in " + field
 		}
 	case "required":
 		prop, _ := e.Details()["property"].(string)
-		msg = fmt.Sprintf("missing required field %q", prop)
+		msg = "missing required field " + jsonpos.QuoteASCII(prop)
 		if field != "" {
 			msg += " in " + field
 		}

@@ -7,6 +7,7 @@ package jsonpos
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,20 @@ type Index struct {
 	once   sync.Once
 	values map[string]int // pointer -> byte offset of the value
 	keys   map[string]int // pointer -> byte offset of the key naming it
+	// marks are the positions of rune starts about every markEvery bytes,
+	// made on first use: a document with thousands of problems must not
+	// be scanned from its start for each one.
+	marksOnce sync.Once
+	marks     []mark
+}
+
+// markEvery is the distance between two marks, in bytes.
+const markEvery = 512
+
+// mark is the position of the rune starting at byte off.
+type mark struct {
+	off int
+	pos Position
 }
 
 // build indexes every value and key of the accepted document.
@@ -111,28 +126,47 @@ func (x *Index) Before(offset int) string {
 	return best
 }
 
-// At converts a byte offset into a position.
+// At converts a byte offset into a position, as PositionAt does, in time
+// independent of the offset.
 func (x *Index) At(offset int) Position {
-	return PositionAt(x.src, offset)
+	x.marksOnce.Do(func() {
+		x.marks = []mark{{0, Position{1, 1}}}
+		next := markEvery
+		advance(x.src, 0, Position{1, 1}, len(x.src), func(off int, pos Position) {
+			if off >= next {
+				x.marks = append(x.marks, mark{off, pos})
+				next = off + markEvery
+			}
+		})
+	})
+	offset = min(offset, len(x.src))
+	i := max(0, sort.Search(len(x.marks), func(i int) bool { return x.marks[i].off > offset })-1)
+	return advance(x.src, x.marks[i].off, x.marks[i].pos, offset, nil)
 }
 
 // PositionAt converts a byte offset of src into a 1-based line and column.
 func PositionAt(src []byte, offset int) Position {
-	if offset > len(src) {
-		offset = len(src)
-	}
-	line, col := 1, 1
-	for i := 0; i < offset; {
+	return advance(src, 0, Position{1, 1}, min(offset, len(src)), nil)
+}
+
+// advance returns the position of offset, walking src from the rune that
+// starts at byte from, at pos. It calls each, when set, with the position of
+// every rune start it passes.
+func advance(src []byte, from int, pos Position, offset int, each func(int, Position)) Position {
+	for i := from; i < offset; {
+		if each != nil {
+			each(i, pos)
+		}
 		r, size := utf8.DecodeRune(src[i:])
 		if r == '\n' {
-			line++
-			col = 1
+			pos.Line++
+			pos.Col = 1
 		} else {
-			col++
+			pos.Col++
 		}
 		i += size
 	}
-	return Position{line, col}
+	return pos
 }
 
 // Pointer joins path segments into a JSON pointer, escaping "~" and "/".
@@ -144,6 +178,33 @@ func Pointer(segments ...string) string {
 		b.WriteString(strings.ReplaceAll(s, "/", "~1"))
 	}
 	return b.String()
+}
+
+// maxQuoted is how many characters of a value Quote keeps.
+const maxQuoted = 64
+
+// Quote quotes a value of a document for a message, as %q does. A value
+// longer than 64 characters is cut there and its length added, so that a
+// hostile document cannot make a message (and every report that repeats
+// it) as large as itself.
+func Quote(s string) string { return shorten(s, strconv.Quote) }
+
+// QuoteASCII is Quote with every character outside ASCII escaped, for
+// values that must be ASCII (names): a look-alike (Cyrillic а for a, a
+// zero-width joiner) then shows as what it is.
+func QuoteASCII(s string) string { return shorten(s, strconv.QuoteToASCII) }
+
+func shorten(s string, quote func(string) string) string {
+	n := utf8.RuneCountInString(s)
+	if n <= maxQuoted {
+		return quote(s)
+	}
+	end := 0
+	for range maxQuoted {
+		_, size := utf8.DecodeRuneInString(s[end:])
+		end += size
+	}
+	return fmt.Sprintf("%s… (%d characters)", quote(s[:end]), n)
 }
 
 type parser struct {
@@ -238,7 +299,7 @@ func (p *parser) object(pointer string, depth int) error {
 		}
 		if seen[key] {
 			p.pos = keyStart
-			return p.errorf("key %q appears twice in one object", key)
+			return p.errorf("key %s appears twice in one object", Quote(key))
 		}
 		seen[key] = true
 		var child string
@@ -248,7 +309,7 @@ func (p *parser) object(pointer string, depth int) error {
 		}
 		p.skipSpace()
 		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
-			return p.errorf("unexpected %s, expected ':' after key %q", p.describe(), key)
+			return p.errorf("unexpected %s, expected ':' after key %s", p.describe(), Quote(key))
 		}
 		p.pos++
 		p.skipSpace()
