@@ -429,7 +429,11 @@ func TestConcurrentRunsLockedOut(t *testing.T) {
 			res, _ := p.run(t, opt)
 			slow <- res
 		}()
-		<-started
+		select {
+		case <-started:
+		case res := <-slow:
+			t.Fatalf("the slow run ended before applying anything: status %s, error %v", res.Status, res.Err)
+		}
 		opt := p.options(st, c)
 		opt.LockTimeout = time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
