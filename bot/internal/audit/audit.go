@@ -17,6 +17,9 @@ type Outcome string
 const (
 	Applied Outcome = "applied"
 	Failed  Outcome = "failed"
+	// InDoubt means the connection was lost after the statement was sent:
+	// it may or may not have taken effect; the next run's plan tells.
+	InDoubt Outcome = "in_doubt"
 )
 
 // Record is one applied (or failed) statement.

@@ -199,6 +199,12 @@ func (c *checker) clusters(out *diag.List) {
 			*out = append(*out, src.at("/tls", diag.Error,
 				"tls disabled on %s: AWS-managed clusters are always reached over verified TLS", cl.Engine))
 		}
+		for _, k := range sortedKeys(cl.Tags) {
+			if len(k) > maxTagKey {
+				*out = append(*out, src.at(jsonpos.Pointer("tags", k), diag.Error,
+					"tag key %s is longer than %d characters", jsonpos.Quote(k), maxTagKey))
+			}
+		}
 		for i, db := range cl.Databases {
 			// Servers that read _ and % in GRANT as wildcards store the
 			// escaped name, which must fit their 64-character limit too.
@@ -209,6 +215,9 @@ func (c *checker) clusters(out *diag.List) {
 		}
 	}
 }
+
+// maxTagKey bounds tag keys, which reports and logs repeat.
+const maxTagKey = 128
 
 // maxIdentifier is MySQL's limit on database names.
 const maxIdentifier = 64

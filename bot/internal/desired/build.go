@@ -48,8 +48,15 @@ func Build(cfg *config.Config, today time.Time) (*State, error) {
 		st.Clusters = append(st.Clusters, Cluster{Cluster: cc, Flavor: eng.Flavor})
 	}
 	slices.SortFunc(st.Clusters, func(a, b Cluster) int { return strings.Compare(a.Name, b.Name) })
+	// managed[i] is cluster i's database set: a cluster may list many
+	// databases, and every access entry is checked against it.
+	managed := make([]map[string]bool, len(st.Clusters))
 	for i, c := range st.Clusters {
 		byName[c.Name] = i
+		managed[i] = make(map[string]bool, len(c.Databases))
+		for _, db := range c.Databases {
+			managed[i][db] = true
+		}
 	}
 
 	for _, u := range cfg.Users {
@@ -100,7 +107,7 @@ func Build(cfg *config.Config, today time.Time) (*State, error) {
 					dbs = c.Databases
 				}
 				for _, db := range dbs {
-					if !slices.Contains(c.Databases, db) {
+					if !managed[ci][db] {
 						return nil, fmt.Errorf("user %s: access[%d]: database %q is not managed by cluster %s", u.Name, i, db, c.Name)
 					}
 					if grants[ci] == nil {

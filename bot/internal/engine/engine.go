@@ -239,6 +239,9 @@ func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Res
 					err = fmt.Errorf("connection lost before the server answered (%w); the statement may have taken effect, the next run reads the server again and settles it", err)
 				}
 				rec.Outcome, rec.Error = audit.Failed, err.Error()
+				if inDoubt {
+					rec.Outcome = audit.InDoubt
+				}
 			}
 			if opt.Audit != nil {
 				if aerr := opt.Audit.Record(rec); aerr != nil && err == nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Flavor is a family of servers that share grant semantics and SQL syntax.
@@ -152,6 +153,15 @@ func (f Flavor) IsAll(privs []string) bool {
 // Canonical upper-cases a privilege name and collapses its spaces, so that
 // "create  temporary tables" and "CREATE TEMPORARY TABLES" are one privilege.
 func Canonical(p string) string {
+	// ASCII only: strings.ToUpper maps look-alikes such as "ſ" (long s)
+	// and "ı" (dotless i) onto S and I, which would let "ſelect" pass
+	// for SELECT. A name with any other rune stays as written and is
+	// then refused as unknown.
+	for _, r := range p {
+		if r > unicode.MaxASCII {
+			return p
+		}
+	}
 	p = strings.Join(strings.Fields(strings.ToUpper(p)), " ")
 	if p == "ALL" {
 		return AllPrivileges

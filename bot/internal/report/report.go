@@ -36,6 +36,10 @@ func Text(w io.Writer, r *engine.Result, f flavor.Flavor, sql bool) {
 			fmt.Fprintf(w, "    ✓ %s\n", s.Statement)
 		}
 	}
+	if len(r.InDoubt) > 0 {
+		fmt.Fprintln(w, "  in doubt (sent, but the connection was lost before the server answered):")
+		writeChanges(w, "  ", r.InDoubt, f, false)
+	}
 	if len(r.NotApplied) > 0 {
 		fmt.Fprintf(w, "  not applied (%d change(s)):\n", len(r.NotApplied))
 		writeChanges(w, "  ", r.NotApplied, f, false)
