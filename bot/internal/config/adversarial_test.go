@@ -494,7 +494,7 @@ func TestAdversarialFreeText(t *testing.T) {
 		{"owner empty", "users/adv.json", userDoc(`"adv"`, `""`, accessLine(`["dev-maria"]`, `["orders"]`, `"read"`)),
 			`""`, "owner: String length must be greater than or equal to 1", 3},
 		{"tag key 1 MB", "clusters/dev-maria.json", clusterDoc(`["orders", "analytics"]`, `, "tags": {`+js(strings.Repeat("k", 1_000_000))+`: ""}`),
-			`""}`, `tag key "`+strings.Repeat("k", 64)+`"… (1000000 characters) is longer than 128 characters`, 10},
+			`""}`, `tag key "` + strings.Repeat("k", 64) + `"… (1000000 characters) is longer than 128 characters`, 10},
 		{"tag value 1 MB", "clusters/dev-maria.json", clusterDoc(`["orders", "analytics"]`, `, "tags": {"team": `+js(strings.Repeat("t", 1_000_000))+`}`),
 			`"ttt`, "tags.team: String length must be less than or equal to 256", 10},
 		{"secret with a quote", "users/adv.json", strings.Replace(plainUser("adv"), `"dbusers/adv"`, `"dbusers/adv'--"`, 1),
