@@ -37,6 +37,22 @@ type Source struct {
 	Index *jsonpos.Index
 }
 
+// Option changes how Load reads.
+type Option func(*options)
+
+type options struct {
+	skipSchema bool
+}
+
+// SkipSchema leaves out the JSON Schema check, which is two thirds of the
+// load time of a large repository. It is for declarations that already
+// passed it: the base revision of a pull request, which was validated when
+// it merged. Syntax, strict decoding (unknown fields, types) and every
+// semantic rule still apply.
+func SkipSchema() Option {
+	return func(o *options) { o.skipSchema = true }
+}
+
 // Loaded is the result of reading a repository: the declarations that could
 // be decoded, where each came from, and every problem found on the way.
 type Loaded struct {
@@ -51,12 +67,16 @@ type Loaded struct {
 // judging expiry dates against today. It
 // returns every problem found, not just the first; an I/O error (as opposed
 // to a problem in a file) is returned as err.
-func Load(fsys fs.FS, today time.Time) (*Loaded, diag.List, error) {
+func Load(fsys fs.FS, today time.Time, opts ...Option) (*Loaded, diag.List, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	l := &Loaded{Clusters: map[string]*Source{}, Users: map[string]*Source{}}
 	l.Config.Files = map[string]string{}
 	var diags diag.List
 
-	settingsSrc, d, err := readDecl(fsys, SettingsFile, kindSettings, &l.Config.Settings)
+	settingsSrc, d, err := readDecl(fsys, SettingsFile, kindSettings, &l.Config.Settings, o)
 	if errors.Is(err, fs.ErrNotExist) {
 		diags = append(diags, diag.Diagnostic{File: SettingsFile, Severity: diag.Error,
 			Message: "dbusers.json is missing: every repository needs fleet settings (prefix, removal limit, SSM parameter)"})
@@ -76,13 +96,13 @@ func Load(fsys fs.FS, today time.Time) (*Loaded, diag.List, error) {
 	}
 
 	clusters := make([]Cluster, len(clusterPaths))
-	clusterSrcs, d, err := readAll(fsys, clusterPaths, kindCluster, func(i int) any { return &clusters[i] })
+	clusterSrcs, d, err := readAll(fsys, clusterPaths, kindCluster, func(i int) any { return &clusters[i] }, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	diags = append(diags, d...)
 	users := make([]User, len(userPaths))
-	userSrcs, d, err := readAll(fsys, userPaths, kindUser, func(i int) any { return &users[i] })
+	userSrcs, d, err := readAll(fsys, userPaths, kindUser, func(i int) any { return &users[i] }, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,7 +193,7 @@ func listJSON(fsys fs.FS, dir string) ([]string, error) {
 // readAll reads files concurrently (schema validation dominates load time)
 // and returns their sources in the order of paths; a nil source marks a file
 // that did not decode.
-func readAll(fsys fs.FS, paths []string, k kind, target func(int) any) ([]*Source, diag.List, error) {
+func readAll(fsys fs.FS, paths []string, k kind, target func(int) any, o options) ([]*Source, diag.List, error) {
 	srcs := make([]*Source, len(paths))
 	diagsPer := make([]diag.List, len(paths))
 	errs := make([]error, len(paths))
@@ -182,7 +202,7 @@ func readAll(fsys fs.FS, paths []string, k kind, target func(int) any) ([]*Sourc
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for i := range next {
-				srcs[i], diagsPer[i], errs[i] = readDecl(fsys, paths[i], k, target(i))
+				srcs[i], diagsPer[i], errs[i] = readDecl(fsys, paths[i], k, target(i), o)
 			}
 		})
 	}
@@ -203,7 +223,7 @@ func readAll(fsys fs.FS, paths []string, k kind, target func(int) any) ([]*Sourc
 
 // readDecl reads one file, checks its syntax and schema, and decodes it into
 // v. It returns a nil source when the file has problems that stop decoding.
-func readDecl(fsys fs.FS, p string, k kind, v any) (*Source, diag.List, error) {
+func readDecl(fsys fs.FS, p string, k kind, v any, o options) (*Source, diag.List, error) {
 	f, err := fsys.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -220,7 +240,7 @@ func readDecl(fsys fs.FS, p string, k kind, v any) (*Source, diag.List, error) {
 		return nil, diag.List{{File: p, Severity: diag.Error,
 			Message: fmt.Sprintf("file is larger than %d bytes; a declaration is a few kilobytes", MaxFileSize)}}, nil
 	}
-	src, diags := Decode(p, buf.Bytes(), k, v)
+	src, diags := decode(p, buf.Bytes(), k, v, !o.skipSchema)
 	return src, diags, nil
 }
 
@@ -228,6 +248,10 @@ func readDecl(fsys fs.FS, p string, k kind, v any) (*Source, diag.List, error) {
 // them into v, which must point to the Go type of kind k. The loader, the
 // bundle reader and the fuzz tests share it.
 func Decode(p string, data []byte, k kind, v any) (*Source, diag.List) {
+	return decode(p, data, k, v, true)
+}
+
+func decode(p string, data []byte, k kind, v any, schema bool) (*Source, diag.List) {
 	idx, err := jsonpos.Parse(data)
 	if err != nil {
 		var se *jsonpos.SyntaxError
@@ -238,8 +262,12 @@ func Decode(p string, data []byte, k kind, v any) (*Source, diag.List) {
 		return nil, diag.List{{File: p, Severity: diag.Error, Message: "invalid JSON: " + err.Error()}}
 	}
 	src := &Source{Path: p, Index: idx}
-	if diags := validateSchema(src, k, data); len(diags) > 0 {
-		return nil, diags
+	// Without the schema (trusted input), strict decoding below still
+	// refuses unknown fields and wrong types, and the semantic checks run.
+	if schema {
+		if diags := validateSchema(src, k, data); len(diags) > 0 {
+			return nil, diags
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
