@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -28,7 +29,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/sivchari/kumo"
@@ -274,7 +274,9 @@ func benchEnvInt(b *testing.B, name string, def int, zero bool) int {
 // (0: kumo answers at loopback speed), DBUSERS_BENCH_MEMLIMIT_MB (the Go
 // memory limit, as bootstrap sets it: 204 for a 256 MB function) and
 // DBUSERS_BENCH_CPUPROFILE (a file name prefix: each sub-benchmark writes
-// the parent's CPU profile of its runs to PREFIX-concurrency=N.pprof).
+// the parent's CPU profile of its runs to PREFIX-concurrency=N.pprof) and
+// DBUSERS_BENCH_HEAPPROFILE (likewise, the heap profile taken when the
+// heap peaked).
 func BenchmarkHandle100Clusters1000Users(b *testing.B) {
 	f := newBenchFleet(b)
 	for _, n := range benchConcurrency {
@@ -296,6 +298,8 @@ type benchFleet struct {
 	turns              atomic.Int64
 	serversPID, awsPID int
 	baseHeap           float64
+	// heapProfile is DBUSERS_BENCH_HEAPPROFILE: a file name prefix.
+	heapProfile string
 }
 
 func newBenchFleet(b *testing.B) *benchFleet {
@@ -306,6 +310,8 @@ func newBenchFleet(b *testing.B) *benchFleet {
 		latencyMS: benchEnvInt(b, "DBUSERS_BENCH_LATENCY_MS", benchLatencyMS, true),
 		addrs:     map[string]string{},
 		proxied:   map[string]string{},
+
+		heapProfile: os.Getenv("DBUSERS_BENCH_HEAPPROFILE"),
 	}
 	awsLatency := benchEnvInt(b, "DBUSERS_BENCH_AWS_LATENCY_MS", 0, true)
 	servers, serversPID := startBenchChild(b, benchServersEnv+"="+strconv.Itoa(f.clusters), benchLatencyEnv+"="+strconv.Itoa(f.latencyMS))
@@ -405,6 +411,10 @@ func newBenchFleet(b *testing.B) *benchFleet {
 	}
 	b.Logf("setup: %d clusters x %d users, %d accounts created in %.1f s (concurrency %d, no added latency), heap peak %.1f MB, handler CPU %.1f s, servers CPU %.1f s",
 		f.clusters, f.users, created, st.wall.Seconds(), DefaultConcurrency, st.heapMB, st.handlerCPU.Seconds(), st.serversCPU.Seconds())
+	// One no-op run before any is measured: the first one after the setup
+	// pays for the servers' (and the parent's) collecting its garbage.
+	_, st = f.run(b, f.cfg, engine.Unchanged)
+	b.Logf("warm-up: a no-op run in %.1f s (concurrency %d, %d ms per round trip)", st.wall.Seconds(), DefaultConcurrency, f.latencyMS)
 	return f
 }
 
@@ -418,10 +428,8 @@ func (f *benchFleet) connect(_ context.Context, l Login) (*sql.DB, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("bench: no server for cluster %s", l.Cluster)
 	}
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = l.User, l.Password, "tcp", addr
-	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = DialTimeout, IOTimeout, IOTimeout
-	cfg.ConnectionAttributes = "program_name:dbusers"
+	cfg := mysqlConfig(l)
+	cfg.Addr = addr
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
@@ -432,14 +440,7 @@ func (f *benchFleet) connect(_ context.Context, l Login) (*sql.DB, error) {
 		tc.waiting.Store(true) // for the server's greeting
 		return tc, nil
 	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(2)
-	db.SetConnMaxLifetime(10 * time.Minute)
-	return db, nil
+	return openPool(cfg)
 }
 
 // turnConn counts the round trips of a connection: the first read after
@@ -470,6 +471,7 @@ type benchStats struct {
 	handlerCPU, serversCPU, awsCPU time.Duration
 	queries, turns                 int64
 	clusterMS                      float64 // sum over clusters
+	profile                        []byte  // heap profile at the peak
 	clusters                       int
 }
 
@@ -479,11 +481,11 @@ func (f *benchFleet) run(b *testing.B, cfg Config, want engine.Status) (*Report,
 	var st benchStats
 	turns0 := f.turns.Load()
 	cpu0, srv0, aws0 := selfCPU(b), procCPU(b, f.serversPID), procCPU(b, f.awsPID)
-	stop := peakMemory()
+	stop := peakMemory(f.heapProfile != "")
 	t0 := time.Now()
 	rep, err := Handle(context.Background(), f.deps, cfg, f.event)
 	st.wall = time.Since(t0)
-	st.heapMB, st.sysMB = stop()
+	st.heapMB, st.sysMB, st.profile = stop()
 	st.handlerCPU = selfCPU(b) - cpu0
 	st.serversCPU, st.awsCPU = procCPU(b, f.serversPID)-srv0, procCPU(b, f.awsPID)-aws0
 	st.turns = f.turns.Load() - turns0
@@ -537,6 +539,13 @@ func (f *benchFleet) bench(b *testing.B, n int) {
 		sum.turns += st.turns
 		sum.clusterMS += st.clusterMS
 		sum.clusters += st.clusters
+		if st.heapMB > peakHeap && f.heapProfile != "" {
+			name := fmt.Sprintf("%s-concurrency=%d.pprof", f.heapProfile, n)
+			if err := os.WriteFile(name, st.profile, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("heap profile at the peak (%.0f MB): %s", st.heapMB, name)
+		}
 		peakHeap, peakSys = max(peakHeap, st.heapMB), max(peakSys, st.sysMB)
 	}
 	perRun := func(d time.Duration) float64 { return d.Seconds() / float64(runs) }
@@ -609,14 +618,22 @@ func heapInuseMB() float64 {
 
 // peakMemory samples the heap every 10 ms until stop is called and returns
 // the highest HeapInuse and Sys (everything the runtime got from the OS)
-// seen, in MB.
-func peakMemory() (stop func() (heapMB, sysMB float64)) {
-	var peakHeap, peakSys uint64
+// seen, in MB. With profile, it also takes a heap profile whenever the
+// heap grows 5% past the last one taken, and returns the last: what was
+// live (as of the last collection) when the heap peaked.
+func peakMemory(profile bool) (stop func() (heapMB, sysMB float64, heapProfile []byte)) {
+	var peakHeap, peakSys, profiled uint64
+	var prof bytes.Buffer
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	sample := func() {
 		heap, sys := readMem()
 		peakHeap, peakSys = max(peakHeap, heap), max(peakSys, sys)
+		if profile && heap > profiled+profiled/20 {
+			profiled = heap
+			prof.Reset()
+			_ = pprof.Lookup("heap").WriteTo(&prof, 0)
+		}
 	}
 	wg.Go(func() {
 		t := time.NewTicker(10 * time.Millisecond)
@@ -630,10 +647,10 @@ func peakMemory() (stop func() (heapMB, sysMB float64)) {
 			}
 		}
 	})
-	return func() (float64, float64) {
+	return func() (float64, float64, []byte) {
 		close(done)
 		wg.Wait()
 		sample()
-		return float64(peakHeap) / (1 << 20), float64(peakSys) / (1 << 20)
+		return float64(peakHeap) / (1 << 20), float64(peakSys) / (1 << 20), prof.Bytes()
 	}
 }

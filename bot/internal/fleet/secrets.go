@@ -172,12 +172,28 @@ const (
 // DefaultConnect opens a go-sql-driver/mysql pool to l with TLS and the
 // timeouts above. It does not dial; the caller pings.
 func DefaultConnect(_ context.Context, l Login) (*sql.DB, error) {
+	return openPool(mysqlConfig(l))
+}
+
+// mysqlConfig is the driver's configuration of a connection to l.
+func mysqlConfig(l Login) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = l.User, l.Password
 	cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
 	cfg.TLS = l.TLS
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = DialTimeout, IOTimeout, IOTimeout
 	cfg.ConnectionAttributes = "program_name:dbusers"
+	// A query with an argument (the reads' LIKE pattern) would otherwise
+	// be a server-side prepared statement: two round trips and a close
+	// instead of one, 4 of a converged cluster's 15 round trips. The
+	// driver escapes for the session's NO_BACKSLASH_ESCAPES, and refuses
+	// to interpolate for the character sets it cannot escape safely.
+	cfg.InterpolateParams = true
+	return cfg
+}
+
+// openPool opens the pool a cluster is reconciled on.
+func openPool(cfg *mysql.Config) (*sql.DB, error) {
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql connector: %w", err)
