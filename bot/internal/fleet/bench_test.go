@@ -3,6 +3,7 @@ package fleet
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -263,16 +266,24 @@ func benchEnvInt(b *testing.B, name string, def int, zero bool) int {
 // OS; MB-before the heap held before any run (declarations, SDK clients,
 // the test's bookkeeping); handler-cpu-s the parent's user+system CPU time
 // per run (the handler's own: the servers, proxies and kumo are in the
-// children); servers-cpu-s and aws-cpu-s the children's; queries/cluster
-// and round-trips/cluster what one cluster costs on the wire (round trips
+// children); servers-cpu-s and aws-cpu-s the children's; other-cpu-s what
+// other processes used meanwhile (the machine is shared: when it is not
+// near zero, the run's wall time is not the fleet's); queries/cluster and
+// round-trips/cluster what one cluster costs on the wire (round trips
 // include the connection's handshake; times the latency they are the
-// cluster's latency budget); cluster-ms a cluster's mean duration.
+// cluster's latency budget); cluster-ms a cluster's mean duration. Each
+// run is also logged.
+//
+// The servers, the proxies and kumo share the machine's cores with the
+// handler: on 2 cores the wall time at concurrency 8 and above is set by
+// the sum of the CPU times over 2, not by the latency, and the handler's
+// own cost is handler-cpu-s.
 //
 // Knobs, for a quicker look or another shape: DBUSERS_BENCH_CLUSTERS
 // (100), DBUSERS_BENCH_USERS (1000), DBUSERS_BENCH_LATENCY_MS (20, per
 // database round trip; 0 connects directly), DBUSERS_BENCH_AWS_LATENCY_MS
 // (0: kumo answers at loopback speed), DBUSERS_BENCH_MEMLIMIT_MB (the Go
-// memory limit, as bootstrap sets it: 204 for a 256 MB function) and
+// memory limit, as bootstrap sets it: 204 for a 256 MB function),
 // DBUSERS_BENCH_CPUPROFILE (a file name prefix: each sub-benchmark writes
 // the parent's CPU profile of its runs to PREFIX-concurrency=N.pprof) and
 // DBUSERS_BENCH_HEAPPROFILE (likewise, the heap profile taken when the
@@ -333,6 +344,10 @@ func newBenchFleet(b *testing.B) *benchFleet {
 		Region:       "eu-west-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda-secret", ""),
 		BaseEndpoint: aws.String(awsChild.URL),
+		// One HTTP client for every SDK client, as config.LoadDefaultConfig
+		// gives the Lambda: without it each cluster's Secrets Manager client
+		// would dial connections of its own.
+		HTTPClient: awshttp.NewBuildableClient(),
 	}
 	w := &world{aws: awsCfg, ssm: ssm.NewFromConfig(awsCfg), sm: secretsmanager.NewFromConfig(awsCfg), name: randomName()}
 	w.pointer = "/" + w.name + "/config"
@@ -469,10 +484,13 @@ type benchStats struct {
 	wall                           time.Duration
 	heapMB, sysMB                  float64
 	handlerCPU, serversCPU, awsCPU time.Duration
-	queries, turns                 int64
-	clusterMS                      float64 // sum over clusters
-	profile                        []byte  // heap profile at the peak
-	clusters                       int
+	// otherCPU is what the rest of the machine used meanwhile: on a
+	// shared machine, another process's build or tests.
+	otherCPU       time.Duration
+	queries, turns int64
+	clusterMS      float64 // sum over clusters
+	profile        []byte  // heap profile at the peak
+	clusters       int
 }
 
 // run invokes the handler once and checks every cluster ended as want.
@@ -480,7 +498,7 @@ func (f *benchFleet) run(b *testing.B, cfg Config, want engine.Status) (*Report,
 	b.Helper()
 	var st benchStats
 	turns0 := f.turns.Load()
-	cpu0, srv0, aws0 := selfCPU(b), procCPU(b, f.serversPID), procCPU(b, f.awsPID)
+	cpu0, srv0, aws0, busy0 := selfCPU(b), procCPU(b, f.serversPID), procCPU(b, f.awsPID), machineBusy()
 	stop := peakMemory(f.heapProfile != "")
 	t0 := time.Now()
 	rep, err := Handle(context.Background(), f.deps, cfg, f.event)
@@ -488,6 +506,7 @@ func (f *benchFleet) run(b *testing.B, cfg Config, want engine.Status) (*Report,
 	st.heapMB, st.sysMB, st.profile = stop()
 	st.handlerCPU = selfCPU(b) - cpu0
 	st.serversCPU, st.awsCPU = procCPU(b, f.serversPID)-srv0, procCPU(b, f.awsPID)-aws0
+	st.otherCPU = max(0, machineBusy()-busy0-st.handlerCPU-st.serversCPU-st.awsCPU)
 	st.turns = f.turns.Load() - turns0
 	if err != nil {
 		b.Fatal(err)
@@ -529,12 +548,17 @@ func (f *benchFleet) bench(b *testing.B, n int) {
 		b.StopTimer()
 		runtime.GC()
 		b.StartTimer()
-		_, st := f.run(b, cfg, engine.Unchanged)
+		rep, st := f.run(b, cfg, engine.Unchanged)
 		runs++
+		slowest := slices.MaxFunc(rep.Clusters, func(x, y ClusterReport) int { return cmp.Compare(x.DurationMS, y.DurationMS) })
+		b.Logf("run %d: %.2f s, heap peak %.0f MB, CPU handler %.2f s, servers %.2f s, aws %.2f s, other processes %.2f s; slowest cluster %s %.0f ms",
+			runs, st.wall.Seconds(), st.heapMB, st.handlerCPU.Seconds(), st.serversCPU.Seconds(), st.awsCPU.Seconds(), st.otherCPU.Seconds(),
+			slowest.Cluster, slowest.DurationMS)
 		sum.wall += st.wall
 		sum.handlerCPU += st.handlerCPU
 		sum.serversCPU += st.serversCPU
 		sum.awsCPU += st.awsCPU
+		sum.otherCPU += st.otherCPU
 		sum.queries += st.queries
 		sum.turns += st.turns
 		sum.clusterMS += st.clusterMS
@@ -557,6 +581,7 @@ func (f *benchFleet) bench(b *testing.B, n int) {
 	b.ReportMetric(perRun(sum.handlerCPU), "handler-cpu-s/run")
 	b.ReportMetric(perRun(sum.serversCPU), "servers-cpu-s/run")
 	b.ReportMetric(perRun(sum.awsCPU), "aws-cpu-s/run")
+	b.ReportMetric(perRun(sum.otherCPU), "other-cpu-s/run")
 	b.ReportMetric(perCluster(float64(sum.queries)), "queries/cluster")
 	b.ReportMetric(perCluster(float64(sum.turns)), "round-trips/cluster")
 	b.ReportMetric(perCluster(sum.clusterMS), "cluster-ms")
@@ -594,6 +619,28 @@ func procCPU(b *testing.B, pid int) time.Duration {
 		b.Fatalf("/proc/%d/stat: %q %q", pid, fields[11], fields[12])
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// machineBusy is the CPU time every CPU of the machine has spent not idle,
+// from /proc/stat (in clock ticks of 10 ms), or 0 where there is no /proc.
+func machineBusy() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy int64
+	for i, f := range fields[1:] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || i >= 8 {
+			break // guest time is counted in user already
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * 10 * time.Millisecond
 }
 
 // The runtime/metrics names of HeapInuse (objects plus the free space of
