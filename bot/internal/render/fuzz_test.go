@@ -202,6 +202,11 @@ func (r *recorder) unexpected(kind, what, name string) {
 	r.t.Errorf("%s: unexpected %s %q appeared; statements sent: %q", r.s.name, kind, what, r.sent)
 }
 
+// FuzzIdent checks that Ident quotes any identifier so that it reads back
+// exactly, that database patterns round-trip, and (for a budget of inputs)
+// that every test server creates, grants on and stores exactly that name.
+//
+// CI fuzz budget: 5000 execs (inputs within the budget go to every server).
 func FuzzIdent(f *testing.F) {
 	for _, s := range append(slices.Clone(nasty), hostile...) {
 		f.Add(s)
@@ -301,6 +306,12 @@ func refusesName(err error, name string) bool {
 	return false
 }
 
+// FuzzLiteral checks that Literal quotes any string so that it reads back
+// exactly with and without NO_BACKSLASH_ESCAPES, that LikePrefix matches
+// exactly the names that start with it, and (for a budget of inputs) that
+// every test server stores the string unchanged.
+//
+// CI fuzz budget: 5000 execs (inputs within the budget go to every server).
 func FuzzLiteral(f *testing.F) {
 	for _, s := range append(slices.Clone(nasty), hostile...) {
 		f.Add(s)
