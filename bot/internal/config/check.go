@@ -199,6 +199,13 @@ func (c *checker) clusters(out *diag.List) {
 			*out = append(*out, src.at("/tls", diag.Error,
 				"tls disabled on %s: AWS-managed clusters are always reached over verified TLS", cl.Engine))
 		}
+		// The role decides which account the Lambda acts in: a role in
+		// another account would read that account's secrets and reach its
+		// databases under this cluster's name.
+		if acct, ok := roleAccount(cl.RoleARN); ok && acct != cl.AccountID {
+			*out = append(*out, src.at("/role_arn", diag.Error,
+				"role_arn is in account %s, but the cluster is in account %s: the role must be in the cluster's own account", acct, cl.AccountID))
+		}
 		for _, k := range sortedKeys(cl.Tags) {
 			if len(k) > maxTagKey {
 				*out = append(*out, src.at(jsonpos.Pointer("tags", k), diag.Error,
@@ -214,6 +221,16 @@ func (c *checker) clusters(out *diag.List) {
 			}
 		}
 	}
+}
+
+// roleAccount returns the account id of an IAM role ARN
+// (arn:aws:iam::123456789012:role/name); ok is false for anything else.
+func roleAccount(arn string) (string, bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") {
+		return "", false
+	}
+	return parts[4], true
 }
 
 // maxTagKey bounds tag keys, which reports and logs repeat.

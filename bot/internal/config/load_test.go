@@ -152,6 +152,8 @@ func TestLoadRules(t *testing.T) {
 			d("users/alice.json", 5, 37, E, "auth.secret is only used with password authentication; remove it or set type to password")}},
 		{name: "tls_disabled_on_aurora", want: diag.List{
 			d("clusters/prod-orders.json", 10, 10, E, "tls disabled on aurora-mysql-3: AWS-managed clusters are always reached over verified TLS")}},
+		{name: "role_in_other_account", want: diag.List{
+			d("clusters/prod-orders.json", 10, 15, E, "role_arn is in account 999999999999, but the cluster is in account 111111111111: the role must be in the cluster's own account")}},
 
 		// Expiry. The second entry of past_expires expires today and still
 		// grants.
