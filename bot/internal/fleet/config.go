@@ -30,11 +30,16 @@ const (
 	// EnvLockTimeout bounds the wait for another run's lock on a server, as
 	// a Go duration ("45s") or whole seconds ("45"); default 30 s.
 	EnvLockTimeout = "DBUSERS_LOCK_TIMEOUT"
+	// EnvManagedAccounts lists, comma-separated, the AWS account ids this
+	// deployment manages. A cluster in any other account is refused before
+	// any credential is asked for. Empty: every account the bundle names
+	// (the target roles' trust policies are then the only gate).
+	EnvManagedAccounts = "DBUSERS_MANAGED_ACCOUNTS"
 )
 
 // EnvVars lists every DBUSERS_* variable the Lambda reads, so a deployment
 // template test can check it sets only these (and all the required ones).
-var EnvVars = []string{EnvPointer, EnvSNSTopic, EnvConcurrency, EnvCABundle, EnvDryRun, EnvLockTimeout}
+var EnvVars = []string{EnvPointer, EnvSNSTopic, EnvConcurrency, EnvCABundle, EnvDryRun, EnvLockTimeout, EnvManagedAccounts}
 
 // RequiredEnvVars are the variables without which the Lambda refuses to start.
 var RequiredEnvVars = []string{EnvPointer}
@@ -59,6 +64,14 @@ type Config struct {
 	Roots *x509.CertPool
 	// RootsSource says where Roots came from ("embedded" or a path).
 	RootsSource string
+	// ManagedAccounts are the account ids clusters may be in; nil allows
+	// every account.
+	ManagedAccounts map[string]bool
+}
+
+// Manages reports whether the deployment may act in account id.
+func (c Config) Manages(id string) bool {
+	return c.ManagedAccounts == nil || c.ManagedAccounts[id]
 }
 
 // ConfigFromEnv reads the configuration; getenv is os.Getenv in the Lambda.
@@ -97,6 +110,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.LockTimeout = d
 	}
+	if v := strings.TrimSpace(getenv(EnvManagedAccounts)); v != "" {
+		cfg.ManagedAccounts = map[string]bool{}
+		for _, id := range strings.Split(v, ",") {
+			id = strings.TrimSpace(id)
+			if !isAccountID(id) {
+				problems = append(problems, fmt.Sprintf("%s: %q is not a 12-digit AWS account id", EnvManagedAccounts, id))
+				continue
+			}
+			cfg.ManagedAccounts[id] = true
+		}
+	}
 	roots, err := rdstls.LoadFromEnv(getenv)
 	if err != nil {
 		problems = append(problems, err.Error())
@@ -107,4 +131,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return cfg, errors.New("configuration: " + strings.Join(problems, "; "))
 	}
 	return cfg, nil
+}
+
+// isAccountID reports whether s is an AWS account id: 12 decimal digits.
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -51,6 +51,56 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
+func TestConfigManagedAccounts(t *testing.T) {
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ManagedAccounts != nil || !cfg.Manages("111111111111") {
+		t.Errorf("unset: %v; want every account managed", cfg.ManagedAccounts)
+	}
+
+	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvManagedAccounts: " 111111111111, 222222222222 "}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"111111111111": true, "222222222222": true, "333333333333": false, "": false, "11111111111": false} {
+		if got := cfg.Manages(id); got != want {
+			t.Errorf("Manages(%q) = %v, want %v", id, got, want)
+		}
+	}
+
+	for _, bad := range []string{"12345", "111111111111,", "11111111111a", "111111111111;222222222222", "arn:aws:iam::111111111111:root"} {
+		_, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvManagedAccounts: bad}))
+		if err == nil || !strings.Contains(err.Error(), EnvManagedAccounts) || !strings.Contains(err.Error(), "12-digit") {
+			t.Errorf("%s=%q: error %v, want one naming the variable and 12-digit ids", EnvManagedAccounts, bad, err)
+		}
+	}
+}
+
+func TestRoleARNAccount(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:iam::111111111111:role/dbusers-management":      "111111111111",
+		"arn:aws-us-gov:iam::222222222222:role/path/to/role":     "222222222222",
+		"arn:aws:iam::111111111111:user/alice":                   "",
+		"arn:aws:sts::111111111111:assumed-role/r/s":             "",
+		"arn:aws:iam::1111:role/r":                               "",
+		"dbusers-management":                                     "",
+		"arn:aws:iam::111111111111:role/a:arn:aws:iam::2:role/b": "111111111111",
+	} {
+		got, ok := roleARNAccount(arn)
+		if got != want || ok != (want != "") {
+			t.Errorf("roleARNAccount(%q) = %q, %v; want %q", arn, got, ok, want)
+		}
+	}
+	if got := stsAccount("arn:aws:sts::333333333333:assumed-role/dbusers-management/dbusers-reconcile"); got != "333333333333" {
+		t.Errorf("stsAccount = %q", got)
+	}
+	if got := stsAccount("garbage"); got != "" {
+		t.Errorf("stsAccount(garbage) = %q", got)
+	}
+}
+
 func TestConfigCABundleFromEnv(t *testing.T) {
 	src, err := os.ReadFile("../rdstls/global-bundle.pem")
 	if err != nil {
@@ -73,7 +123,7 @@ func TestConfigCABundleFromEnv(t *testing.T) {
 
 func TestEnvVars(t *testing.T) {
 	want := []string{"DBUSERS_POINTER_PARAMETER", "DBUSERS_SNS_TOPIC_ARN", "DBUSERS_CONCURRENCY", "DBUSERS_CA_BUNDLE",
-		"DBUSERS_DRY_RUN", "DBUSERS_LOCK_TIMEOUT"}
+		"DBUSERS_DRY_RUN", "DBUSERS_LOCK_TIMEOUT", "DBUSERS_MANAGED_ACCOUNTS"}
 	if !slices.Equal(EnvVars, want) {
 		t.Errorf("EnvVars = %v, want %v", EnvVars, want)
 	}

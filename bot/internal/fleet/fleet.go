@@ -78,8 +78,8 @@ type ClusterReport struct {
 	AccountID string        `json:"account_id"`
 	Region    string        `json:"region"`
 	Status    engine.Status `json:"status"`
-	// Stage is where a failed cluster stopped: assume-role, admin-secret,
-	// tls, connect or reconcile.
+	// Stage is where a failed cluster stopped: account (refused before any
+	// call to AWS), assume-role, admin-secret, tls, connect or reconcile.
 	Stage string `json:"stage,omitempty"`
 	Error string `json:"error,omitempty"`
 	// Server is what the server said it is, e.g. "MariaDB 10.11.19".
@@ -282,6 +282,7 @@ func quoteAll(ss []string) []string {
 
 // Stages of one cluster's run, named in reports.
 const (
+	StageAccount     = "account"
 	StageAssumeRole  = "assume-role"
 	StageAdminSecret = "admin-secret"
 	StageTLS         = "tls"
@@ -322,13 +323,23 @@ func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, 
 		return done()
 	}
 
+	if !r.cfg.Manages(c.AccountID) {
+		return fail(StageAccount, fmt.Errorf("cluster %s is in account %s, which this deployment does not manage (%s): nothing was asked of that account",
+			c.Name, c.AccountID, EnvManagedAccounts))
+	}
 	roleARN, extID, err := roleFor(c, role, externalID)
 	if err != nil {
-		return fail(StageAssumeRole, err)
+		return fail(StageAccount, err)
 	}
 	creds, err := r.creds.get(ctx, r.deps.STS, roleARN, extID)
 	if err != nil {
 		return fail(StageAssumeRole, fmt.Errorf("cluster %s: assume %s: %w", c.Name, roleARN, err))
+	}
+	// STS names the account it issued the credentials in; they must be
+	// the cluster's, whatever the ARN asked for.
+	if creds.AccountID != c.AccountID {
+		return fail(StageAssumeRole, fmt.Errorf("cluster %s: assuming %s gave credentials in account %q, not the cluster's account %s: refusing to use them",
+			c.Name, roleARN, creds.AccountID, c.AccountID))
 	}
 	// Clusters of one account and region share their secrets' reads:
 	// a service user granted on 100 clusters costs one GetSecretValue.
@@ -414,11 +425,36 @@ func roleFor(c desired.Cluster, role, externalID string) (string, string, error)
 		}
 		arn = fmt.Sprintf("arn:aws:iam::%s:role/%s", c.AccountID, role)
 	}
+	// Validation refuses a role_arn in another account; a bundle is
+	// checked again here because it is what the Lambda acts on.
+	if acct, ok := roleARNAccount(arn); !ok || acct != c.AccountID {
+		return "", "", fmt.Errorf("cluster %s: role %s is not a role in the cluster's account %s", c.Name, arn, c.AccountID)
+	}
 	ext := c.ExternalID
 	if ext == "" {
 		ext = externalID
 	}
 	return arn, ext, nil
+}
+
+// roleARNAccount returns the account of an IAM role ARN
+// (arn:aws:iam::123456789012:role/name).
+func roleARNAccount(arn string) (string, bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || !isAccountID(parts[4]) {
+		return "", false
+	}
+	return parts[4], true
+}
+
+// stsAccount returns the account of an assumed-role ARN
+// (arn:aws:sts::123456789012:assumed-role/name/session).
+func stsAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sts" {
+		return ""
+	}
+	return parts[4]
 }
 
 // credsCache assumes each role once per invocation: clusters of one account
@@ -465,6 +501,9 @@ func (c *credsCache) get(ctx context.Context, api AssumeRoleAPI, roleARN, extern
 			e.creds = aws.Credentials{
 				AccessKeyID: aws.ToString(out.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
 				SessionToken: aws.ToString(out.Credentials.SessionToken), Source: "dbusers AssumeRole " + roleARN,
+			}
+			if out.AssumedRoleUser != nil {
+				e.creds.AccountID = stsAccount(aws.ToString(out.AssumedRoleUser.Arn))
 			}
 			if out.Credentials.Expiration != nil {
 				e.creds.CanExpire, e.creds.Expires = true, *out.Credentials.Expiration
