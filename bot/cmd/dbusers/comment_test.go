@@ -291,7 +291,7 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	f.mu.Unlock()
 	environ := actionsEnv(t, f)
 
-	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir)
+	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
 	if code != exitOK {
 		t.Fatalf("first run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -323,9 +323,9 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	}
 
 	// Another push: the same comment is edited, none is added.
-	r.write(map[string]string{"users/henry.json": ""})
-	r.commit("drop henry again")
-	code, _, stderr = planCLI(t, environ, "comment", "--base", "main", "--root", r.dir)
+	r.Write(map[string]string{"users/henry.json": ""})
+	r.Commit("drop henry again")
+	code, _, stderr = planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
 	if code != exitOK {
 		t.Fatalf("second run: exit %d: %s", code, stderr)
 	}
@@ -344,7 +344,7 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	}
 
 	// The same plan again: nothing is sent but the listing.
-	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir); code != exitOK || !strings.Contains(stderr, "1 unchanged") {
+	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK || !strings.Contains(stderr, "1 unchanged") {
 		t.Errorf("third run: exit %d, %s", code, stderr)
 	}
 	if got := f.take(); got != "GET" {
@@ -362,13 +362,13 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 
 func TestCommentInvalidDeclarations(t *testing.T) {
 	r := prRepo(t)
-	bob := r.read("users/bob.json")
-	r.write(map[string]string{"users/bob.json": strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)})
-	r.commit("typo")
+	bob := r.Read("users/bob.json")
+	r.Write(map[string]string{"users/bob.json": strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)})
+	r.Commit("typo")
 	f := newFakeGitHub(t)
 	environ := actionsEnv(t, f)
 
-	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir)
+	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
 	if code != exitChanges {
 		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitChanges, stdout, stderr)
 	}
@@ -389,9 +389,9 @@ func TestCommentInvalidDeclarations(t *testing.T) {
 	}
 
 	// Fixed: the same comment now shows the plan.
-	r.write(map[string]string{"users/bob.json": bob})
-	r.commit("fix typo")
-	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir); code != exitOK {
+	r.Write(map[string]string{"users/bob.json": bob})
+	r.Commit("fix typo")
+	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK {
 		t.Fatalf("after the fix: exit %d: %s", code, stderr)
 	}
 	if bot2 := f.bot(); len(bot2) != 1 || bot2[0].ID != bot[0].ID || !strings.Contains(bot2[0].Body, "### dbusers plan: users:") {
@@ -408,7 +408,7 @@ func TestCommentReadOnlyToken(t *testing.T) {
 	f.refuseWrites = true
 	environ := actionsEnv(t, f)
 
-	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir)
+	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
 	if code != exitOK {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -425,8 +425,8 @@ func TestCommentReadOnlyToken(t *testing.T) {
 
 	// Invalid declarations with a read-only token: exit 1, and both the
 	// annotations and the warning.
-	r.write(map[string]string{"users/bob.json": strings.Replace(r.read("users/bob.json"), `"role": "write"`, `"role": "writer"`, 1)})
-	code, stdout, _ = planCLI(t, environ, "comment", "--base", "main", "--root", r.dir)
+	r.Write(map[string]string{"users/bob.json": strings.Replace(r.Read("users/bob.json"), `"role": "write"`, `"role": "writer"`, 1)})
+	code, stdout, _ = planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
 	if code != exitChanges || !strings.Contains(stdout, "::error file=users/bob.json") || !strings.Contains(stdout, "::warning::") {
 		t.Errorf("invalid + read-only: exit %d, stdout:\n%s", code, stdout)
 	}
@@ -441,12 +441,12 @@ func TestCommentLargePlanSplits(t *testing.T) {
   "access": [{"clusters": ["staging-main", "local"], "databases": ["orders"], "role": "write"}]}
 `, i, i)
 	}
-	r.write(files)
-	r.commit("1,500 services")
+	r.Write(files)
+	r.Commit("1,500 services")
 	f := newFakeGitHub(t)
 	environ := actionsEnv(t, f)
 
-	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir); code != exitOK {
+	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	bot := f.bot()
@@ -469,9 +469,9 @@ func TestCommentLargePlanSplits(t *testing.T) {
 	for p := range files {
 		files[p] = ""
 	}
-	r.write(files)
-	r.commit("no services after all")
-	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir); code != exitOK {
+	r.Write(files)
+	r.Commit("no services after all")
+	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if after := f.bot(); len(after) != 1 || after[0].ID != bot[0].ID || !strings.HasPrefix(after[0].Body, "<!-- dbusers:plan part 1/1 -->") {
@@ -511,7 +511,7 @@ func TestCommentErrors(t *testing.T) {
 		{"wrong pull request", full, []string{"--pr", "7"}, "404"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"comment", "--base", "main", "--root", r.dir}, tc.args...)
+			args := append([]string{"comment", "--base", "main", "--root", r.Dir}, tc.args...)
 			code, _, stderr := planCLI(t, tc.environ, args...)
 			if code != exitError || !strings.Contains(stderr, tc.want) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, exitError, tc.want)
@@ -524,7 +524,7 @@ func TestCommentErrors(t *testing.T) {
 
 	// Flags name the pull request when the environment does not.
 	environ := without("GITHUB_REPOSITORY", "GITHUB_EVENT_PATH", "GITHUB_API_URL")
-	code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.dir,
+	code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir,
 		"--repo", ghOwner+"/"+ghRepo, "--pr", strconv.Itoa(ghPR), "--api-url", f.srv.URL)
 	if code != exitOK || len(f.bot()) != 1 {
 		t.Errorf("with flags: exit %d, %d comments, stderr %s", code, len(f.bot()), stderr)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/review"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/gittest"
 )
 
 // planNow is the clock of every plan and comment test.
@@ -29,76 +30,6 @@ func planCLI(t testing.TB, environ map[string]string, args ...string) (code int,
 		getenv: func(k string) string { return environ[k] }}
 	code = run(context.Background(), e, args)
 	return code, out.String(), errOut.String()
-}
-
-// gitRepo is a real git repository in a temporary directory.
-type gitRepo struct {
-	t   testing.TB
-	dir string
-}
-
-// newGitRepo runs git init in a new temporary directory, on branch main.
-// It skips the test, loudly, when git is not installed.
-func newGitRepo(t testing.TB) *gitRepo {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skipf("SKIP: git is not installed (%v); plan and comment read revisions with git", err)
-	}
-	r := &gitRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	return r
-}
-
-// git runs git in the repository with a fixed identity and no user or
-// system configuration, and returns its trimmed output.
-func (r *gitRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", append([]string{"-C", r.dir,
-		"-c", "user.name=dbusers test", "-c", "user.email=test@dbusers.example", "-c", "commit.gpgsign=false"}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_DATE=2026-03-01T09:00:00Z", "GIT_COMMITTER_DATE=2026-03-01T09:00:00Z")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// write writes files (slash-separated path → content); "" removes one.
-func (r *gitRepo) write(files map[string]string) {
-	r.t.Helper()
-	for p, s := range files {
-		full := filepath.Join(r.dir, filepath.FromSlash(p))
-		if s == "" {
-			if err := os.Remove(full); err != nil {
-				r.t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			r.t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-}
-
-func (r *gitRepo) read(p string) string {
-	r.t.Helper()
-	data, err := os.ReadFile(filepath.Join(r.dir, filepath.FromSlash(p)))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return string(data)
-}
-
-// commit stages everything and commits; it returns the commit id.
-func (r *gitRepo) commit(msg string) string {
-	r.t.Helper()
-	r.git("add", "-A")
-	r.git("commit", "-q", "--allow-empty", "-m", msg)
-	return r.git("rev-parse", "HEAD")
 }
 
 // copyDeclarations copies this repository's own declarations (dbusers.json,
@@ -146,31 +77,31 @@ const henryJSON = `{
 // main and a branch "feature" that elevates alice to admin on prod, adds
 // henry and deletes frank. After the branch point main moved on (ivan was
 // added), which the plan must not show. The working tree is on feature.
-func prRepo(t testing.TB) *gitRepo {
+func prRepo(t testing.TB) *gittest.Repo {
 	t.Helper()
-	r := newGitRepo(t)
-	copyDeclarations(t, r.dir)
-	r.commit("declarations")
-	r.git("checkout", "-q", "-b", "feature")
-	alice := r.read("users/alice.json")
+	r := gittest.New(t, "plan and comment read revisions with git")
+	copyDeclarations(t, r.Dir)
+	r.Commit("declarations")
+	r.Git("checkout", "-q", "-b", "feature")
+	alice := r.Read("users/alice.json")
 	elevated := strings.Replace(alice,
 		`{"clusters": ["prod-orders"], "databases": ["orders"], "role": "read"}`,
 		`{"clusters": ["prod-orders"], "databases": ["orders"], "role": "admin", "reason": "schema migration OPS-9"}`, 1)
 	if elevated == alice {
 		t.Fatal("users/alice.json changed shape; update prRepo")
 	}
-	r.write(map[string]string{"users/alice.json": elevated, "users/henry.json": henryJSON, "users/frank.json": ""})
-	r.commit("alice admin on prod, add henry, remove frank")
-	r.git("checkout", "-q", "main")
-	r.write(map[string]string{"users/ivan.json": strings.ReplaceAll(henryJSON, "henry", "ivan")})
-	r.commit("main moved on: ivan")
-	r.git("checkout", "-q", "feature")
+	r.Write(map[string]string{"users/alice.json": elevated, "users/henry.json": henryJSON, "users/frank.json": ""})
+	r.Commit("alice admin on prod, add henry, remove frank")
+	r.Git("checkout", "-q", "main")
+	r.Write(map[string]string{"users/ivan.json": strings.ReplaceAll(henryJSON, "henry", "ivan")})
+	r.Commit("main moved on: ivan")
+	r.Git("checkout", "-q", "feature")
 	return r
 }
 
 func TestPlanAcrossCommits(t *testing.T) {
 	r := prRepo(t)
-	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir)
 	if code != exitChanges {
 		t.Fatalf("exit %d, want %d; stderr:\n%s\nstdout:\n%s", code, exitChanges, stderr, stdout)
 	}
@@ -198,8 +129,8 @@ func TestPlanAcrossCommits(t *testing.T) {
 	}
 
 	// Uncommitted changes in the working tree count without --head.
-	r.write(map[string]string{"users/gina.json": ""})
-	_, stdout, _ = planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	r.Write(map[string]string{"users/gina.json": ""})
+	_, stdout, _ = planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir)
 	if !strings.Contains(stdout, "gina (acme_gina, human, gina@acme.example): removed") {
 		t.Errorf("an uncommitted deletion is not in the plan:\n%s", stdout)
 	}
@@ -207,12 +138,12 @@ func TestPlanAcrossCommits(t *testing.T) {
 
 func TestPlanHead(t *testing.T) {
 	r := prRepo(t)
-	feature := r.git("rev-parse", "feature")
+	feature := r.Git("rev-parse", "feature")
 	// The working tree is elsewhere, and dirty: --head ignores it.
-	r.git("checkout", "-q", "main")
-	r.write(map[string]string{"users/bob.json": ""})
+	r.Git("checkout", "-q", "main")
+	r.Write(map[string]string{"users/bob.json": ""})
 
-	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--head", "feature", "--root", r.dir, "--format", "markdown")
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--head", "feature", "--root", r.Dir, "--format", "markdown")
 	if code != exitChanges {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 	}
@@ -244,20 +175,20 @@ func TestPlanNoChange(t *testing.T) {
 		{[]string{"--head", "main", "--format", "markdown"}, "### dbusers plan: no change to any database account\n"},
 		{[]string{"--head", "feature~1"}, "dbusers plan: no change to any database account\n"},
 	} {
-		code, stdout, stderr := planCLI(t, nil, append([]string{"plan", "--base", "main", "--root", r.dir}, tc.args...)...)
+		code, stdout, stderr := planCLI(t, nil, append([]string{"plan", "--base", "main", "--root", r.Dir}, tc.args...)...)
 		if code != exitOK || stdout != tc.want {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and %q", tc.args, code, stdout, stderr, tc.want)
 		}
 	}
 	// A description edit reaches no database: no change either.
-	r.git("checkout", "-q", "main")
-	bob := r.read("users/bob.json")
+	r.Git("checkout", "-q", "main")
+	bob := r.Read("users/bob.json")
 	edited := strings.Replace(bob, `"description": "Backend engineer, payments."`, `"description": "Backend engineer, payments and refunds."`, 1)
 	if edited == bob {
 		t.Fatal("users/bob.json changed shape; update the test")
 	}
-	r.write(map[string]string{"users/bob.json": edited})
-	code, stdout, _ := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	r.Write(map[string]string{"users/bob.json": edited})
+	code, stdout, _ := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir)
 	if code != exitOK || stdout != "dbusers plan: no change to any database account\n" {
 		t.Errorf("description edit: exit %d, %q", code, stdout)
 	}
@@ -265,17 +196,17 @@ func TestPlanNoChange(t *testing.T) {
 
 func TestPlanInvalidHead(t *testing.T) {
 	r := prRepo(t)
-	bob := r.read("users/bob.json")
+	bob := r.Read("users/bob.json")
 	broken := strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)
 	if broken == bob {
 		t.Fatal("users/bob.json changed shape; update the test")
 	}
-	r.write(map[string]string{"users/bob.json": broken})
-	r.commit("typo in a role")
+	r.Write(map[string]string{"users/bob.json": broken})
+	r.Commit("typo in a role")
 
 	for _, format := range []string{"text", "markdown", "json"} {
 		t.Run(format, func(t *testing.T) {
-			code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--head", "HEAD", "--root", r.dir, "--format", format)
+			code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--head", "HEAD", "--root", r.Dir, "--format", format)
 			if code != exitError {
 				t.Errorf("exit %d, want %d", code, exitError)
 			}
@@ -320,7 +251,7 @@ func TestPlanInvalidHead(t *testing.T) {
 
 func TestPlanJSON(t *testing.T) {
 	r := prRepo(t)
-	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir, "--format", "json")
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir, "--format", "json")
 	if code != exitChanges {
 		t.Fatalf("exit %d; stderr %s", code, stderr)
 	}
@@ -348,18 +279,18 @@ func TestPlanJSON(t *testing.T) {
 // TestPlanBaseBeforeDbusers: a repository whose main predates dbusers
 // (no dbusers.json at the merge base) is compared against nothing.
 func TestPlanBaseBeforeDbusers(t *testing.T) {
-	r := newGitRepo(t)
-	r.write(map[string]string{"README.md": "# access requests\n"})
-	r.commit("before dbusers")
-	r.git("checkout", "-q", "-b", "adopt")
-	copyDeclarations(t, r.dir)
-	r.commit("adopt dbusers")
+	r := gittest.New(t, "plan and comment read revisions with git")
+	r.Write(map[string]string{"README.md": "# access requests\n"})
+	r.Commit("before dbusers")
+	r.Git("checkout", "-q", "-b", "adopt")
+	copyDeclarations(t, r.Dir)
+	r.Commit("adopt dbusers")
 
-	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir)
 	if code != exitChanges {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 	}
-	users, err := os.ReadDir(filepath.Join(r.dir, "users"))
+	users, err := os.ReadDir(filepath.Join(r.Dir, "users"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,13 +313,13 @@ func TestPlanErrors(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{"no base", []string{"plan", "--root", r.dir}, "--base is required"},
-		{"unknown base", []string{"plan", "--base", "origin/main", "--root", r.dir}, `unknown revision "origin/main" (fetch it`},
-		{"unknown head", []string{"plan", "--base", "main", "--head", "nope", "--root", r.dir}, `unknown revision "nope"`},
-		{"dash revision", []string{"plan", "--base", "--output=/tmp/x", "--root", r.dir}, "may not start with '-'"},
+		{"no base", []string{"plan", "--root", r.Dir}, "--base is required"},
+		{"unknown base", []string{"plan", "--base", "origin/main", "--root", r.Dir}, `unknown revision "origin/main" (fetch it`},
+		{"unknown head", []string{"plan", "--base", "main", "--head", "nope", "--root", r.Dir}, `unknown revision "nope"`},
+		{"dash revision", []string{"plan", "--base", "--output=/tmp/x", "--root", r.Dir}, "may not start with '-'"},
 		{"not a repository", []string{"plan", "--base", "main", "--root", notRepo}, "not a git repository"},
-		{"bad format", []string{"plan", "--base", "main", "--root", r.dir, "--format", "yaml"}, `unknown format "yaml"`},
-		{"extra argument", []string{"plan", "--base", "main", "--root", r.dir, "extra"}, `unexpected argument "extra"`},
+		{"bad format", []string{"plan", "--base", "main", "--root", r.Dir, "--format", "yaml"}, `unknown format "yaml"`},
+		{"extra argument", []string{"plan", "--base", "main", "--root", r.Dir, "extra"}, `unexpected argument "extra"`},
 		{"bad flag", []string{"plan", "--nope"}, "flag provided but not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -405,14 +336,14 @@ func TestPlanErrors(t *testing.T) {
 	// A base that exists but does not validate (validated by an older
 	// dbusers, or pushed past the check): the pull request that repairs it
 	// is compared against nothing, with a note, so its check can go green.
-	r.git("checkout", "-q", "main")
-	bob := r.read("users/bob.json")
-	r.write(map[string]string{"users/bob.json": strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)})
-	r.commit("broken main")
-	r.git("checkout", "-q", "-b", "fix")
-	r.write(map[string]string{"users/bob.json": bob})
-	r.commit("fix bob")
-	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.dir)
+	r.Git("checkout", "-q", "main")
+	bob := r.Read("users/bob.json")
+	r.Write(map[string]string{"users/bob.json": strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)})
+	r.Commit("broken main")
+	r.Git("checkout", "-q", "-b", "fix")
+	r.Write(map[string]string{"users/bob.json": bob})
+	r.Commit("fix bob")
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir)
 	if code != exitChanges || !strings.Contains(stdout, "does not validate") || !strings.Contains(stdout, "users/bob.json") ||
 		!strings.Contains(stdout, "compares against an empty configuration") {
 		t.Errorf("broken base: exit %d, stdout %q, stderr %q", code, stdout, stderr)

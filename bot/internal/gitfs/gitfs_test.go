@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,70 +13,13 @@ import (
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dbusers/dbusers/bot/internal/testsupport/gittest"
 )
 
-// testRepo is a real git repository in a temporary directory.
-type testRepo struct {
-	t   *testing.T
-	dir string
-}
-
-// newTestRepo runs git init in a new temporary directory. It skips the
-// test, loudly, when git is not installed: gitfs is nothing without it.
-func newTestRepo(t *testing.T) *testRepo {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skipf("SKIP: git is not installed (%v); gitfs is untested", err)
-	}
-	r := &testRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	return r
-}
-
-// git runs a git command in the repository with a fixed identity and no
-// user or system configuration, and returns its trimmed output.
-func (r *testRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", append([]string{"-C", r.dir,
-		"-c", "user.name=dbusers test", "-c", "user.email=test@dbusers.example",
-		"-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_DATE=2026-03-01T09:00:00Z", "GIT_COMMITTER_DATE=2026-03-01T09:00:00Z")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// write writes files (slash-separated path → content) into the working
-// tree; an empty content removes the file.
-func (r *testRepo) write(files map[string]string) {
-	r.t.Helper()
-	for p, s := range files {
-		full := filepath.Join(r.dir, filepath.FromSlash(p))
-		if s == "" {
-			if err := os.Remove(full); err != nil {
-				r.t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			r.t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-}
-
-// commit stages everything and commits; it returns the commit id.
-func (r *testRepo) commit(msg string) string {
-	r.t.Helper()
-	r.git("add", "-A")
-	r.git("commit", "-q", "--allow-empty", "-m", msg)
-	return r.git("rev-parse", "HEAD")
-}
+// newTestRepo returns a new git repository; without git the test skips
+// loudly: gitfs is nothing without it.
+func newTestRepo(t *testing.T) *gittest.Repo { return gittest.New(t, "gitfs is untested") }
 
 // files returns every file of fsys with its content.
 func files(t *testing.T, fsys fs.FS) map[string]string {
@@ -100,7 +42,7 @@ func files(t *testing.T, fsys fs.FS) map[string]string {
 func TestTreeReturnsExactlyTheFilesOfTheRevision(t *testing.T) {
 	r := newTestRepo(t)
 	ctx := context.Background()
-	r.write(map[string]string{
+	r.Write(map[string]string{
 		"dbusers.json":          `{"prefix": "acme"}` + "\n",
 		"clusters/prod.json":    `{"name": "prod"}` + "\n",
 		"users/alice.json":      `{"name": "alice"}` + "\n",
@@ -109,17 +51,17 @@ func TestTreeReturnsExactlyTheFilesOfTheRevision(t *testing.T) {
 		"README.md":             "not a declaration\n",
 		"bot/main.go":           "package main\n",
 	})
-	first := r.commit("first")
-	r.write(map[string]string{
+	first := r.Commit("first")
+	r.Write(map[string]string{
 		"users/bob.json":   "",                                     // deleted
 		"users/alice.json": `{"name": "alice", "v": 2}` + "\n",     // changed
 		"users/carol.json": "{\n  \"name\": \"carol\"\n}\n\x00x\n", // added, with a NUL and no JSON meaning
 	})
-	second := r.commit("second")
+	second := r.Commit("second")
 	// Uncommitted changes never show in a revision's tree.
-	r.write(map[string]string{"users/dirty.json": "{}\n", "users/alice.json": "dirty\n"})
+	r.Write(map[string]string{"users/dirty.json": "{}\n", "users/alice.json": "dirty\n"})
 
-	repo := Repo{Dir: r.dir}
+	repo := Repo{Dir: r.Dir}
 	paths := []string{"dbusers.json", "clusters", "users"}
 	tests := []struct {
 		rev  string
@@ -172,9 +114,9 @@ func TestTreeReturnsExactlyTheFilesOfTheRevision(t *testing.T) {
 
 func TestTreeOfMissingPathsIsEmpty(t *testing.T) {
 	r := newTestRepo(t)
-	r.write(map[string]string{"README.md": "before dbusers\n"})
-	id := r.commit("predates dbusers")
-	fsys, err := Repo{Dir: r.dir}.Tree(context.Background(), id, "dbusers.json", "clusters", "users")
+	r.Write(map[string]string{"README.md": "before dbusers\n"})
+	id := r.Commit("predates dbusers")
+	fsys, err := Repo{Dir: r.Dir}.Tree(context.Background(), id, "dbusers.json", "clusters", "users")
 	if err != nil {
 		t.Fatalf("Tree: %v", err)
 	}
@@ -192,7 +134,7 @@ func TestTreeOfMissingPathsIsEmpty(t *testing.T) {
 // not leak in.
 func TestTreeOfSubdirectory(t *testing.T) {
 	r := newTestRepo(t)
-	r.write(map[string]string{
+	r.Write(map[string]string{
 		"dbusers.json":                 "root settings\n",
 		"users/root.json":              "root user\n",
 		"infra/db/dbusers.json":        "sub settings\n",
@@ -200,8 +142,8 @@ func TestTreeOfSubdirectory(t *testing.T) {
 		"infra/db/clusters/prod.json":  "sub cluster\n",
 		"infra/other/users/ghost.json": "elsewhere\n",
 	})
-	id := r.commit("monorepo")
-	fsys, err := Repo{Dir: filepath.Join(r.dir, "infra", "db")}.Tree(context.Background(), id, "dbusers.json", "clusters", "users")
+	id := r.Commit("monorepo")
+	fsys, err := Repo{Dir: filepath.Join(r.Dir, "infra", "db")}.Tree(context.Background(), id, "dbusers.json", "clusters", "users")
 	if err != nil {
 		t.Fatalf("Tree: %v", err)
 	}
@@ -217,12 +159,12 @@ func TestTreeOfSubdirectory(t *testing.T) {
 
 func TestTreeSkipsSubmodules(t *testing.T) {
 	r := newTestRepo(t)
-	r.write(map[string]string{"users/alice.json": "alice\n"})
-	r.commit("one")
+	r.Write(map[string]string{"users/alice.json": "alice\n"})
+	r.Commit("one")
 	// A gitlink (mode 160000) under users/ is not a declaration.
-	r.git("update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",users/vendored")
-	r.git("commit", "-q", "-m", "submodule")
-	fsys, err := Repo{Dir: r.dir}.Tree(context.Background(), "HEAD", "users")
+	r.Git("update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",users/vendored")
+	r.Git("commit", "-q", "-m", "submodule")
+	fsys, err := Repo{Dir: r.Dir}.Tree(context.Background(), "HEAD", "users")
 	if err != nil {
 		t.Fatalf("Tree: %v", err)
 	}
@@ -234,10 +176,10 @@ func TestTreeSkipsSubmodules(t *testing.T) {
 func TestResolve(t *testing.T) {
 	r := newTestRepo(t)
 	ctx := context.Background()
-	r.write(map[string]string{"a": "1\n"})
-	id := r.commit("one")
-	r.git("tag", "v1")
-	repo := Repo{Dir: r.dir}
+	r.Write(map[string]string{"a": "1\n"})
+	id := r.Commit("one")
+	r.Git("tag", "v1")
+	repo := Repo{Dir: r.Dir}
 
 	for _, rev := range []string{"main", "HEAD", "v1", id, id[:10], "refs/heads/main"} {
 		got, err := repo.Resolve(ctx, rev)
@@ -247,7 +189,7 @@ func TestResolve(t *testing.T) {
 	}
 
 	// An annotated tag resolves to its commit, not to the tag object.
-	r.git("tag", "-a", "-m", "annotated", "v1a")
+	r.Git("tag", "-a", "-m", "annotated", "v1a")
 	if got, err := repo.Resolve(ctx, "v1a"); err != nil || got != id {
 		t.Errorf("Resolve(annotated tag) = %q, %v; want %s", got, err, id)
 	}
@@ -268,7 +210,7 @@ func TestResolve(t *testing.T) {
 	}
 
 	// A blob is not a commit.
-	blob := r.git("rev-parse", "HEAD:a")
+	blob := r.Git("rev-parse", "HEAD:a")
 	if _, err := repo.Resolve(ctx, blob); err == nil {
 		t.Errorf("Resolve(blob %s) succeeded", blob)
 	}
@@ -280,9 +222,9 @@ func TestResolve(t *testing.T) {
 func TestRevisionsStartingWithDashAreRefused(t *testing.T) {
 	r := newTestRepo(t)
 	ctx := context.Background()
-	r.write(map[string]string{"users/a.json": "1\n"})
-	r.commit("one")
-	repo := Repo{Dir: r.dir}
+	r.Write(map[string]string{"users/a.json": "1\n"})
+	r.Commit("one")
+	repo := Repo{Dir: r.Dir}
 	canary := filepath.Join(t.TempDir(), "written")
 
 	for _, rev := range []string{"-h", "--output=" + canary, "--all", "-"} {
@@ -306,18 +248,18 @@ func TestRevisionsStartingWithDashAreRefused(t *testing.T) {
 func TestMergeBase(t *testing.T) {
 	r := newTestRepo(t)
 	ctx := context.Background()
-	r.write(map[string]string{"users/a.json": "1\n"})
-	root := r.commit("root")
-	r.write(map[string]string{"users/b.json": "2\n"})
-	fork := r.commit("branch point")
-	r.git("checkout", "-q", "-b", "feature")
-	r.write(map[string]string{"users/c.json": "3\n"})
-	feature := r.commit("feature work")
-	r.git("checkout", "-q", "main")
-	r.write(map[string]string{"users/d.json": "4\n"})
-	mainTip := r.commit("main moved on")
+	r.Write(map[string]string{"users/a.json": "1\n"})
+	root := r.Commit("root")
+	r.Write(map[string]string{"users/b.json": "2\n"})
+	fork := r.Commit("branch point")
+	r.Git("checkout", "-q", "-b", "feature")
+	r.Write(map[string]string{"users/c.json": "3\n"})
+	feature := r.Commit("feature work")
+	r.Git("checkout", "-q", "main")
+	r.Write(map[string]string{"users/d.json": "4\n"})
+	mainTip := r.Commit("main moved on")
 
-	repo := Repo{Dir: r.dir}
+	repo := Repo{Dir: r.Dir}
 	for _, tt := range []struct{ a, b, want string }{
 		{"main", "feature", fork},
 		{"feature", "main", fork},
@@ -341,11 +283,11 @@ func TestMergeBase(t *testing.T) {
 	}
 
 	// Unrelated histories have no merge base.
-	r.git("checkout", "-q", "--orphan", "unrelated")
-	r.git("rm", "-rq", "--cached", ".")
-	r.write(map[string]string{"other": "x\n"})
-	r.git("add", "other")
-	r.git("commit", "-q", "-m", "unrelated root")
+	r.Git("checkout", "-q", "--orphan", "unrelated")
+	r.Git("rm", "-rq", "--cached", ".")
+	r.Write(map[string]string{"other": "x\n"})
+	r.Git("add", "other")
+	r.Git("commit", "-q", "-m", "unrelated root")
 	if got, err := repo.MergeBase(ctx, "unrelated", "main"); err == nil {
 		t.Errorf("MergeBase of unrelated histories = %q, want an error", got)
 	} else if !strings.Contains(err.Error(), "no merge base") {
@@ -355,9 +297,9 @@ func TestMergeBase(t *testing.T) {
 
 func TestSubject(t *testing.T) {
 	r := newTestRepo(t)
-	r.write(map[string]string{"a": "1\n"})
-	r.commit("grant alice read on prod\n\nbody text")
-	got, err := Repo{Dir: r.dir}.Subject(context.Background(), "HEAD")
+	r.Write(map[string]string{"a": "1\n"})
+	r.Commit("grant alice read on prod\n\nbody text")
+	got, err := Repo{Dir: r.Dir}.Subject(context.Background(), "HEAD")
 	if err != nil || got != "grant alice read on prod" {
 		t.Errorf("Subject = %q, %v", got, err)
 	}
@@ -366,7 +308,7 @@ func TestSubject(t *testing.T) {
 func TestCheck(t *testing.T) {
 	r := newTestRepo(t)
 	ctx := context.Background()
-	if err := (Repo{Dir: r.dir}).Check(ctx); err != nil {
+	if err := (Repo{Dir: r.Dir}).Check(ctx); err != nil {
 		t.Errorf("Check(repository) = %v", err)
 	}
 	plain := t.TempDir()
