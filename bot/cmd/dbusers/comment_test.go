@@ -1,275 +1,34 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/dbusers/dbusers/bot/internal/ghcomment"
+	"github.com/dbusers/dbusers/bot/internal/ghcomment/ghcommenttest"
 )
-
-// fakeGitHub serves the issue-comment endpoints of one pull request under
-// /api/v3/, as GitHub Enterprise Server does and as ghcomment expects for
-// any API URL other than github.com's, with the JSON shapes go-github v60
-// reads. It is a trimmed copy of the fake in ghcomment's tests.
-type fakeGitHub struct {
-	t   *testing.T
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	comments []fakeComment
-	nextID   int64
-	clock    time.Time
-	requests []string // "METHOD /path", without /api/v3
-	// refuseWrites answers creates, edits and deletes with the 403 that a
-	// fork's read-only GITHUB_TOKEN gets.
-	refuseWrites bool
-}
-
-type fakeComment struct {
-	ID      int64
-	Login   string
-	Body    string
-	Created time.Time
-	Updated time.Time
-}
-
-const (
-	ghOwner = "acme"
-	ghRepo  = "dbaccess"
-	ghPR    = 42
-	ghToken = "ghs_commenttesttoken"
-	ghBot   = "github-actions[bot]"
-)
-
-func newFakeGitHub(t *testing.T) *fakeGitHub {
-	t.Helper()
-	f := &fakeGitHub{t: t, nextID: 2_000_000_000, clock: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	mux := http.NewServeMux()
-	prefix := "/api/v3/repos/{owner}/{repo}/issues/"
-	mux.HandleFunc("GET "+prefix+"{number}/comments", f.list)
-	mux.HandleFunc("POST "+prefix+"{number}/comments", f.create)
-	mux.HandleFunc("PATCH "+prefix+"comments/{id}", f.edit)
-	mux.HandleFunc("DELETE "+prefix+"comments/{id}", f.delete)
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.requests = append(f.requests, r.Method+" "+strings.TrimPrefix(r.URL.Path, "/api/v3"))
-		refuse := f.refuseWrites && r.Method != http.MethodGet
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("X-RateLimit-Limit", "1000")
-		w.Header().Set("X-RateLimit-Remaining", "999")
-		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
-		switch {
-		case r.Header.Get("Authorization") != "Bearer "+ghToken:
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}`)
-		case refuse:
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprint(w, `{"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment"}`)
-		case r.PathValue("owner") != "" && (r.PathValue("owner") != ghOwner || r.PathValue("repo") != ghRepo):
-			f.notFound(w)
-		default:
-			mux.ServeHTTP(w, r)
-		}
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeGitHub) notFound(w http.ResponseWriter) {
-	w.WriteHeader(http.StatusNotFound)
-	fmt.Fprint(w, `{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}`)
-}
-
-func (f *fakeGitHub) render(c fakeComment) map[string]any {
-	api := fmt.Sprintf("%s/api/v3/repos/%s/%s", f.srv.URL, ghOwner, ghRepo)
-	userType := "Bot"
-	if c.Login != ghBot {
-		userType = "User"
-	}
-	return map[string]any{
-		"id":                 c.ID,
-		"node_id":            fmt.Sprintf("IC_kwDO%d", c.ID),
-		"url":                fmt.Sprintf("%s/issues/comments/%d", api, c.ID),
-		"html_url":           fmt.Sprintf("https://github.example.com/%s/%s/pull/%d#issuecomment-%d", ghOwner, ghRepo, ghPR, c.ID),
-		"issue_url":          fmt.Sprintf("%s/issues/%d", api, ghPR),
-		"body":               c.Body,
-		"user":               map[string]any{"login": c.Login, "id": 41898282, "type": userType},
-		"created_at":         c.Created.Format(time.RFC3339),
-		"updated_at":         c.Updated.Format(time.RFC3339),
-		"author_association": "NONE",
-	}
-}
-
-func (f *fakeGitHub) writeJSON(w http.ResponseWriter, status int, v any) {
-	w.WriteHeader(status)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
-		f.t.Error(err)
-	}
-}
-
-func (f *fakeGitHub) list(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("number") != strconv.Itoa(ghPR) {
-		f.notFound(w)
-		return
-	}
-	perPage, page := 30, 1
-	if v, err := strconv.Atoi(r.URL.Query().Get("per_page")); err == nil && v > 0 {
-		perPage = min(v, 100)
-	}
-	if v, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && v > 0 {
-		page = v
-	}
-	f.mu.Lock()
-	all := slices.Clone(f.comments)
-	f.mu.Unlock()
-	lo, hi := min((page-1)*perPage, len(all)), min(page*perPage, len(all))
-	out := []map[string]any{}
-	for _, c := range all[lo:hi] {
-		out = append(out, f.render(c))
-	}
-	if hi < len(all) {
-		w.Header().Set("Link", fmt.Sprintf(`<%s/api/v3/repositories/1/issues/%d/comments?per_page=%d&page=%d>; rel="next"`,
-			f.srv.URL, ghPR, perPage, page+1))
-	}
-	f.writeJSON(w, http.StatusOK, out)
-}
-
-// body decodes {"body": "..."} and enforces GitHub's size limit.
-func (f *fakeGitHub) body(w http.ResponseWriter, r *http.Request) (string, bool) {
-	var in struct {
-		Body *string `json:"body"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Body == nil {
-		f.t.Errorf("%s %s: want {\"body\": string}: %v", r.Method, r.URL.Path, err)
-		w.WriteHeader(http.StatusBadRequest)
-		return "", false
-	}
-	if n := utf8.RuneCountInString(*in.Body); n > ghcomment.GitHubMaxBody {
-		f.t.Errorf("%s %s: comment of %d characters, over GitHub's limit", r.Method, r.URL.Path, n)
-		f.writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed"})
-		return "", false
-	}
-	return *in.Body, true
-}
-
-func (f *fakeGitHub) add(login, body string) fakeComment {
-	f.nextID++
-	f.clock = f.clock.Add(time.Minute)
-	c := fakeComment{ID: f.nextID, Login: login, Body: body, Created: f.clock, Updated: f.clock}
-	f.comments = append(f.comments, c)
-	return c
-}
-
-func (f *fakeGitHub) create(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("number") != strconv.Itoa(ghPR) {
-		f.notFound(w)
-		return
-	}
-	body, ok := f.body(w, r)
-	if !ok {
-		return
-	}
-	f.mu.Lock()
-	c := f.add(ghBot, body)
-	f.mu.Unlock()
-	f.writeJSON(w, http.StatusCreated, f.render(c))
-}
-
-func (f *fakeGitHub) index(r *http.Request) int {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		return -1
-	}
-	return slices.IndexFunc(f.comments, func(c fakeComment) bool { return c.ID == id })
-}
-
-func (f *fakeGitHub) edit(w http.ResponseWriter, r *http.Request) {
-	body, ok := f.body(w, r)
-	if !ok {
-		return
-	}
-	f.mu.Lock()
-	i := f.index(r)
-	var c fakeComment
-	if i >= 0 {
-		f.clock = f.clock.Add(time.Minute)
-		f.comments[i].Body, f.comments[i].Updated = body, f.clock
-		c = f.comments[i]
-	}
-	f.mu.Unlock()
-	if i < 0 {
-		f.notFound(w)
-		return
-	}
-	f.writeJSON(w, http.StatusOK, f.render(c))
-}
-
-func (f *fakeGitHub) delete(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	i := f.index(r)
-	if i >= 0 {
-		f.comments = slices.Delete(f.comments, i, i+1)
-	}
-	f.mu.Unlock()
-	if i < 0 {
-		f.notFound(w)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// bot returns the bodies of the bot's comments, oldest first.
-func (f *fakeGitHub) bot() []fakeComment {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []fakeComment
-	for _, c := range f.comments {
-		if c.Login == ghBot {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// take returns the methods of the requests since the last take.
-func (f *fakeGitHub) take() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var m []string
-	for _, r := range f.requests {
-		m = append(m, strings.Fields(r)[0])
-	}
-	f.requests = nil
-	return strings.Join(m, " ")
-}
 
 // actionsEnv is the environment GitHub Actions gives the comment step.
-func actionsEnv(t *testing.T, f *fakeGitHub) map[string]string {
+func actionsEnv(t *testing.T, f *ghcommenttest.Server) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	event := filepath.Join(dir, "event.json")
-	payload := fmt.Sprintf(`{"action": "synchronize", "number": %d, "pull_request": {"number": %d, "head": {"ref": "feature"}, "base": {"ref": "main"}}}`, ghPR, ghPR)
+	payload := fmt.Sprintf(`{"action": "synchronize", "number": %d, "pull_request": {"number": %d, "head": {"ref": "feature"}, "base": {"ref": "main"}}}`, ghcommenttest.PR, ghcommenttest.PR)
 	if err := os.WriteFile(event, []byte(payload), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return map[string]string{
-		"GITHUB_TOKEN":        ghToken,
-		"GITHUB_REPOSITORY":   ghOwner + "/" + ghRepo,
+		"GITHUB_TOKEN":        ghcommenttest.Token,
+		"GITHUB_REPOSITORY":   ghcommenttest.Owner + "/" + ghcommenttest.Repo,
 		"GITHUB_EVENT_NAME":   "pull_request",
 		"GITHUB_EVENT_PATH":   event,
-		"GITHUB_API_URL":      f.srv.URL,
+		"GITHUB_API_URL":      f.URL,
 		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "step_summary.md"),
 	}
 }
@@ -285,23 +44,21 @@ func readSummary(t *testing.T, environ map[string]string) string {
 
 func TestCommentCreatesThenEdits(t *testing.T) {
 	r := prRepo(t)
-	f := newFakeGitHub(t)
-	f.mu.Lock()
-	human := f.add("octocat", "LGTM once the plan is green. dbusers:plan part 1/1")
-	f.mu.Unlock()
+	f := ghcommenttest.NewServer(t)
+	human := f.Seed("octocat", "LGTM once the plan is green. dbusers:plan part 1/1")
 	environ := actionsEnv(t, f)
 
 	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
 	if code != exitOK {
 		t.Fatalf("first run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if got := f.take(); got != "GET POST" {
+	if got := f.Take().Methods(); got != "GET POST" {
 		t.Errorf("first run sent %s, want GET POST", got)
 	}
 	if !strings.Contains(stderr, "1 created, 0 updated") || !strings.Contains(stderr, "#issuecomment-") {
 		t.Errorf("first run stderr: %s", stderr)
 	}
-	bot := f.bot()
+	bot := f.BotComments()
 	if len(bot) != 1 {
 		t.Fatalf("%d bot comments after the first run, want 1", len(bot))
 	}
@@ -329,10 +86,10 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("second run: exit %d: %s", code, stderr)
 	}
-	if got := f.take(); got != "GET PATCH" {
+	if got := f.Take().Methods(); got != "GET PATCH" {
 		t.Errorf("second run sent %s, want GET PATCH", got)
 	}
-	bot = f.bot()
+	bot = f.BotComments()
 	if len(bot) != 1 || bot[0].ID != first.ID {
 		t.Fatalf("after the second run: %d bot comments (ids %v), want the first one edited", len(bot), bot)
 	}
@@ -347,15 +104,14 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK || !strings.Contains(stderr, "1 unchanged") {
 		t.Errorf("third run: exit %d, %s", code, stderr)
 	}
-	if got := f.take(); got != "GET" {
+	if got := f.Take().Methods(); got != "GET" {
 		t.Errorf("an unchanged plan sent %s, want GET", got)
 	}
 
 	// The human's comment, which mentions the marker text, is untouched.
-	f.mu.Lock()
-	i := slices.IndexFunc(f.comments, func(c fakeComment) bool { return c.ID == human.ID })
-	f.mu.Unlock()
-	if i < 0 || f.comments[i].Body != human.Body {
+	all := f.Comments()
+	i := slices.IndexFunc(all, func(c ghcommenttest.Comment) bool { return c.ID == human.ID })
+	if i < 0 || all[i].Body != human.Body {
 		t.Errorf("the human's comment was changed or deleted")
 	}
 }
@@ -365,7 +121,7 @@ func TestCommentInvalidDeclarations(t *testing.T) {
 	bob := r.Read("users/bob.json")
 	r.Write(map[string]string{"users/bob.json": strings.Replace(bob, `"role": "write"`, `"role": "writer"`, 1)})
 	r.Commit("typo")
-	f := newFakeGitHub(t)
+	f := ghcommenttest.NewServer(t)
 	environ := actionsEnv(t, f)
 
 	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
@@ -375,7 +131,7 @@ func TestCommentInvalidDeclarations(t *testing.T) {
 	if !strings.Contains(stdout, "::error file=users/bob.json,line=8,") || !strings.Contains(stdout, "writer") {
 		t.Errorf("no annotation for bob's file on stdout:\n%s", stdout)
 	}
-	bot := f.bot()
+	bot := f.BotComments()
 	if len(bot) != 1 {
 		t.Fatalf("%d bot comments, want 1", len(bot))
 	}
@@ -394,7 +150,7 @@ func TestCommentInvalidDeclarations(t *testing.T) {
 	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK {
 		t.Fatalf("after the fix: exit %d: %s", code, stderr)
 	}
-	if bot2 := f.bot(); len(bot2) != 1 || bot2[0].ID != bot[0].ID || !strings.Contains(bot2[0].Body, "### dbusers plan: users:") {
+	if bot2 := f.BotComments(); len(bot2) != 1 || bot2[0].ID != bot[0].ID || !strings.Contains(bot2[0].Body, "### dbusers plan: users:") {
 		t.Errorf("after the fix: %+v", bot2)
 	}
 }
@@ -404,8 +160,8 @@ func TestCommentInvalidDeclarations(t *testing.T) {
 // status depends on validation alone.
 func TestCommentReadOnlyToken(t *testing.T) {
 	r := prRepo(t)
-	f := newFakeGitHub(t)
-	f.refuseWrites = true
+	f := ghcommenttest.NewServer(t)
+	f.RefuseWrites()
 	environ := actionsEnv(t, f)
 
 	code, stdout, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir)
@@ -419,7 +175,7 @@ func TestCommentReadOnlyToken(t *testing.T) {
 	if !strings.Contains(readSummary(t, environ), "🔴 admin on production for alice") {
 		t.Errorf("the plan is not in the step summary")
 	}
-	if len(f.bot()) != 0 {
+	if len(f.BotComments()) != 0 {
 		t.Errorf("a comment was stored despite the 403")
 	}
 
@@ -443,13 +199,13 @@ func TestCommentLargePlanSplits(t *testing.T) {
 	}
 	r.Write(files)
 	r.Commit("1,500 services")
-	f := newFakeGitHub(t)
+	f := ghcommenttest.NewServer(t)
 	environ := actionsEnv(t, f)
 
 	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	bot := f.bot()
+	bot := f.BotComments()
 	if len(bot) < 2 {
 		t.Fatalf("%d comments for 1,500 new users, want several parts", len(bot))
 	}
@@ -474,14 +230,14 @@ func TestCommentLargePlanSplits(t *testing.T) {
 	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if after := f.bot(); len(after) != 1 || after[0].ID != bot[0].ID || !strings.HasPrefix(after[0].Body, "<!-- dbusers:plan part 1/1 -->") {
+	if after := f.BotComments(); len(after) != 1 || after[0].ID != bot[0].ID || !strings.HasPrefix(after[0].Body, "<!-- dbusers:plan part 1/1 -->") {
 		t.Errorf("after shrinking: %d comments", len(after))
 	}
 }
 
 func TestCommentErrors(t *testing.T) {
 	r := prRepo(t)
-	f := newFakeGitHub(t)
+	f := ghcommenttest.NewServer(t)
 	full := actionsEnv(t, f)
 	without := func(keys ...string) map[string]string {
 		m := map[string]string{}
@@ -518,15 +274,15 @@ func TestCommentErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := len(f.bot()); n != 0 {
+	if n := len(f.BotComments()); n != 0 {
 		t.Errorf("%d comments posted by failing runs", n)
 	}
 
 	// Flags name the pull request when the environment does not.
 	environ := without("GITHUB_REPOSITORY", "GITHUB_EVENT_PATH", "GITHUB_API_URL")
 	code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir,
-		"--repo", ghOwner+"/"+ghRepo, "--pr", strconv.Itoa(ghPR), "--api-url", f.srv.URL)
-	if code != exitOK || len(f.bot()) != 1 {
-		t.Errorf("with flags: exit %d, %d comments, stderr %s", code, len(f.bot()), stderr)
+		"--repo", ghcommenttest.Owner+"/"+ghcommenttest.Repo, "--pr", strconv.Itoa(ghcommenttest.PR), "--api-url", f.URL)
+	if code != exitOK || len(f.BotComments()) != 1 {
+		t.Errorf("with flags: exit %d, %d comments, stderr %s", code, len(f.BotComments()), stderr)
 	}
 }

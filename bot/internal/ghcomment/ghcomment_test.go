@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dbusers/dbusers/bot/internal/ghcomment/ghcommenttest"
 )
 
 func TestTargetFromEnv(t *testing.T) {
@@ -105,8 +107,8 @@ func TestNewClient(t *testing.T) {
 // would expect it.
 func TestNewClientServesUnderAPIv3(t *testing.T) {
 	f := newFakeGitHub(t)
-	for _, url := range []string{f.srv.URL, f.srv.URL + "/", f.srv.URL + "/api/v3"} {
-		c, err := NewClient(nil, botToken, url)
+	for _, url := range []string{f.URL, f.URL + "/", f.URL + "/api/v3"} {
+		c, err := NewClient(nil, ghcommenttest.Token, url)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +116,7 @@ func TestNewClientServesUnderAPIv3(t *testing.T) {
 			t.Errorf("%s: %v", url, err)
 		}
 	}
-	for _, r := range f.take() {
+	for _, r := range f.Take() {
 		if !strings.HasPrefix(r.Path, "/repos/") {
 			t.Errorf("%s %s", r.Method, r.Path)
 		}

@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dbusers/dbusers/bot/internal/ghcomment/ghcommenttest"
 )
 
-var target = Target{Owner: fakeOwner, Repo: fakeRepo, PR: fakePR}
+var target = Target{Owner: ghcommenttest.Owner, Repo: ghcommenttest.Repo, PR: ghcommenttest.PR}
 
 // bodies of the bot's comments with key, in part order.
-func botParts(f *fakeGitHub, key string) map[int]fakeComment {
-	parts := map[int]fakeComment{}
-	for _, c := range f.snapshot() {
+func botParts(f *fakeGitHub, key string) map[int]ghcommenttest.Comment {
+	parts := map[int]ghcommenttest.Comment{}
+	for _, c := range f.Comments() {
 		if k, part, ok := parseMarker(c.Body); ok && k == key {
 			if _, dup := parts[part]; dup {
 				f.t.Errorf("two comments claim part %d of %q", part, key)
@@ -46,10 +48,10 @@ func TestUpsertCreatesThenEditsInPlace(t *testing.T) {
 	if want := (Result{Created: 1, URL: res.URL}); res != want || !strings.Contains(res.URL, "#issuecomment-") {
 		t.Errorf("first run: %+v", res)
 	}
-	if got := methods(f.take()); got != "GET POST" {
+	if got := f.Take().Methods(); got != "GET POST" {
 		t.Errorf("first run requests: %s", got)
 	}
-	all := f.snapshot()
+	all := f.Comments()
 	if len(all) != 1 || all[0].Body != "<!-- dbusers:plan part 1/1 -->\n### Plan\n\n1 user gains access.\n" {
 		t.Fatalf("after first run: %+v", all)
 	}
@@ -59,14 +61,14 @@ func TestUpsertCreatesThenEditsInPlace(t *testing.T) {
 	if res.Updated != 1 || res.Created != 0 || res.Deleted != 0 {
 		t.Errorf("second run: %+v", res)
 	}
-	reqs := f.take()
-	if got := methods(reqs); got != "GET PATCH" {
+	reqs := f.Take()
+	if got := reqs.Methods(); got != "GET PATCH" {
 		t.Errorf("second run requests: %s", got)
 	}
-	if want := fmt.Sprintf("/repos/%s/%s/issues/comments/%d", fakeOwner, fakeRepo, id); reqs[1].Path != want {
+	if want := fmt.Sprintf("/repos/%s/%s/issues/comments/%d", ghcommenttest.Owner, ghcommenttest.Repo, id); reqs[1].Path != want {
 		t.Errorf("PATCH %s, want %s", reqs[1].Path, want)
 	}
-	all = f.snapshot()
+	all = f.Comments()
 	if len(all) != 1 || all[0].ID != id || !strings.Contains(all[0].Body, "2 users") {
 		t.Fatalf("after second run: %+v", all)
 	}
@@ -75,19 +77,19 @@ func TestUpsertCreatesThenEditsInPlace(t *testing.T) {
 	if want := (Result{Unchanged: 1, URL: res.URL}); res != want {
 		t.Errorf("third run: %+v", res)
 	}
-	if got := methods(f.take()); got != "GET" {
+	if got := f.Take().Methods(); got != "GET" {
 		t.Errorf("an identical plan sent %s, want only GET", got)
 	}
 }
 
 func TestUpsertCRLFBodyIsUnchanged(t *testing.T) {
 	f := newFakeGitHub(t)
-	f.seed(botLogin, "<!-- dbusers:plan part 1/1 -->\r\nline one\r\nline two\r\n")
+	f.Seed(ghcommenttest.BotLogin, "<!-- dbusers:plan part 1/1 -->\r\nline one\r\nline two\r\n")
 	res := upsert(t, f, "", "line one\nline two\n")
 	if res.Unchanged != 1 {
 		t.Errorf("%+v", res)
 	}
-	if got := methods(f.take()); got != "GET" {
+	if got := f.Take().Methods(); got != "GET" {
 		t.Errorf("requests: %s", got)
 	}
 }
@@ -103,17 +105,17 @@ func TestUpsertFindsItsCommentOnALaterPage(t *testing.T) {
 		t.Run(strconv.Itoa(tc.before), func(t *testing.T) {
 			f := newFakeGitHub(t)
 			for i := range tc.before {
-				f.seed("alice", fmt.Sprintf("comment %d: please look at the dbusers plan", i))
+				f.Seed("alice", fmt.Sprintf("comment %d: please look at the dbusers plan", i))
 			}
-			id := f.seed(botLogin, Marker("plan", 1, 1)+"\nold plan")
+			id := f.Seed(ghcommenttest.BotLogin, Marker("plan", 1, 1)+"\nold plan").ID
 			for i := range tc.after {
-				f.seed("bob", fmt.Sprintf("later comment %d", i))
+				f.Seed("bob", fmt.Sprintf("later comment %d", i))
 			}
 			res := upsert(t, f, "", "new plan")
 			if res.Updated != 1 || res.Created != 0 {
 				t.Errorf("%+v", res)
 			}
-			reqs := f.take()
+			reqs := f.Take()
 			var pages []string
 			for _, r := range reqs {
 				if r.Method == http.MethodGet {
@@ -130,7 +132,7 @@ func TestUpsertFindsItsCommentOnALaterPage(t *testing.T) {
 			if last.Method != http.MethodPatch || !strings.HasSuffix(last.Path, "/"+strconv.FormatInt(id, 10)) {
 				t.Errorf("last request %s %s, want PATCH of comment %d", last.Method, last.Path, id)
 			}
-			if n := len(f.snapshot()); n != tc.before+tc.after+1 {
+			if n := len(f.Comments()); n != tc.before+tc.after+1 {
 				t.Errorf("%d comments, want %d", n, tc.before+tc.after+1)
 			}
 		})
@@ -183,22 +185,22 @@ func TestUpsertSplitsThenShrinks(t *testing.T) {
 	if !strings.HasSuffix(res.URL, fmt.Sprintf("#issuecomment-%d", parts[1].ID)) {
 		t.Errorf("URL %s is not part 1's", res.URL)
 	}
-	f.take()
+	f.Take()
 
 	// The plan shrinks to one comment: part 1 is edited, the rest deleted.
 	res = upsert(t, f, "", Pack(bigPlan(2, 500), MaxBody)...)
 	if want := (Result{Updated: 1, Deleted: len(bodies) - 1, URL: res.URL}); res != want {
 		t.Errorf("shrink: %+v, want %+v", res, want)
 	}
-	reqs := f.take()
+	reqs := f.Take()
 	if reqs[1].Method != http.MethodPatch {
-		t.Errorf("the edit did not come before the deletions: %s", methods(reqs))
+		t.Errorf("the edit did not come before the deletions: %s", reqs.Methods())
 	}
 	parts = botParts(f, "plan")
 	if len(parts) != 1 || !strings.HasPrefix(parts[1].Body, Marker("plan", 1, 1)+"\n### dbusers plan") {
 		t.Errorf("after shrinking: %d parts, part 1 %q", len(parts), parts[1].Body[:min(80, len(parts[1].Body))])
 	}
-	if n := len(f.snapshot()); n != 1 {
+	if n := len(f.Comments()); n != 1 {
 		t.Errorf("%d comments left, want 1", n)
 	}
 }
@@ -207,7 +209,7 @@ func TestUpsertKeysKeepSeparateComments(t *testing.T) {
 	f := newFakeGitHub(t)
 	upsert(t, f, "plan", "the plan")
 	upsert(t, f, "other", "the other report")
-	f.take()
+	f.Take()
 	res := upsert(t, f, "other", "the other report, changed")
 	if res.Updated != 1 {
 		t.Errorf("%+v", res)
@@ -219,7 +221,7 @@ func TestUpsertKeysKeepSeparateComments(t *testing.T) {
 	if plan[1].Body != Marker("plan", 1, 1)+"\nthe plan" || other[1].Body != Marker("other", 1, 1)+"\nthe other report, changed" {
 		t.Errorf("plan %q, other %q", plan[1].Body, other[1].Body)
 	}
-	reqs := f.take()
+	reqs := f.Take()
 	if p := reqs[len(reqs)-1]; p.Method != http.MethodPatch || !strings.HasSuffix(p.Path, strconv.FormatInt(other[1].ID, 10)) {
 		t.Errorf("edited %s %s, want comment %d", p.Method, p.Path, other[1].ID)
 	}
@@ -244,19 +246,19 @@ func TestUpsertNeverTouchesOtherComments(t *testing.T) {
 		"<!-- dbusers-plan part=1 -->\nan older marker format",
 		"<!-- dbusers:plan part 0/1 -->\nno part zero",
 	} {
-		others[f.seed("alice", body)] = body
+		others[f.Seed("alice", body).ID] = body
 	}
 	upsert(t, f, "", "plan v1")
 	upsert(t, f, "", "plan v2", "part two")
 	upsert(t, f, "", "plan v3")
-	for _, r := range f.take() {
+	for _, r := range f.Take() {
 		for id := range others {
 			if strings.HasSuffix(r.Path, "/comments/"+strconv.FormatInt(id, 10)) {
 				t.Errorf("%s %s touched someone else's comment", r.Method, r.Path)
 			}
 		}
 	}
-	for _, c := range f.snapshot() {
+	for _, c := range f.Comments() {
 		if body, ok := others[c.ID]; ok && c.Body != body {
 			t.Errorf("comment %d changed to %q", c.ID, c.Body)
 		}
@@ -269,14 +271,14 @@ func TestUpsertNeverTouchesOtherComments(t *testing.T) {
 
 func TestUpsertRemovesDuplicateParts(t *testing.T) {
 	f := newFakeGitHub(t)
-	older := f.seed(botLogin, Marker("plan", 1, 2)+"\n**Part 1 of 2**\n\nfrom run A")
-	newest := f.seed(botLogin, Marker("plan", 1, 2)+"\n**Part 1 of 2**\n\nfrom run B")
-	stale := f.seed(botLogin, Marker("plan", 2, 2)+"\n**Part 2 of 2**\n\nrest")
+	older := f.Seed(ghcommenttest.BotLogin, Marker("plan", 1, 2)+"\n**Part 1 of 2**\n\nfrom run A").ID
+	newest := f.Seed(ghcommenttest.BotLogin, Marker("plan", 1, 2)+"\n**Part 1 of 2**\n\nfrom run B").ID
+	stale := f.Seed(ghcommenttest.BotLogin, Marker("plan", 2, 2)+"\n**Part 2 of 2**\n\nrest").ID
 	res := upsert(t, f, "", "now it fits")
 	if want := (Result{Updated: 1, Deleted: 2, URL: res.URL}); res != want {
 		t.Errorf("%+v, want %+v", res, want)
 	}
-	all := f.snapshot()
+	all := f.Comments()
 	if len(all) != 1 || all[0].ID != newest {
 		t.Errorf("kept %+v, want only comment %d (older %d, stale %d)", all, newest, older, stale)
 	}
@@ -284,13 +286,13 @@ func TestUpsertRemovesDuplicateParts(t *testing.T) {
 
 func TestUpsertRecreatesACommentDeletedMeanwhile(t *testing.T) {
 	f := newFakeGitHub(t)
-	f.seed(botLogin, Marker("plan", 1, 1)+"\nold")
+	f.Seed(ghcommenttest.BotLogin, Marker("plan", 1, 1)+"\nold")
 	f.failNext(http.MethodPatch, 1, http.StatusNotFound, nil, "404.json")
 	res := upsert(t, f, "", "new")
 	if res.Created != 1 || res.Updated != 0 {
 		t.Errorf("%+v", res)
 	}
-	if got := methods(f.take()); got != "GET PATCH POST" {
+	if got := f.Take().Methods(); got != "GET PATCH POST" {
 		t.Errorf("requests %s", got)
 	}
 }
@@ -327,15 +329,15 @@ func TestUpsertRetries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeGitHub(t)
 			if tc.seed {
-				f.seed(botLogin, Marker("plan", 1, 1)+"\nold")
+				f.Seed(ghcommenttest.BotLogin, Marker("plan", 1, 1)+"\nold")
 			}
 			f.failNext(tc.method, 1, tc.status, tc.header, tc.body)
 			c, waits := f.client(t, func() time.Time { return now })
 			if _, err := Upsert(context.Background(), c, target, "", []string{"the plan"}); err != nil {
 				t.Fatal(err)
 			}
-			reqs := f.take()
-			if got := methods(reqs); got != tc.requests {
+			reqs := f.Take()
+			if got := reqs.Methods(); got != tc.requests {
 				t.Errorf("requests %s, want %s", got, tc.requests)
 			}
 			if len(*waits) != 1 || (*waits)[0] < tc.minWait || (*waits)[0] > tc.maxWait {
@@ -372,7 +374,7 @@ func TestUpsertGivesUp(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, want)
 			}
 		}
-		if got := methods(f.take()); got != "GET GET GET GET GET" {
+		if got := f.Take().Methods(); got != "GET GET GET GET GET" {
 			t.Errorf("requests %s", got)
 		}
 		if len(*waits) != 4 {
@@ -416,7 +418,7 @@ func TestUpsertExplainsRefusals(t *testing.T) {
 		{"no read permission", "GET", 403, "403_integration.json", target, true, []string{"github refused to read the comments (403 Resource not accessible by integration)"}, "GET"},
 		{"locked conversation", "POST", 403, "403_locked.json", target, false, []string{"the pull request's conversation is locked"}, "GET POST"},
 		{"bad token", "GET", 401, "401.json", target, false, []string{"github rejected the token (401 Bad credentials)"}, "GET"},
-		{"wrong pull request", "", 0, "", Target{Owner: fakeOwner, Repo: fakeRepo, PR: 4242}, false, []string{
+		{"wrong pull request", "", 0, "", Target{Owner: ghcommenttest.Owner, Repo: ghcommenttest.Repo, PR: 4242}, false, []string{
 			"pull request acme/dbaccess#4242: list comments: github answered 404 Not Found: the repository or pull request number is wrong, or the token cannot see it",
 		}, "GET"},
 	} {
@@ -438,7 +440,7 @@ func TestUpsertExplainsRefusals(t *testing.T) {
 					t.Errorf("error %q\ndoes not say %q", err, want)
 				}
 			}
-			if got := methods(f.take()); got != tc.requested {
+			if got := f.Take().Methods(); got != tc.requested {
 				t.Errorf("requests %s, want %s (no retry)", got, tc.requested)
 			}
 			if len(*waits) != 0 {
@@ -470,7 +472,7 @@ func TestUpsertRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-	if got := methods(f.take()); got != "" {
+	if got := f.Take().Methods(); got != "" {
 		t.Errorf("bad input sent requests: %s", got)
 	}
 }
@@ -506,7 +508,7 @@ func TestUpsertExplainsAnExhaustedRateLimit(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("err %v\nwant %s", err, want)
 	}
-	if got := methods(f.take()); got != "GET" {
+	if got := f.Take().Methods(); got != "GET" {
 		t.Errorf("requests %s, want only the GET that used up the limit", got)
 	}
 }
