@@ -24,8 +24,9 @@ func runComment(ctx context.Context, e env, args []string) int {
 	pr := fs.Int("pr", 0, "pull request number (default: from the event in GITHUB_EVENT_PATH)")
 	apiURL := fs.String("api-url", "", "GitHub API base URL (default: GITHUB_API_URL, for GitHub Enterprise, else https://api.github.com/)")
 	key := fs.String("key", ghcomment.DefaultKey, "names the sticky comment, so two workflows can keep one each")
+	author := fs.String("author", "", "login that posts the comment when GITHUB_TOKEN is a person's token (default: any bot account, e.g. github-actions[bot]); comments by others are never edited")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers comment --base REF [--head REF] [--repo OWNER/REPO] [--pr N] [--api-url URL] [--key KEY]")
+		fmt.Fprintln(e.stderr, "usage: dbusers comment --base REF [--head REF] [--repo OWNER/REPO] [--pr N] [--api-url URL] [--key KEY] [--author LOGIN]")
 		fmt.Fprintln(e.stderr, "\nPosts the plan (or the validation errors) as one sticky pull-request comment, edited in")
 		fmt.Fprintln(e.stderr, "place on every push, and writes it to the step summary. The token comes from GITHUB_TOKEN.")
 		fmt.Fprintln(e.stderr, "Exit status: 0 posted, 1 the declarations do not validate (the comment lists why), 2 error.")
@@ -49,6 +50,7 @@ func runComment(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	target.Author = *author
 
 	out, err := computeReview(ctx, e, rf)
 	if err != nil {

@@ -286,3 +286,36 @@ func TestCommentErrors(t *testing.T) {
 		t.Errorf("with flags: exit %d, %d comments, stderr %s", code, len(f.BotComments()), stderr)
 	}
 }
+
+// --author names whose comments are the bot's when the token is a person's:
+// that login's marked comment is edited; a forged one by someone else is
+// left alone.
+func TestCommentAuthor(t *testing.T) {
+	r := prRepo(t)
+	f := ghcommenttest.NewServer(t)
+	own := f.Seed("platform-bot", ghcomment.Marker(ghcomment.DefaultKey, 1, 1)+"\nan older plan")
+	forged := f.Seed("mallory", ghcomment.Marker(ghcomment.DefaultKey, 1, 1)+"\nnothing to do")
+	environ := actionsEnv(t, f)
+
+	code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir, "--author", "platform-bot")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := f.Take().Methods(); got != "GET PATCH" {
+		t.Errorf("sent %s, want GET PATCH (platform-bot's comment edited)", got)
+	}
+	for _, c := range f.Comments() {
+		switch c.ID {
+		case own.ID:
+			if !strings.Contains(c.Body, "### dbusers plan:") {
+				t.Errorf("platform-bot's comment was not edited:\n%s", c.Body)
+			}
+		case forged.ID:
+			if c.Body != forged.Body {
+				t.Errorf("mallory's comment was edited:\n%s", c.Body)
+			}
+		default:
+			t.Errorf("unexpected comment %d by %s", c.ID, c.Login)
+		}
+	}
+}

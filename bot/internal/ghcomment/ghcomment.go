@@ -25,10 +25,18 @@ import (
 // not set.
 const DefaultAPIURL = "https://api.github.com/"
 
-// Target is the pull request to comment on.
+// Target is the pull request to comment on, and whose comments there are
+// the bot's own.
 type Target struct {
 	Owner, Repo string
 	PR          int
+	// Author is the login that posts the comment when the token is not a
+	// bot's (a personal access token: its user's login). Empty means any
+	// bot account: GitHub Actions' github-actions[bot] or a GitHub App.
+	// Comments by anyone else are never taken for the bot's, even with
+	// its marker, so a person cannot plant a "plan" for reviewers to
+	// trust or have the bot edit theirs.
+	Author string
 }
 
 func (t Target) String() string { return fmt.Sprintf("%s/%s#%d", t.Owner, t.Repo, t.PR) }

@@ -27,13 +27,13 @@ func TestTargetFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{name: "pull_request", env: env("GITHUB_EVENT_PATH", event("pull_request"), "GITHUB_EVENT_NAME", "pull_request"),
-			want: Target{"acme", "dbaccess", 42}, wantAPI: DefaultAPIURL},
+			want: Target{Owner: "acme", Repo: "dbaccess", PR: 42}, wantAPI: DefaultAPIURL},
 		{name: "issue_comment on a pull request", env: env("GITHUB_EVENT_PATH", event("issue_comment")),
-			want: Target{"acme", "dbaccess", 42}, wantAPI: DefaultAPIURL},
+			want: Target{Owner: "acme", Repo: "dbaccess", PR: 42}, wantAPI: DefaultAPIURL},
 		{name: "workflow_run of a pull request", env: env("GITHUB_EVENT_PATH", event("workflow_run")),
-			want: Target{"acme", "dbaccess", 42}, wantAPI: DefaultAPIURL},
+			want: Target{Owner: "acme", Repo: "dbaccess", PR: 42}, wantAPI: DefaultAPIURL},
 		{name: "enterprise server", env: env("GITHUB_EVENT_PATH", event("pull_request"), "GITHUB_API_URL", "https://github.acme.internal/api/v3"),
-			want: Target{"acme", "dbaccess", 42}, wantAPI: "https://github.acme.internal/api/v3"},
+			want: Target{Owner: "acme", Repo: "dbaccess", PR: 42}, wantAPI: "https://github.acme.internal/api/v3"},
 		{name: "issue_comment on an issue", env: env("GITHUB_EVENT_PATH", event("issue_comment_on_issue")),
 			wantErr: "the event is about issue #17, which is not a pull request"},
 		{name: "workflow_run of a fork's pull request", env: env("GITHUB_EVENT_PATH", event("workflow_run_fork")),

@@ -42,8 +42,9 @@ var (
 
 // Marker is the hidden first line of part i of n of the comment named key.
 // A comment is taken for one of the bot's parts only when its body starts
-// with a marker: a reply that quotes it, or someone else's comment that
-// mentions dbusers, is never touched.
+// with a marker and the bot posted it (Target.Author): a reply that quotes
+// it, or someone else's comment that mentions dbusers or copies the marker,
+// is never touched.
 func Marker(key string, i, n int) string {
 	return fmt.Sprintf("<!-- dbusers:%s part %d/%d -->", key, i, n)
 }
@@ -80,8 +81,8 @@ func parseMarker(body string) (key string, part int, ok bool) {
 // marker, edits a part only when its text changed, creates missing parts
 // in order, and then deletes parts beyond len(bodies) (the plan shrank) and
 // duplicates of a part (left by two runs racing; the newest is kept). No
-// bodies deletes every part. Comments without the marker are never
-// touched. Edits and creations come before deletions, so the pull request
+// bodies deletes every part. Comments without the marker, or posted by
+// anyone but the bot (see Target.Author), are never touched. Edits and creations come before deletions, so the pull request
 // always shows a plan.
 //
 // Errors explain themselves; a refused write wraps ErrReadOnlyToken. Two
@@ -114,6 +115,9 @@ func Upsert(ctx context.Context, client *github.Client, t Target, key string, bo
 	// is still wanted and remove the rest.
 	claims := map[int][]*github.IssueComment{}
 	for _, c := range existing {
+		if !t.postedBy(c) {
+			continue
+		}
 		if k, part, ok := parseMarker(c.GetBody()); ok && k == key {
 			claims[part] = append(claims[part], c)
 		}
@@ -170,6 +174,16 @@ func Upsert(ctx context.Context, client *github.Client, t Target, key string, bo
 		res.Deleted++
 	}
 	return res, nil
+}
+
+// postedBy reports whether c was posted by the account that runs as the
+// bot: the Author login when set, else any account of type Bot (people's
+// accounts are of type User).
+func (t Target) postedBy(c *github.IssueComment) bool {
+	if t.Author != "" {
+		return strings.EqualFold(c.GetUser().GetLogin(), t.Author)
+	}
+	return c.GetUser().GetType() == "Bot"
 }
 
 // maxPages bounds the listing (100 comments a page) against a server that

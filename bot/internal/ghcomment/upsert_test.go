@@ -235,6 +235,62 @@ func TestUpsertKeysKeepSeparateComments(t *testing.T) {
 	}
 }
 
+// A person who posts the bot's exact marker does not get a plan of theirs
+// taken for the bot's: the bot posts its own comment and leaves theirs.
+func TestUpsertIgnoresMarkersPostedByPeople(t *testing.T) {
+	f := newFakeGitHub(t)
+	forged := f.Seed("mallory", Marker("plan", 1, 1)+"\n### Plan\n\nNothing to do.\n")
+	forgedPart2 := f.Seed("mallory", Marker("plan", 2, 2)+"\nmore")
+	res := upsert(t, f, "", "### Plan\n\n1 user gains trusted_admin.\n")
+	if res.Created != 1 || res.Updated != 0 || res.Deleted != 0 {
+		t.Errorf("result %+v; want one comment created and nobody else's edited or deleted", res)
+	}
+	for _, c := range f.Comments() {
+		switch c.ID {
+		case forged.ID, forgedPart2.ID:
+			if want := map[int64]string{forged.ID: forged.Body, forgedPart2.ID: forgedPart2.Body}[c.ID]; c.Body != want || c.Updated != c.Created {
+				t.Errorf("mallory's comment %d was changed: %+v", c.ID, c)
+			}
+		default:
+			if c.Login != ghcommenttest.BotLogin || !strings.Contains(c.Body, "trusted_admin") {
+				t.Errorf("unexpected comment %+v", c)
+			}
+		}
+	}
+	if n := len(f.Comments()); n != 3 {
+		t.Errorf("%d comments, want mallory's 2 and the bot's 1", n)
+	}
+}
+
+// With a personal access token the bot's comments are a person's: Author
+// names whose they are, and then only that login's are taken.
+func TestUpsertWithAuthorTakesThatLoginsComments(t *testing.T) {
+	f := newFakeGitHub(t)
+	own := f.Seed("Platform-Bot", Marker("plan", 1, 1)+"\nold plan")
+	other := f.Seed("mallory", Marker("plan", 1, 1)+"\nforged plan")
+	botPosted := f.Seed(ghcommenttest.BotLogin, Marker("plan", 1, 1)+"\nfrom the Actions token")
+	c, _ := f.client(t, nil)
+	as := target
+	as.Author = "platform-bot" // logins compare case-insensitively, as on GitHub
+	res, err := Upsert(context.Background(), c, as, "", []string{"new plan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Updated != 1 || res.Created != 0 || res.Deleted != 0 {
+		t.Errorf("result %+v; want platform-bot's comment edited, nothing else", res)
+	}
+	for _, c := range f.Comments() {
+		want := map[int64]string{
+			own.ID:       Marker("plan", 1, 1) + "\nnew plan",
+			other.ID:     Marker("plan", 1, 1) + "\nforged plan",
+			botPosted.ID: Marker("plan", 1, 1) + "\nfrom the Actions token",
+		}[c.ID]
+		if c.Body != want {
+			t.Errorf("comment %d by %s: %q, want %q", c.ID, c.Login, c.Body, want)
+		}
+	}
+}
+
 func TestUpsertNeverTouchesOtherComments(t *testing.T) {
 	f := newFakeGitHub(t)
 	others := map[int64]string{}
