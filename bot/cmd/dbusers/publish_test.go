@@ -9,45 +9,27 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/google/go-cmp/cmp"
-	"github.com/sivchari/kumo"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 )
 
 // publishNow is the clock of every publish test.
 var publishNow = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// publishEmulator is one kumo server for the package's tests; kumo servers
-// in one process share state anyway, so each test publishes under its own
-// pointer (publishRepo).
-var publishEmulator struct {
-	once sync.Once
-	srv  *kumo.Server
-}
-
-func publishKumoURL() string {
-	publishEmulator.once.Do(func() { publishEmulator.srv = kumo.NewServer() })
-	return publishEmulator.srv.URL
-}
-
-// publishKumo returns an SSM client of the in-process emulator.
+// publishKumo returns an SSM client of the in-process emulator; its
+// servers in one process share their state, so each test publishes under
+// its own pointer (publishRepo).
 func publishKumo(t *testing.T) *ssm.Client {
 	t.Helper()
-	return ssm.New(ssm.Options{
-		BaseEndpoint: aws.String(publishKumoURL()),
-		Region:       "eu-west-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	return ssm.NewFromConfig(awstest.Config(awstest.EmulatorURL()))
 }
 
 // publishRecorder counts the writes that reach the emulator, and can fail
@@ -339,17 +321,8 @@ func TestPublishErrors(t *testing.T) {
 // the region, credentials and endpoint (AWS_ENDPOINT_URL) from the
 // environment, which is how a developer points it at an emulator.
 func TestPublishSDKEnvironment(t *testing.T) {
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL":            publishKumoURL(),
-		"AWS_REGION":                  "eu-west-1",
-		"AWS_ACCESS_KEY_ID":           "test",
-		"AWS_SECRET_ACCESS_KEY":       "test",
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_PROFILE":                 "",
-		"AWS_CONFIG_FILE":             filepath.Join(t.TempDir(), "none"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none"),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-	} {
+	for _, kv := range awstest.Environ(awstest.EmulatorURL()) {
+		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
 	ctx := context.Background()

@@ -21,16 +21,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/go-sql-driver/mysql"
-	"github.com/sivchari/kumo"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/fleet"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 )
 
 // rieModule is the Lambda runtime interface emulator the end-to-end test
@@ -96,10 +95,8 @@ func TestLambdaE2E(t *testing.T) {
 	}
 
 	// AWS: kumo in this process.
-	srv := kumo.NewServer()
-	defer srv.Close()
-	awsCfg := aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDE2E", "e2e-secret", "")}
+	kumoURL := awstest.EmulatorURL()
+	awsCfg := awstest.Config(kumoURL)
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	appPassword := randomPassword()
 	for name, value := range map[string]string{
@@ -140,15 +137,13 @@ func TestLambdaE2E(t *testing.T) {
 
 	// The emulator runs bootstrap with this environment, as Lambda would.
 	rieAddr, apiAddr := freeAddr(t), freeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + tmp,
-		"AWS_ENDPOINT_URL=" + srv.URL, "AWS_REGION=eu-west-1", "AWS_DEFAULT_REGION=eu-west-1",
-		"AWS_ACCESS_KEY_ID=AKIDE2E", "AWS_SECRET_ACCESS_KEY=e2e-secret", "AWS_SESSION_TOKEN=e2e-token",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+	// (The session token comes after awstest's empty one, and wins.)
+	env := append(awstest.Environ(kumoURL),
+		"PATH="+os.Getenv("PATH"), "HOME="+tmp, "AWS_SESSION_TOKEN=e2e-token",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWS_LAMBDA_FUNCTION_NAME=dbusers-reconcile",
-		fleet.EnvPointer + "=" + pointer, fleet.EnvSNSTopic + "=" + aws.ToString(topic.TopicArn),
-		fleet.EnvConcurrency + "=4", fleet.EnvLockTimeout + "=20s",
-	}
+		fleet.EnvPointer+"="+pointer, fleet.EnvSNSTopic+"="+aws.ToString(topic.TopicArn),
+		fleet.EnvConcurrency+"=4", fleet.EnvLockTimeout+"=20s",
+	)
 	var out lockedBuffer
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", rieAddr, "--runtime-api-address", apiAddr, "--log-level", "error", bootstrap)
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, tmp, &out, &out

@@ -28,7 +28,6 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -41,6 +40,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 )
 
 // The fleet benchmark: benchClusters clusters, each its own server behind
@@ -340,25 +340,18 @@ func newBenchFleet(b *testing.B) *benchFleet {
 
 	// The world of the handler tests, against the child's kumo, with the
 	// Lambda's own Deps (no recorders: they serialize secret reads).
-	awsCfg := aws.Config{
-		Region:       "eu-west-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda-secret", ""),
-		BaseEndpoint: aws.String(awsChild.URL),
-		// One HTTP client for every SDK client, as config.LoadDefaultConfig
-		// gives the Lambda: without it each cluster's Secrets Manager client
-		// would dial connections of its own.
-		HTTPClient: awshttp.NewBuildableClient(),
-	}
+	awsCfg := awstest.Config(awsChild.URL)
+	// One HTTP client for every SDK client, as config.LoadDefaultConfig
+	// gives the Lambda: without it each cluster's Secrets Manager client
+	// would dial connections of its own.
+	awsCfg.HTTPClient = awshttp.NewBuildableClient()
 	w := &world{aws: awsCfg, ssm: ssm.NewFromConfig(awsCfg), sm: secretsmanager.NewFromConfig(awsCfg), name: randomName()}
 	w.pointer = "/" + w.name + "/config"
 	f.deps = Deps{
 		SSM: w.ssm,
 		STS: sts.NewFromConfig(awsCfg),
 		Secrets: func(creds aws.Credentials, region string) SecretsAPI {
-			return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
-				o.Region = region
-				o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
-			})
+			return awstest.SecretsManagerAs(awsCfg, creds, region)
 		},
 		Stdout:  io.Discard,
 		Connect: f.connect,

@@ -14,23 +14,21 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/go-sql-driver/mysql"
-	"github.com/sivchari/kumo"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/embedded"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 )
 
 // mariaDBEnv names the MariaDB server the handler tests also run against,
@@ -229,7 +227,6 @@ func (s *server) login(tb testing.TB, user, password string) error {
 // world is the AWS side of a test: kumo, SDK clients against it, recorders
 // around STS, Secrets Manager and SNS, and a unique pointer and topic.
 type world struct {
-	kumo    *kumo.Server
 	aws     aws.Config
 	ssm     *ssm.Client
 	sm      *secretsmanager.Client
@@ -241,36 +238,20 @@ type world struct {
 	name    string // unique per test: prefixes parameter and secret names
 }
 
-// sharedKumo is the package's one kumo server. kumo.NewServer rewires
-// process-wide service state (SNS→SQS, S3→SQS, ...) without a lock, which
-// the race detector reports when two tests start servers at once; and the
-// servers of one process share their state anyway. Tests keep apart by
-// unique names instead.
-var sharedKumo = sync.OnceValue(kumo.NewServer)
-
 func TestMain(m *testing.M) {
 	if n, err := strconv.Atoi(os.Getenv(benchServersEnv)); err == nil && n > 0 {
 		os.Exit(serveBench(n)) // the benchmark's child process
 	}
 	code := m.Run()
-	if sharedKumoStarted.Load() {
-		sharedKumo().Close()
-	}
+	awstest.Close()
 	os.Exit(code)
 }
 
-var sharedKumoStarted atomic.Bool
-
 func newWorld(tb testing.TB) *world {
 	tb.Helper()
-	sharedKumoStarted.Store(true)
-	srv := sharedKumo()
-	cfg := aws.Config{
-		Region:       "eu-west-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda-secret", ""),
-		BaseEndpoint: aws.String(srv.URL),
-	}
-	w := &world{kumo: srv, aws: cfg, ssm: ssm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), name: randomName()}
+	// One emulator for the package, and unique names per test: see awstest.
+	cfg := awstest.Config(awstest.EmulatorURL())
+	w := &world{aws: cfg, ssm: ssm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), name: randomName()}
 	w.pointer = "/" + w.name + "/config"
 	w.sts = &stsRecorder{api: sts.NewFromConfig(cfg), deny: map[string]bool{}, byKey: map[string]string{}}
 	w.secrets = &secretsRecorder{base: cfg}
@@ -359,10 +340,7 @@ type secretRead struct {
 }
 
 func (s *secretsRecorder) factory(creds aws.Credentials, region string) SecretsAPI {
-	c := secretsmanager.NewFromConfig(s.base, func(o *secretsmanager.Options) {
-		o.Region = region
-		o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
-	})
+	c := awstest.SecretsManagerAs(s.base, creds, region)
 	return secretsFunc(func(ctx context.Context, in *secretsmanager.GetSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 		// Held across the call: kumo v0.33.1 writes a secret's
 		// LastAccessedDate under its read lock, a data race when two

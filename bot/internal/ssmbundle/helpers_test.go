@@ -10,30 +10,18 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/sivchari/kumo"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 )
 
-// emulator is one kumo server for the whole test binary. kumo servers in
-// one process share their state anyway, so every test names its own
+// kumoClient returns an SSM client of the in-process emulator. Its
+// servers in one process share their state, so every test names its own
 // pointer (see pointerName).
-var emulator struct {
-	once sync.Once
-	srv  *kumo.Server
-}
-
-// kumoClient returns an SSM client of the in-process emulator.
 func kumoClient(tb testing.TB) *ssm.Client {
 	tb.Helper()
-	emulator.once.Do(func() { emulator.srv = kumo.NewServer() })
-	return ssm.New(ssm.Options{
-		BaseEndpoint: aws.String(emulator.srv.URL),
-		Region:       "eu-west-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	return ssm.NewFromConfig(awstest.Config(awstest.EmulatorURL()))
 }
 
 var pointerSeq atomic.Int64
