@@ -111,7 +111,13 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 	if err != nil {
 		return err
 	}
-	lambdaCfg := fleet.Config{Pointer: pointer, SNSTopicARN: aws.ToString(topic.TopicArn), LockTimeout: 30 * time.Second}
+	// As the control-plane stack does with TargetAccountIds: the Lambda
+	// acts only in the accounts the declarations name.
+	managed := map[string]bool{}
+	for _, c := range cfg.Clusters {
+		managed[c.AccountID] = true
+	}
+	lambdaCfg := fleet.Config{Pointer: pointer, SNSTopicARN: aws.ToString(topic.TopicArn), LockTimeout: 30 * time.Second, ManagedAccounts: managed}
 	deps := fleet.Deps{
 		SSM: ssmc,
 		STS: sts.NewFromConfig(awsCfg),
