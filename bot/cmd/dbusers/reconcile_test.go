@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +12,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-)
 
-// mariaDBEnv names the MariaDB server the reconcile tests run against, e.g.
-// root@unix(/run/mysqld/mysqld.sock)/ (.ci/run sets it). The CLI refuses a
-// server that is not the declared engine, and cluster files cannot declare
-// the embedded server, so these tests need a real MariaDB.
-const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
+)
 
 // reconcileRepo is a repository with one MariaDB cluster, "local", whose
 // prefix and databases belong to one test on a shared server.
@@ -32,35 +26,22 @@ type reconcileRepo struct {
 	// passwords are the secrets file's passwords by user name.
 	passwords map[string]string
 	dsn       string // admin DSN
-	admin     *sql.DB
+	server    *mysqltest.Server
 }
 
 // newReconcileRepo creates the databases and writes the repository: app
 // (write on the first database) and viewer (read on both), both with
-// password secrets.
+// password secrets. The CLI refuses a server that is not the declared
+// engine, and cluster files cannot declare the embedded server, so these
+// tests need a real MariaDB and skip loudly without one.
 func newReconcileRepo(t *testing.T) *reconcileRepo {
 	t.Helper()
-	dsn := os.Getenv(mariaDBEnv)
-	if dsn == "" {
-		t.Skipf("SKIPPING the reconcile CLI test: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); "+
-			"dbusers reconcile was NOT tested against a server", mariaDBEnv, mariaDBEnv)
-	}
-	admin, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	r := &reconcileRepo{prefix: "c", dsn: dsn, admin: admin, passwords: map[string]string{}}
-	for range 6 {
-		r.prefix += string(rune('a' + rand.IntN(26)))
-	}
+	s := mysqltest.MariaDB(t, "dbusers reconcile was NOT tested against a server")
+	r := &reconcileRepo{prefix: mysqltest.Name("c"), dsn: s.DSN, server: s, passwords: map[string]string{}}
 	r.dbs = []string{r.prefix + "_orders", r.prefix + "_billing"}
-	t.Cleanup(func() { r.cleanup(t) })
-	for _, db := range r.dbs {
-		r.exec(t, "CREATE DATABASE `"+db+"`")
-	}
+	s.Scratch(t, func(u string) bool { return strings.HasPrefix(u, r.prefix) }, r.dbs...)
 	for _, u := range []string{"app", "viewer"} {
-		r.passwords[u] = fmt.Sprintf("pw-%s-%d", u, rand.Int64())
+		r.passwords[u] = mysqltest.Password(u)
 	}
 	files := map[string]string{
 		"dbusers.json": fmt.Sprintf(`{
@@ -114,61 +95,19 @@ func newReconcileRepo(t *testing.T) *reconcileRepo {
 	return r
 }
 
-func (r *reconcileRepo) exec(t *testing.T, q string) {
-	t.Helper()
-	if _, err := r.admin.Exec(q); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
-
-func (r *reconcileRepo) cleanup(t *testing.T) {
-	rows, err := r.admin.Query("SELECT User, Host FROM mysql.user WHERE User LIKE ?", r.prefix+"%")
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	var drops []string
-	for rows.Next() {
-		var u, h string
-		if err := rows.Scan(&u, &h); err == nil {
-			drops = append(drops, fmt.Sprintf("DROP USER '%s'@'%s'", u, h))
-		}
-	}
-	rows.Close()
-	for _, db := range r.dbs {
-		drops = append(drops, "DROP DATABASE IF EXISTS `"+db+"`")
-	}
-	for _, q := range drops {
-		if _, err := r.admin.Exec(q); err != nil {
-			t.Errorf("cleanup: %s: %v", q, err)
-		}
-	}
-}
-
 // exists reports whether <prefix>_<user>@'%' exists.
 func (r *reconcileRepo) exists(t *testing.T, user string) bool {
 	t.Helper()
 	var n int
-	if err := r.admin.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = '%'", r.prefix+"_"+user).Scan(&n); err != nil {
+	if err := r.server.DB.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = '%'", r.prefix+"_"+user).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
 }
 
 // canLogin logs in as <prefix>_<user> with password.
-func (r *reconcileRepo) canLogin(t *testing.T, user, password string) error {
-	t.Helper()
-	cfg, err := mysql.ParseDSN(r.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.User, cfg.Passwd = r.prefix+"_"+user, password
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	return db.Ping()
+func (r *reconcileRepo) canLogin(user, password string) error {
+	return r.server.CanLogin(context.Background(), r.prefix+"_"+user, password)
 }
 
 // runCLI runs dbusers in-process with env as its environment.
@@ -235,7 +174,7 @@ func TestReconcileCLI(t *testing.T) {
 		t.Errorf("%d audit lines on stderr, want 5:\n%s", n, errOut)
 	}
 	for user, pw := range r.passwords {
-		if err := r.canLogin(t, user, pw); err != nil {
+		if err := r.canLogin(user, pw); err != nil {
 			t.Errorf("log in as %s_%s with the secrets file's password: %v", r.prefix, user, err)
 		}
 		if strings.Contains(out+errOut, pw) {

@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +28,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/fleet"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 // rieModule is the Lambda runtime interface emulator the end-to-end test
@@ -37,60 +36,49 @@ import (
 // here.
 const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 
-const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
-
 // TestLambdaE2E builds bootstrap and the runtime interface emulator, runs
 // the one under the other with AWS_ENDPOINT_URL pointing at kumo, publishes
 // a bundle with ssmbundle.Publish, invokes the function with an EventBridge
 // "Parameter Store Change" event over the emulator's HTTP API, and checks
 // MariaDB's accounts afterwards.
 func TestLambdaE2E(t *testing.T) {
-	dsn := os.Getenv(mariaDBEnv)
-	if dsn == "" {
-		t.Skipf("SKIPPING THE LAMBDA END-TO-END TEST: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); "+
-			"bootstrap was NOT run under the runtime interface emulator", mariaDBEnv, mariaDBEnv)
-	}
+	maria := mysqltest.MariaDB(t, "bootstrap was NOT run under the runtime interface emulator")
 	if testing.Short() {
 		t.Skip("SKIPPING THE LAMBDA END-TO-END TEST in -short mode")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	root, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = root.Close() }) // after dropAll: cleanups run last-in first-out
 	var port int
 	var skipNetworking bool
-	if err := root.QueryRowContext(ctx, "SELECT @@port, @@skip_networking").Scan(&port, &skipNetworking); err != nil {
+	if err := maria.DB.QueryRowContext(ctx, "SELECT @@port, @@skip_networking").Scan(&port, &skipNetworking); err != nil {
 		t.Fatalf("MariaDB: %v", err)
 	}
 	if skipNetworking {
-		t.Skipf("SKIPPING THE LAMBDA END-TO-END TEST: MariaDB at %s runs with skip_networking; the Lambda needs TCP", mariaDBEnv)
+		t.Skipf("SKIPPING THE LAMBDA END-TO-END TEST: MariaDB at %s runs with skip_networking; the Lambda needs TCP", mysqltest.MariaDBEnv)
 	}
+	// The Lambda reaches MariaDB over TCP, whatever the root DSN uses.
+	overTCP := mysql.NewConfig()
+	overTCP.Net, overTCP.Addr = "tcp", fmt.Sprintf("127.0.0.1:%d", port)
 
 	tmp := t.TempDir()
 	bootstrap, rie := buildBinaries(ctx, t, tmp)
 
 	// MariaDB: the test's prefix, database, admin login, and one departed
 	// account the bundle no longer declares.
-	prefix := randomName()
+	prefix := mysqltest.Name("e")
 	db := prefix + "_orders"
-	adminUser, adminPassword := "adm_"+randomName(), randomPassword()
-	t.Cleanup(func() { dropAll(t, root, prefix, adminUser, db) })
+	adminUser, adminPassword := "adm_"+mysqltest.Name("e"), mysqltest.Password("admin")
+	maria.Scratch(t, func(u string) bool { return strings.HasPrefix(u, prefix+"_") || u == adminUser }, db)
 	for _, q := range []string{
-		"CREATE DATABASE `" + db + "`",
 		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", adminUser, adminPassword),
 		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION", adminUser),
 		fmt.Sprintf("CREATE USER '%s_departed'@'%%' IDENTIFIED BY 'gone'", prefix),
 	} {
-		if _, err := root.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		maria.Exec(t, q)
 	}
 	// Prove the admin login works over TCP, as the Lambda will use it.
-	if err := login(ctx, port, adminUser, adminPassword); err != nil {
+	if err := mysqltest.CanLogin(ctx, overTCP, adminUser, adminPassword); err != nil {
 		t.Fatalf("the admin account cannot log in over TCP 127.0.0.1:%d: %v", port, err)
 	}
 
@@ -98,7 +86,7 @@ func TestLambdaE2E(t *testing.T) {
 	kumoURL := awstest.EmulatorURL()
 	awsCfg := awstest.Config(kumoURL)
 	sm := secretsmanager.NewFromConfig(awsCfg)
-	appPassword := randomPassword()
+	appPassword := mysqltest.Password("app")
 	for name, value := range map[string]string{
 		prefix + "/local/admin": fmt.Sprintf(`{"username":%q,"password":%q}`, adminUser, adminPassword),
 		prefix + "/app":         fmt.Sprintf(`{"password":%q}`, appPassword),
@@ -175,11 +163,11 @@ func TestLambdaE2E(t *testing.T) {
 
 	// MariaDB now has the declared account, which logs in with the
 	// secret's password, and no longer the departed one.
-	accounts := managedAccounts(ctx, t, root, prefix)
+	accounts := maria.ManagedAccounts(t, prefix)
 	if want := []string{prefix + "_app"}; !slices.Equal(accounts, want) {
 		t.Errorf("accounts %v, want %v", accounts, want)
 	}
-	if err := login(ctx, port, prefix+"_app", appPassword); err != nil {
+	if err := mysqltest.CanLogin(ctx, overTCP, prefix+"_app", appPassword); err != nil {
 		t.Errorf("log in as %s_app: %v", prefix, err)
 	}
 
@@ -302,81 +290,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func login(ctx context.Context, port int, user, password string) error {
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", fmt.Sprintf("127.0.0.1:%d", port)
-	cfg.Timeout = 5 * time.Second
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.PingContext(ctx)
-}
-
-func managedAccounts(ctx context.Context, t *testing.T, db *sql.DB, prefix string) []string {
-	t.Helper()
-	rows, err := db.QueryContext(ctx, "SELECT User FROM mysql.user WHERE User LIKE ?", prefix+`\_%`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, u)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func dropAll(t *testing.T, db *sql.DB, prefix, admin, database string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := db.QueryContext(ctx, "SELECT User, Host FROM mysql.user")
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	var drop []string
-	for rows.Next() {
-		var u, h string
-		if err := rows.Scan(&u, &h); err != nil {
-			break
-		}
-		if strings.HasPrefix(u, prefix+"_") || u == admin {
-			drop = append(drop, fmt.Sprintf("DROP USER '%s'@'%s'", u, h))
-		}
-	}
-	rows.Close()
-	drop = append(drop, "DROP DATABASE IF EXISTS `"+database+"`")
-	for _, q := range drop {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Errorf("cleanup: %s: %v", q, err)
-		}
-	}
-}
-
-func randomName() string {
-	b := []byte{'e'}
-	for range 6 {
-		b = append(b, byte('a'+rand.IntN(26)))
-	}
-	return string(b)
-}
-
-func randomPassword() string {
-	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	b := make([]byte, 24)
-	for i := range b {
-		b[i] = chars[rand.IntN(len(chars))]
-	}
-	return "pw-" + string(b)
 }
 
 func must[T any](v T, err error) T {

@@ -2,21 +2,18 @@ package adminsql_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/dbusers/dbusers/bot/internal/adminsql"
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 func TestScriptRefusesBadInput(t *testing.T) {
@@ -69,49 +66,13 @@ func TestScriptPerEngine(t *testing.T) {
 // account created by it alone reconciles a cluster with every built-in
 // role, and converges.
 func TestLeastPrivilegeAccountReconciles(t *testing.T) {
-	dsn := os.Getenv("DBUSERS_TEST_MARIADB_DSN")
-	if dsn == "" {
-		t.Skip("SKIPPED: DBUSERS_TEST_MARIADB_DSN is not set; the least-privilege account is proven against MariaDB only (bash .ci/run sets it)")
-	}
+	s := mysqltest.MariaDB(t, "the least-privilege account is proven against MariaDB only")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	root, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Cleanups run last-in first-out: this one closes root after the
-	// cleanup below has used it.
-	t.Cleanup(func() { _ = root.Close() })
-	tag := randomLetters(6)
-	prefix, admin, password := "a"+tag, "adm_"+tag, "pw-"+randomLetters(12)
+	tag := mysqltest.Name("")
+	prefix, admin, password := "a"+tag, "adm_"+tag, mysqltest.Password("admin")
 	dbs := []string{"as_" + tag + "_one", "as_" + tag + "_two"}
-	exec := func(db *sql.DB, q string) {
-		t.Helper()
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	for _, db := range dbs {
-		exec(root, "CREATE DATABASE `"+db+"`")
-	}
-	t.Cleanup(func() {
-		for _, db := range dbs {
-			_, _ = root.Exec("DROP DATABASE IF EXISTS `" + db + "`")
-		}
-		rows, err := root.Query("SELECT User, Host FROM mysql.user WHERE User LIKE ? OR User = ?", prefix+`\_%`, admin)
-		if err == nil {
-			var users []string
-			for rows.Next() {
-				var u, h string
-				_ = rows.Scan(&u, &h)
-				users = append(users, fmt.Sprintf("'%s'@'%s'", u, h))
-			}
-			rows.Close()
-			for _, u := range users {
-				_, _ = root.Exec("DROP USER " + u)
-			}
-		}
-	})
+	s.Scratch(t, func(u string) bool { return strings.HasPrefix(u, prefix+"_") || u == admin }, dbs...)
 
 	settings := config.Settings{Prefix: prefix, RemovalLimit: config.RemovalLimit{Count: 5, Fraction: 0.5}}
 	roles, _ := settings.RolePrivileges()
@@ -125,7 +86,7 @@ func TestLeastPrivilegeAccountReconciles(t *testing.T) {
 	}
 	script = strings.ReplaceAll(script, adminsql.PasswordPlaceholder, password)
 	for _, stmt := range statements(script) {
-		exec(root, stmt)
+		s.Exec(t, stmt)
 	}
 
 	cluster := config.Cluster{Name: "local", Environment: "dev", Engine: "mariadb-10.11", Databases: dbs, TLS: "disabled"}
@@ -139,10 +100,7 @@ func TestLeastPrivilegeAccountReconciles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := s.Config()
 	cfg.User, cfg.Passwd = admin, password
 	if cfg.Net == "unix" {
 		// The account is '...'@'%': reach it over TCP, as the Lambda does.
@@ -179,13 +137,4 @@ func statements(script string) []string {
 		}
 	}
 	return out
-}
-
-func randomLetters(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = 'a' + b[i]%26
-	}
-	return string(b)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 // benchUsers is the fleet size of the benchmarks: each user reads all three
@@ -19,7 +20,7 @@ const benchUsers = 1000
 // first n) get write instead.
 func benchFleet(b *testing.B) (s *testServer, fleet func(changed int) (*desired.State, desired.Cluster)) {
 	b.Helper()
-	s = openMariaDB(b, skipNoMariaDB(b))
+	s = prepare(b, mysqltest.MariaDB(b, "the benchmark did NOT run against a real server"))
 	fleet = func(changed int) (*desired.State, desired.Cluster) {
 		users := make([]config.User, benchUsers)
 		for i := range users {
@@ -43,7 +44,7 @@ func (s *testServer) dropAccounts(b *testing.B) {
 	}
 	for len(names) > 0 {
 		n := min(len(names), 200)
-		s.exec(b, "DROP USER "+strings.Join(names[:n], ", "))
+		s.Exec(b, "DROP USER "+strings.Join(names[:n], ", "))
 		names = names[n:]
 	}
 }

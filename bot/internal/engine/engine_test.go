@@ -21,6 +21,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/plan"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 var (
@@ -69,7 +70,7 @@ func TestCreate(t *testing.T) {
 		if res.Writes != 7 || len(res.Applied) != 7 {
 			t.Errorf("writes %d, applied %d; want 7 and 7:\n%s", res.Writes, len(res.Applied), summaries(res))
 		}
-		admin, err := s.flavor.Expand([]string{"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "REFERENCES", "INDEX",
+		admin, err := s.Flavor.Expand([]string{"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "REFERENCES", "INDEX",
 			"ALTER", "CREATE TEMPORARY TABLES", "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE", "ALTER ROUTINE", "EXECUTE", "EVENT", "TRIGGER"})
 		if err != nil {
 			t.Fatal(err)
@@ -142,7 +143,7 @@ func TestIdempotence(t *testing.T) {
 		if second.Queries > 10 {
 			t.Errorf("second run sent %d queries, want at most 10", second.Queries)
 		}
-		if s.flavor != flavor.MariaDB {
+		if s.Flavor != flavor.MariaDB {
 			return
 		}
 		// Other test packages share the server and may create or drop
@@ -222,8 +223,8 @@ func TestDowngrade(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
 		db := s.dbs[0]
-		s.exec(t, "CREATE TABLE `"+db+"`.items (id INT PRIMARY KEY, sku VARCHAR(40))")
-		s.exec(t, "INSERT INTO `"+db+"`.items VALUES (1, 'first')")
+		s.Exec(t, "CREATE TABLE `"+db+"`.items (id INT PRIMARY KEY, sku VARCHAR(40))")
+		s.Exec(t, "INSERT INTO `"+db+"`.items VALUES (1, 'first')")
 		st, c := s.state(t, s.settings(), s.pwUser("app", "write", db))
 		s.mustApply(t, s.options(st, c))
 
@@ -271,7 +272,7 @@ func TestRemove(t *testing.T) {
 		s.mustApply(t, s.options(st, c))
 
 		// alice also exists at another host, made by hand.
-		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'10.0.0.%%' IDENTIFIED BY 'by-hand'", s.acct("alice")))
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'10.0.0.%%' IDENTIFIED BY 'by-hand'", s.acct("alice")))
 
 		st, c = s.state(t, s.settings(), s.pwUser("alice", "write", s.dbs[1], s.dbs[2]))
 		res := s.mustApply(t, s.options(st, c))
@@ -335,8 +336,8 @@ func TestLookAlikesUntouched(t *testing.T) {
 			strings.ToUpper(p[:1]) + p[1:] + "_bob", // first letter capitalised
 		}
 		for _, name := range lookAlikes {
-			s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'not-ours'", name))
-			s.exec(t, fmt.Sprintf("GRANT SELECT, INSERT ON `%s`.* TO '%s'@'%%'", s.dbs[0], name))
+			s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'not-ours'", name))
+			s.Exec(t, fmt.Sprintf("GRANT SELECT, INSERT ON `%s`.* TO '%s'@'%%'", s.dbs[0], name))
 		}
 		compared := lookAlikes
 		before := s.snapshot(t, compared...)
@@ -367,11 +368,11 @@ func TestProtected(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
 		breakglass, admin := s.acct("breakglass"), s.acct("admin")
-		adminPassword := randomPassword("admin")
-		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'break-the-glass'", breakglass))
-		s.exec(t, fmt.Sprintf("GRANT SELECT, INSERT, DELETE ON `%s`.* TO '%s'@'%%'", s.dbs[0], breakglass))
-		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", admin, adminPassword))
-		s.exec(t, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION", admin))
+		adminPassword := mysqltest.Password("admin")
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'break-the-glass'", breakglass))
+		s.Exec(t, fmt.Sprintf("GRANT SELECT, INSERT, DELETE ON `%s`.* TO '%s'@'%%'", s.dbs[0], breakglass))
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", admin, adminPassword))
+		s.Exec(t, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION", admin))
 		before := s.snapshot(t, breakglass, admin)
 
 		settings := s.settings()
@@ -462,15 +463,15 @@ func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
 		users := []config.User{s.pwUser("hand", "read", s.dbs[0])}
-		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'made-by-hand'", s.acct("hand")))
-		s.exec(t, fmt.Sprintf("GRANT SELECT ON `%s`.* TO '%s'@'%%'", s.pattern(s.dbs[0]), s.acct("hand")))
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'made-by-hand'", s.acct("hand")))
+		s.Exec(t, fmt.Sprintf("GRANT SELECT ON `%s`.* TO '%s'@'%%'", s.pattern(s.dbs[0]), s.acct("hand")))
 		want := []change{{Action: plan.AlterAuth, User: s.acct("hand")}}
-		if s.flavor == flavor.MariaDB {
+		if s.Flavor == flavor.MariaDB {
 			users = append(users, s.pwUser("tls", "read", s.dbs[0]), s.pwUser("sock", "read", s.dbs[0]))
-			s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s' REQUIRE SSL", s.acct("tls"), s.password("tls")))
-			s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED VIA unix_socket", s.acct("sock")))
+			s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s' REQUIRE SSL", s.acct("tls"), s.password("tls")))
+			s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED VIA unix_socket", s.acct("sock")))
 			for _, u := range []string{"tls", "sock"} {
-				s.exec(t, fmt.Sprintf("GRANT SELECT ON `%s`.* TO '%s'@'%%'", s.pattern(s.dbs[0]), s.acct(u)))
+				s.Exec(t, fmt.Sprintf("GRANT SELECT ON `%s`.* TO '%s'@'%%'", s.pattern(s.dbs[0]), s.acct(u)))
 			}
 			want = append(want, change{Action: plan.AlterAuth, User: s.acct("sock")}, change{Action: plan.AlterAuth, User: s.acct("tls")})
 			if u := s.user(t, s.acct("tls")); u.SSLType == "" {
@@ -519,7 +520,7 @@ func TestPasswordRotation(t *testing.T) {
 		s.mustApply(t, s.options(st, c))
 		acct, old := s.acct("app"), s.password("app")
 
-		s.passwords[secret("app")] = randomPassword("app-rotated")
+		s.passwords[secret("app")] = mysqltest.Password("app-rotated")
 		res := s.mustApply(t, s.options(st, c))
 		if res.Writes != 1 || len(res.Applied) != 1 {
 			t.Fatalf("rotation: %d writes, applied %+v; want exactly one ALTER USER", res.Writes, res.Applied)
@@ -588,7 +589,7 @@ func TestEngineMismatch(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
 		declared := "mariadb-10.11"
-		if s.flavor == flavor.MariaDB {
+		if s.Flavor == flavor.MariaDB {
 			declared = "aurora-mysql-3"
 		}
 		st, c := s.stateAs(t, declared, s.settings(), s.pwUser("app", "read", s.dbs[0]))
@@ -634,7 +635,7 @@ func TestFailedStatementStopsCluster(t *testing.T) {
 		bob := s.acct("bob")
 		sink := &hookSink{on: func(r audit.Record) {
 			if r.Action == string(plan.CreateUser) && r.User == "bob" {
-				s.exec(t, fmt.Sprintf("DROP USER '%s'@'%%'", bob))
+				s.Exec(t, fmt.Sprintf("DROP USER '%s'@'%%'", bob))
 			}
 		}}
 		opt := s.options(st, c)
@@ -695,7 +696,7 @@ func TestLocked(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
 		ctx := context.Background()
-		holder, err := s.admin.Conn(ctx)
+		holder, err := s.DB.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -735,12 +736,12 @@ func TestAudit(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s *testServer) {
 		// A stale account to drop and a stale password to rotate, so every
 		// kind of statement is audited.
-		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'stale'", s.acct("gone")))
-		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'stale'", s.acct("rotated")))
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'stale'", s.acct("gone")))
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'stale'", s.acct("rotated")))
 		st, c := s.state(t, s.settings(),
 			s.pwUser("app", "write", s.dbs[0]), s.pwUser("rotated", "read", s.dbs[1]))
 		// A password with every character a literal must escape.
-		s.passwords[secret("app")] = `it's a \ "secret"` + randomPassword("quote")
+		s.passwords[secret("app")] = `it's a \ "secret"` + mysqltest.Password("quote")
 		var buf bytes.Buffer
 		opt := s.options(st, c)
 		opt.Audit = audit.NewJSONLines(&buf)
@@ -815,7 +816,7 @@ func TestAudit(t *testing.T) {
 func TestServerSQLMode(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
-		cfg, err := mysql.ParseDSN(s.adminDSN)
+		cfg, err := mysql.ParseDSN(s.DSN)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -835,11 +836,11 @@ func TestServerSQLMode(t *testing.T) {
 			t.Fatalf("read sql_mode: %v", err)
 		}
 		if !strings.Contains(mode, "NO_BACKSLASH_ESCAPES") {
-			t.Skipf("%s does not take NO_BACKSLASH_ESCAPES (sql_mode %q)", s.name, mode)
+			t.Skipf("%s does not take NO_BACKSLASH_ESCAPES (sql_mode %q)", s.Name, mode)
 		}
 
 		st, c := s.state(t, s.settings(), s.pwUser("app", "read", s.dbs[0]))
-		s.passwords[secret("app")] = `back\slash\` + randomPassword("mode")
+		s.passwords[secret("app")] = `back\slash\` + mysqltest.Password("mode")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		res := engine.Reconcile(ctx, admin, s.options(st, c))
@@ -862,7 +863,7 @@ func TestDriftRepair(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
 		db := s.dbs[0]
-		s.exec(t, "CREATE TABLE `"+db+"`.items (id INT PRIMARY KEY, sku VARCHAR(40))")
+		s.Exec(t, "CREATE TABLE `"+db+"`.items (id INT PRIMARY KEY, sku VARCHAR(40))")
 		st, c := s.state(t, s.settings(), s.pwUser("app", "read", db))
 		s.mustApply(t, s.options(st, c))
 
@@ -881,7 +882,7 @@ func TestDriftRepair(t *testing.T) {
 			{Action: plan.Revoke, User: s.acct("app"), DB: db, Privs: []string{"INSERT"}},
 		}
 		grantOption := change{Action: plan.Revoke, User: s.acct("app"), DB: db, Privs: []string{"GRANT OPTION"}}
-		if s.flavor == flavor.MariaDB {
+		if s.Flavor == flavor.MariaDB {
 			// An unescaped _ is a wildcard on MariaDB: this grant reaches
 			// every database that matches, not just db.
 			drift = append(drift,
@@ -895,16 +896,16 @@ func TestDriftRepair(t *testing.T) {
 			want = append(want, grantOption)
 		}
 		for _, q := range drift {
-			s.exec(t, q)
+			s.Exec(t, q)
 		}
-		t.Cleanup(func() { _, _ = s.admin.Exec("DROP ROLE " + role) })
+		t.Cleanup(func() { _, _ = s.DB.Exec("DROP ROLE " + role) })
 
 		res := s.mustApply(t, s.options(st, c))
 		if diff := cmp.Diff(want, changesOf(res.Plan.Changes)); diff != "" {
 			t.Errorf("plan (-want +got):\n%s", diff)
 		}
 		for _, table := range []string{"mysql.tables_priv", "mysql.columns_priv"} {
-			if s.flavor == flavor.Embedded && table == "mysql.columns_priv" {
+			if s.Flavor == flavor.Embedded && table == "mysql.columns_priv" {
 				continue // the embedded server has no column grants
 			}
 			if rows := s.rows(t, "SELECT * FROM "+table+" WHERE User = ?", s.acct("app")); len(rows) != 0 {
@@ -915,7 +916,7 @@ func TestDriftRepair(t *testing.T) {
 			t.Errorf("mysql.db (-want +got):\n%s", diff)
 		}
 		var process string
-		if err := s.admin.QueryRow("SELECT Process_priv FROM mysql.user WHERE User = ? AND Host = '%'", s.acct("app")).Scan(&process); err != nil || process != "N" {
+		if err := s.DB.QueryRow("SELECT Process_priv FROM mysql.user WHERE User = ? AND Host = '%'", s.acct("app")).Scan(&process); err != nil || process != "N" {
 			t.Errorf("Process_priv = %q, %v; want N", process, err)
 		}
 	})
@@ -930,7 +931,7 @@ func TestExpiry(t *testing.T) {
 		u.Access = append(u.Access, config.Access{Clusters: []string{clusterName}, Databases: []string{s.dbs[0], s.dbs[1]},
 			Role: "write", Expires: "2026-02-01", Reason: "INC-1"})
 		before := time.Date(2026, 2, 1, 23, 0, 0, 0, time.UTC) // the last day still grants
-		st, c := s.stateOn(t, s.engine, before, s.settings(), u)
+		st, c := s.stateOn(t, s.Engine, before, s.settings(), u)
 		s.mustApply(t, s.options(st, c))
 		want := map[string][]string{s.pattern(s.dbs[0]): writePrivs, s.pattern(s.dbs[1]): writePrivs}
 		if diff := cmp.Diff(want, s.dbPrivs(t, s.acct("temp"))); diff != "" {
@@ -938,7 +939,7 @@ func TestExpiry(t *testing.T) {
 		}
 
 		after := time.Date(2026, 2, 2, 0, 0, 1, 0, time.UTC)
-		st, c = s.stateOn(t, s.engine, after, s.settings(), u)
+		st, c = s.stateOn(t, s.Engine, after, s.settings(), u)
 		res := s.mustApply(t, s.options(st, c))
 		wantPlan := []change{
 			{Action: plan.Revoke, User: s.acct("temp"), DB: s.dbs[1], Privs: writePrivs},
@@ -968,7 +969,7 @@ func TestConcurrentRuns(t *testing.T) {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				results <- engine.Reconcile(ctx, s.admin, s.options(st, c))
+				results <- engine.Reconcile(ctx, s.DB, s.options(st, c))
 			}()
 		}
 		a, b := <-results, <-results
@@ -1027,12 +1028,12 @@ func TestAuditFailureStops(t *testing.T) {
 func TestLockedAccountLeftAlone(t *testing.T) {
 	t.Parallel()
 	forEachServer(t, func(t *testing.T, s *testServer) {
-		if s.flavor == flavor.Embedded {
+		if s.Flavor == flavor.Embedded {
 			t.Skip("the embedded server has no ACCOUNT LOCK")
 		}
 		st, c := s.state(t, s.settings(), s.pwUser("app", "read", s.dbs[0]))
 		s.mustApply(t, s.options(st, c))
-		s.exec(t, fmt.Sprintf("ALTER USER '%s'@'%%' ACCOUNT LOCK", s.acct("app")))
+		s.Exec(t, fmt.Sprintf("ALTER USER '%s'@'%%' ACCOUNT LOCK", s.acct("app")))
 		before := s.snapshot(t, s.acct("app"))
 
 		res := s.mustApply(t, s.options(st, c))
@@ -1065,7 +1066,7 @@ func TestRoleTransitions(t *testing.T) {
 		for _, role := range []string{"read", "trusted_admin", "admin", "write", "trusted_admin", "read", "admin", "read"} {
 			st, c := s.state(t, s.settings(), s.pwUser("app", role, s.dbs[0]))
 			res := s.mustApply(t, s.options(st, c))
-			privs, err := s.flavor.Expand(roles[role])
+			privs, err := s.Flavor.Expand(roles[role])
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/plan"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 // The fault tests put an in-process toxiproxy between the engine and the
@@ -52,7 +53,7 @@ func forEachProxied(t *testing.T, fn func(t *testing.T, p *proxied)) {
 // its own admin account, with a password, outside the managed prefix.
 func (s *testServer) throughProxy(t *testing.T) *proxied {
 	t.Helper()
-	admin, err := mysql.ParseDSN(s.adminDSN)
+	admin, err := mysql.ParseDSN(s.DSN)
 	if err != nil {
 		t.Fatalf("parse the admin DSN: %v", err)
 	}
@@ -60,9 +61,9 @@ func (s *testServer) throughProxy(t *testing.T) *proxied {
 	user, password := admin.User, admin.Passwd
 	if admin.Net != "tcp" {
 		upstream = mariaDBTCP
-		user, password = s.prefix+"admin", randomPassword("admin")
-		s.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, password))
-		s.exec(t, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION", user))
+		user, password = s.prefix+"admin", mysqltest.Password("admin")
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, password))
+		s.Exec(t, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION", user))
 	}
 
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
@@ -149,8 +150,8 @@ func (p *proxied) outsiders(t *testing.T) []string {
 	t.Helper()
 	lookAlike, breakglass := p.prefix+"x_bob", p.acct("breakglass")
 	for _, name := range []string{lookAlike, breakglass} {
-		p.exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'not-managed'", name))
-		p.exec(t, fmt.Sprintf("GRANT SELECT, INSERT ON `%s`.* TO '%s'@'%%'", p.dbs[0], name))
+		p.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'not-managed'", name))
+		p.Exec(t, fmt.Sprintf("GRANT SELECT, INSERT ON `%s`.* TO '%s'@'%%'", p.dbs[0], name))
 	}
 	return []string{lookAlike, breakglass, p.adminUser}
 }
@@ -170,7 +171,7 @@ func (p *proxied) lockFree(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		var holder sql.NullInt64
-		if err := p.admin.QueryRow("SELECT IS_USED_LOCK(?)", engine.LockName(p.prefix)).Scan(&holder); err != nil {
+		if err := p.DB.QueryRow("SELECT IS_USED_LOCK(?)", engine.LockName(p.prefix)).Scan(&holder); err != nil {
 			t.Fatalf("IS_USED_LOCK: %v", err)
 		}
 		if !holder.Valid {
@@ -438,7 +439,7 @@ func TestConcurrentRunsLockedOut(t *testing.T) {
 		opt.LockTimeout = time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		fast := engine.Reconcile(ctx, p.admin, opt) // directly, without latency
+		fast := engine.Reconcile(ctx, p.DB, opt) // directly, without latency
 		first := <-slow
 
 		if first.Status != engine.Applied || first.Err != nil {
@@ -473,7 +474,7 @@ func TestFaultLockWaitOutlastsReadTimeout(t *testing.T) {
 	t.Parallel()
 	forEachProxied(t, func(t *testing.T, p *proxied) {
 		ctx := context.Background()
-		holder, err := p.admin.Conn(ctx)
+		holder, err := p.DB.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

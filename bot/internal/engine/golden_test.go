@@ -42,14 +42,14 @@ func TestReportGolden(t *testing.T) {
 			fmt.Sprintf("CREATE USER '%s_breakglass'@'%%' IDENTIFIED BY 'protected'", p),
 		}
 		for _, q := range seed {
-			s.exec(t, q)
+			s.Exec(t, q)
 		}
 		temp := s.pwUser("temp", "read", s.dbs[2])
 		temp.Access[0].Expires = "2026-02-01"
 		settings := s.settings()
 		settings.ProtectedAccounts = []string{p + "_breakglass"}
 		today := time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC)
-		st, c := s.stateOn(t, s.engine, today, settings,
+		st, c := s.stateOn(t, s.Engine, today, settings,
 			s.pwUser("app", "write", s.dbs[0], s.dbs[1]),
 			s.pwUser("reporting", "read", s.dbs[0]),
 			s.pwUser("legacy", "write", s.dbs[1]),
@@ -68,13 +68,13 @@ func TestReportGolden(t *testing.T) {
 		var buf bytes.Buffer
 		report.Text(&buf, res, c.Flavor, true)
 		var version string
-		if err := s.admin.QueryRow("SELECT VERSION()").Scan(&version); err != nil {
+		if err := s.DB.QueryRow("SELECT VERSION()").Scan(&version); err != nil {
 			t.Fatal(err)
 		}
 		got := strings.ReplaceAll(buf.String(), version, "<version>")
 		got = strings.ReplaceAll(got, p, "acme")
 
-		path := filepath.Join("testdata", "report_dry_run."+s.name+".golden")
+		path := filepath.Join("testdata", "report_dry_run."+s.Name+".golden")
 		if *update {
 			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 				t.Fatal(err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,41 +14,19 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/audit"
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
-	"github.com/dbusers/dbusers/bot/internal/embedded"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
-
-// mariaDBEnv names the MariaDB server the suite also runs against, e.g.
-// root@unix(/run/mysqld/mysqld.sock)/ (.ci/run sets it).
-const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
 
 // clusterName is the one cluster every test declares.
 const clusterName = "local"
 
-// skipNoMariaDB skips loudly: a green run without MariaDB must say that
-// half of the suite did not run.
-func skipNoMariaDB(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(mariaDBEnv)
-	if dsn == "" {
-		tb.Skipf("SKIPPING AGAINST MARIADB: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); "+
-			"this test did NOT run against a real server", mariaDBEnv, mariaDBEnv)
-	}
-	return dsn
-}
-
 // testServer is one live server prepared for one test: a prefix and
-// databases that no other test uses, an admin login, and a way to log in as
-// the accounts the test creates.
+// databases that no other test uses, and the passwords behind the test's
+// secrets.
 type testServer struct {
-	name   string // "embedded" or "mariadb", the subtest name
-	engine string // what the cluster declares
-	flavor flavor.Flavor
-	// admin is the server's root login.
-	admin *sql.DB
-	// adminDSN is admin's DSN; login derives the DSN of other accounts.
-	adminDSN string
+	*mysqltest.Server
 	// prefix is the test's own company prefix; dbs are its databases.
 	prefix string
 	dbs    []string
@@ -59,140 +35,31 @@ type testServer struct {
 }
 
 // forEachServer runs fn once per server, in parallel subtests named after
-// the server: the embedded server always, MariaDB when mariaDBEnv is set.
+// the server: the embedded server always, MariaDB when
+// DBUSERS_TEST_MARIADB_DSN is set (its half skips loudly otherwise).
 func forEachServer(t *testing.T, fn func(t *testing.T, s *testServer)) {
-	eachServer(t, true, fn)
+	mysqltest.EachServerParallel(t, func(t *testing.T, srv *mysqltest.Server) { fn(t, prepare(t, srv)) })
 }
 
 // forEachServerSerial is forEachServer for measurements that other tests
 // of this package must not disturb.
 func forEachServerSerial(t *testing.T, fn func(t *testing.T, s *testServer)) {
-	eachServer(t, false, fn)
+	mysqltest.EachServer(t, func(t *testing.T, srv *mysqltest.Server) { fn(t, prepare(t, srv)) })
 }
 
-func eachServer(t *testing.T, parallel bool, fn func(t *testing.T, s *testServer)) {
-	t.Run("embedded", func(t *testing.T) {
-		if parallel {
-			t.Parallel()
-		}
-		fn(t, startEmbedded(t))
-	})
-	t.Run("mariadb", func(t *testing.T) {
-		dsn := skipNoMariaDB(t)
-		if parallel {
-			t.Parallel()
-		}
-		fn(t, openMariaDB(t, dsn))
-	})
-}
-
-func startEmbedded(tb testing.TB) *testServer {
+// prepare picks the test's prefix and creates its three databases; cleanup
+// drops the databases and every account the test may have made (the prefix
+// in any case, and the other_<prefix> look-alike).
+func prepare(tb testing.TB, srv *mysqltest.Server) *testServer {
 	tb.Helper()
-	e, err := embedded.Start()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = e.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.Ready(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	s := &testServer{name: "embedded", engine: flavor.EmbeddedEngine, flavor: flavor.Embedded, adminDSN: e.RootDSN()}
-	s.open(tb)
-	return s
-}
-
-func openMariaDB(tb testing.TB, dsn string) *testServer {
-	tb.Helper()
-	s := &testServer{name: "mariadb", engine: "mariadb-10.11", flavor: flavor.MariaDB, adminDSN: dsn}
-	s.open(tb)
-	return s
-}
-
-// open connects as admin, picks the test's prefix and creates its three
-// databases; cleanup drops the databases and every account the test may
-// have made (the prefix in any case, and the other_<prefix> look-alike).
-func (s *testServer) open(tb testing.TB) {
-	tb.Helper()
-	db, err := sql.Open("mysql", s.adminDSN)
-	if err != nil {
-		tb.Fatalf("open %s: %v", s.name, err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		tb.Fatalf("connect to %s: %v", s.name, err)
-	}
-	s.admin = db
-	s.prefix = randomPrefix()
-	s.passwords = map[string]string{}
+	s := &testServer{Server: srv, prefix: mysqltest.Name("t"), passwords: map[string]string{}}
 	for _, suffix := range []string{"orders", "billing", "events"} {
 		s.dbs = append(s.dbs, s.prefix+"_"+suffix)
 	}
-	tb.Cleanup(func() { s.dropEverything(tb) })
-	for _, name := range s.dbs {
-		s.exec(tb, "CREATE DATABASE `"+name+"`")
-	}
-}
-
-func (s *testServer) dropEverything(tb testing.TB) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := s.admin.QueryContext(ctx, "SELECT User, Host FROM mysql.user")
-	if err != nil {
-		tb.Errorf("cleanup: list accounts: %v", err)
-		return
-	}
-	var drop []string
-	for rows.Next() {
-		var u, h string
-		if err := rows.Scan(&u, &h); err != nil {
-			tb.Errorf("cleanup: %v", err)
-			break
-		}
-		if strings.HasPrefix(strings.ToLower(u), s.prefix) || u == "other_"+s.prefix {
-			drop = append(drop, fmt.Sprintf("DROP USER '%s'@'%s'", u, h))
-		}
-	}
-	rows.Close()
-	for _, name := range s.dbs {
-		drop = append(drop, "DROP DATABASE IF EXISTS `"+name+"`")
-	}
-	for _, q := range drop {
-		if _, err := s.admin.ExecContext(ctx, q); err != nil {
-			tb.Errorf("cleanup: %s: %v", q, err)
-		}
-	}
-}
-
-// randomPrefix returns "t" and six random lower-case letters: unique enough
-// that concurrent tests (and packages) never share accounts or locks.
-func randomPrefix() string {
-	b := []byte{'t'}
-	for range 6 {
-		b = append(b, byte('a'+rand.IntN(26)))
-	}
-	return string(b)
-}
-
-func randomPassword(label string) string {
-	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	b := make([]byte, 20)
-	for i := range b {
-		b[i] = chars[rand.IntN(len(chars))]
-	}
-	return "pw-" + label + "-" + string(b)
-}
-
-func (s *testServer) exec(tb testing.TB, query string, args ...any) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := s.admin.ExecContext(ctx, query, args...); err != nil {
-		tb.Fatalf("%s: %s: %v", s.name, query, err)
-	}
+	srv.Scratch(tb, func(u string) bool {
+		return strings.HasPrefix(strings.ToLower(u), s.prefix) || u == "other_"+s.prefix
+	}, s.dbs...)
+	return s
 }
 
 // acct is a test account's full name.
@@ -206,7 +73,7 @@ func secret(user string) string { return "dbusers/" + user }
 func (s *testServer) password(user string) string {
 	ref := secret(user)
 	if _, ok := s.passwords[ref]; !ok {
-		s.passwords[ref] = randomPassword(user)
+		s.passwords[ref] = mysqltest.Password(user)
 	}
 	return s.passwords[ref]
 }
@@ -235,7 +102,7 @@ func (s *testServer) settings() config.Settings {
 // state builds the desired state for users on the test cluster.
 func (s *testServer) state(tb testing.TB, settings config.Settings, users ...config.User) (*desired.State, desired.Cluster) {
 	tb.Helper()
-	return s.stateAs(tb, s.engine, settings, users...)
+	return s.stateAs(tb, s.Engine, settings, users...)
 }
 
 // stateAs is state with the cluster declaring engine.
@@ -282,7 +149,7 @@ func (s *testServer) reconcile(tb testing.TB, opt engine.Options) *engine.Result
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return engine.Reconcile(ctx, s.admin, opt)
+	return engine.Reconcile(ctx, s.DB, opt)
 }
 
 // mustApply runs and fails the test unless the run applied (or found
@@ -311,7 +178,7 @@ func summaries(res *engine.Result) string {
 // pattern is how the server stores a database name in mysql.db after a
 // GRANT that names exactly that database.
 func (s *testServer) pattern(db string) string {
-	if s.flavor == flavor.MariaDB {
+	if s.Flavor == flavor.MariaDB {
 		return strings.ReplaceAll(db, "_", `\_`)
 	}
 	return db
@@ -330,7 +197,7 @@ func (s *testServer) user(tb testing.TB, name string) *liveUser {
 	defer cancel()
 	var u liveUser
 	var plugin, auth, ssl sql.NullString
-	err := s.admin.QueryRowContext(ctx,
+	err := s.DB.QueryRowContext(ctx,
 		"SELECT plugin, authentication_string, ssl_type FROM mysql.user WHERE User = ? AND Host = '%'", name).
 		Scan(&plugin, &auth, &ssl)
 	if err == sql.ErrNoRows {
@@ -374,7 +241,7 @@ func (s *testServer) rows(tb testing.TB, query string, args ...any) []map[string
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := s.admin.QueryContext(ctx, query, args...)
+	rows, err := s.DB.QueryContext(ctx, query, args...)
 	if err != nil {
 		tb.Fatalf("%s: %v", query, err)
 	}
@@ -405,26 +272,18 @@ func (s *testServer) rows(tb testing.TB, query string, args ...any) []map[string
 	return out
 }
 
-// loginDSN is the DSN for logging in as user with password, on the same
-// address as the admin login.
-func (s *testServer) loginDSN(tb testing.TB, user, password string) string {
-	tb.Helper()
-	cfg, err := mysql.ParseDSN(s.adminDSN)
-	if err != nil {
-		tb.Fatalf("parse the admin DSN: %v", err)
-	}
-	cfg.User, cfg.Passwd, cfg.DBName = user, password, ""
-	cfg.Timeout = 10 * time.Second
-	return cfg.FormatDSN()
-}
-
-// login opens a pool logged in as user; the error is the login's.
+// login opens a pool logged in as user, on the same address as the admin
+// login; the error is the login's.
 func (s *testServer) login(tb testing.TB, user, password string) (*sql.DB, error) {
 	tb.Helper()
-	db, err := sql.Open("mysql", s.loginDSN(tb, user, password))
+	cfg := s.Config()
+	cfg.User, cfg.Passwd, cfg.DBName = user, password, ""
+	cfg.Timeout = 10 * time.Second
+	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
 	}
+	db := sql.OpenDB(conn)
 	tb.Cleanup(func() { _ = db.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -41,6 +41,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 // The fleet benchmark: benchClusters clusters, each its own server behind
@@ -345,7 +346,7 @@ func newBenchFleet(b *testing.B) *benchFleet {
 	// gives the Lambda: without it each cluster's Secrets Manager client
 	// would dial connections of its own.
 	awsCfg.HTTPClient = awshttp.NewBuildableClient()
-	w := &world{aws: awsCfg, ssm: ssm.NewFromConfig(awsCfg), sm: secretsmanager.NewFromConfig(awsCfg), name: randomName()}
+	w := &world{aws: awsCfg, ssm: ssm.NewFromConfig(awsCfg), sm: secretsmanager.NewFromConfig(awsCfg), name: mysqltest.Name("t")}
 	w.pointer = "/" + w.name + "/config"
 	f.deps = Deps{
 		SSM: w.ssm,

@@ -18,6 +18,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/rdstls"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 const (
@@ -66,44 +67,46 @@ func endpoint(name string) string { return name + ".cluster-c1a2b3c4d5e6.eu-west
 func TestHandleFleet(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
-		testHandleFleet(t, "")
+		testHandleFleet(t, nil)
 	})
 	t.Run("mariadb", func(t *testing.T) {
-		dsn := skipNoMariaDB(t)
+		maria := mysqltest.MariaDB(t, "the handler was NOT run against a real server")
 		t.Parallel()
-		testHandleFleet(t, dsn)
+		testHandleFleet(t, maria)
 	})
 }
 
-func testHandleFleet(t *testing.T, dsn string) {
+// testHandleFleet runs on MariaDB, or on embedded servers alone when maria
+// is nil.
+func testHandleFleet(t *testing.T, maria *mysqltest.Server) {
 	ctx := context.Background()
 	w := newWorld(t)
 	prefix := w.name
 	okDBs := []string{prefix + "_orders", prefix + "_billing"}
 	limitDBs := []string{prefix + "_events"}
 	var primary *server
-	if dsn == "" {
+	if maria == nil {
 		primary = startEmbedded(t, okDBs...)
 	} else {
-		primary = openMariaDB(t, dsn, prefix, okDBs...)
+		primary = openMariaDB(t, maria, prefix, okDBs...)
 	}
 	limited := startEmbedded(t, limitDBs...)
 	for _, u := range []string{"old1", "old2", "old3"} {
-		limited.exec(t, "CREATE USER '"+prefix+"_"+u+"'@'%' IDENTIFIED BY 'departed'")
+		limited.Exec(t, "CREATE USER '"+prefix+"_"+u+"'@'%' IDENTIFIED BY 'departed'")
 	}
 
-	appPassword := randomPassword()
+	appPassword := mysqltest.Password("app")
 	adminOK := w.secret(t, prefix+"/c-ok/admin", map[string]any{"username": primary.adminUser, "password": primary.adminPassword})
 	// RDS-style secret with host and port: the cluster file's endpoint wins.
 	adminLimit := w.secret(t, prefix+"/c-limit/admin", map[string]any{"username": limited.adminUser, "password": limited.adminPassword,
 		"engine": "mysql", "host": "elsewhere.example", "port": 4406})
-	adminDown := w.secret(t, prefix+"/c-down/admin", map[string]any{"username": "admin", "password": randomPassword(), "port": "3307"})
+	adminDown := w.secret(t, prefix+"/c-down/admin", map[string]any{"username": "admin", "password": mysqltest.Password("admin"), "port": "3307"})
 	appSecret := w.secret(t, prefix+"/app", map[string]any{"password": appPassword})
 	reportingSecret := prefix + "/reporting" // never created
 
 	clusters := []config.Cluster{
 		{Name: "c-ok", Environment: "prod", AccountID: acctA, Region: "eu-west-1", Endpoint: endpoint("c-ok"), Port: 3306,
-			Engine: primary.engine, AdminSecret: adminOK, Databases: okDBs, TLS: rdstls.Disabled},
+			Engine: primary.Engine, AdminSecret: adminOK, Databases: okDBs, TLS: rdstls.Disabled},
 		{Name: "c-limit", Environment: "prod", AccountID: acctB, Region: "us-east-2", Endpoint: endpoint("c-limit"), Port: 3306,
 			Engine: flavor.EmbeddedEngine, AdminSecret: adminLimit, Databases: limitDBs, TLS: rdstls.VerifyCA, ExternalID: "ext-b"},
 		{Name: "c-down", Environment: "prod", AccountID: acctA, Region: "eu-west-1", Endpoint: endpoint("c-down"),
@@ -176,7 +179,7 @@ func testHandleFleet(t *testing.T, dsn string) {
 	if got, want := primary.accounts(t, prefix), []string{prefix + "_app"}; !slices.Equal(got, want) {
 		t.Errorf("c-ok accounts %v, want %v", got, want)
 	}
-	if err := primary.login(t, prefix+"_app", appPassword); err != nil {
+	if err := primary.CanLogin(ctx, prefix+"_app", appPassword); err != nil {
 		t.Errorf("log in as %s_app: %v", prefix, err)
 	}
 	var skipped []string
@@ -347,7 +350,7 @@ func smallFleet(t *testing.T) (*world, *server, *connector, string) {
 	w := newWorld(t)
 	srv := startEmbedded(t, w.name+"_orders")
 	admin := w.secret(t, w.name+"/c-ok/admin", map[string]any{"username": srv.adminUser, "password": srv.adminPassword})
-	app := w.secret(t, w.name+"/app", map[string]any{"password": randomPassword()})
+	app := w.secret(t, w.name+"/app", map[string]any{"password": mysqltest.Password("app")})
 	clusters := []config.Cluster{
 		{Name: "c-ok", Environment: "prod", AccountID: acctA, Region: "eu-west-1", Endpoint: endpoint("c-ok"), Port: 3306,
 			Engine: flavor.EmbeddedEngine, AdminSecret: admin, Databases: []string{w.name + "_orders"}},

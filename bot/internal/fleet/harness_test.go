@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -25,54 +24,14 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
-	"github.com/dbusers/dbusers/bot/internal/embedded"
-	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
-
-// mariaDBEnv names the MariaDB server the handler tests also run against,
-// e.g. root@unix(/run/mysqld/mysqld.sock)/ (.ci/run sets it).
-const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
-
-// skipNoMariaDB skips loudly: a green run without MariaDB must say that
-// part of the suite did not run.
-func skipNoMariaDB(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(mariaDBEnv)
-	if dsn == "" {
-		tb.Skipf("SKIPPING AGAINST MARIADB: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); "+
-			"this test did NOT run against a real server", mariaDBEnv, mariaDBEnv)
-	}
-	return dsn
-}
-
-// randomName returns "t" and six random lower-case letters, unique enough
-// that concurrent tests never share accounts, locks, parameters or secrets
-// (kumo servers in one process share their state).
-func randomName() string {
-	b := []byte{'t'}
-	for range 6 {
-		b = append(b, byte('a'+rand.IntN(26)))
-	}
-	return string(b)
-}
-
-func randomPassword() string {
-	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	b := make([]byte, 24)
-	for i := range b {
-		b[i] = chars[rand.IntN(len(chars))]
-	}
-	return "pw-" + string(b)
-}
 
 // server is one live database server a test cluster points at.
 type server struct {
-	kind   string // "embedded" or "mariadb"
-	engine string // what the cluster file declares
-	// root is a pool with the server's root login (for setup and checks).
-	root *sql.DB
+	*mysqltest.Server
 	// net and addr say how to reach it ("tcp"/"unix").
 	net, addr string
 	// adminUser and adminPassword are the admin login the test stores in
@@ -80,53 +39,27 @@ type server struct {
 	adminUser, adminPassword string
 }
 
-var startMu sync.Mutex // go-mysql-server's start is not race-free
+func newServer(m *mysqltest.Server) *server {
+	cfg := m.Config()
+	return &server{Server: m, net: cfg.Net, addr: cfg.Addr}
+}
 
 func startEmbedded(tb testing.TB, databases ...string) *server {
 	tb.Helper()
-	startMu.Lock()
-	e, err := embedded.Start(databases...)
-	startMu.Unlock()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = e.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.Ready(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	root, err := sql.Open("mysql", e.RootDSN())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = root.Close() })
-	s := &server{kind: "embedded", engine: flavor.EmbeddedEngine, root: root, net: "tcp", addr: e.Addr()}
+	s := newServer(mysqltest.Embedded(tb, databases...))
 	s.makeAdmin(tb, "%")
 	return s
 }
 
-// openMariaDB connects to the MariaDB of dsn, creates databases and an
-// admin account, and drops them (and every account of prefix) at cleanup.
-func openMariaDB(tb testing.TB, dsn, prefix string, databases ...string) *server {
+// openMariaDB creates databases and an admin account on MariaDB, and drops
+// them (and every account of prefix) at cleanup.
+func openMariaDB(tb testing.TB, m *mysqltest.Server, prefix string, databases ...string) *server {
 	tb.Helper()
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		tb.Fatalf("%s does not parse", mariaDBEnv)
-	}
-	root, err := sql.Open("mysql", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = root.Close() })
-	s := &server{kind: "mariadb", engine: "mariadb-10.11", root: root, net: cfg.Net, addr: cfg.Addr}
+	s := newServer(m)
+	m.Scratch(tb, func(u string) bool { return strings.HasPrefix(u, prefix+"_") || u == s.adminUser }, databases...)
 	host := "localhost"
-	if cfg.Net == "tcp" {
+	if s.net == "tcp" {
 		host = "%"
-	}
-	tb.Cleanup(func() { s.dropAll(tb, prefix, databases) })
-	for _, d := range databases {
-		s.exec(tb, "CREATE DATABASE `"+d+"`")
 	}
 	s.makeAdmin(tb, host)
 	return s
@@ -136,92 +69,16 @@ func openMariaDB(tb testing.TB, dsn, prefix string, databases ...string) *server
 // secret of an RDS cluster would hold.
 func (s *server) makeAdmin(tb testing.TB, host string) {
 	tb.Helper()
-	s.adminUser, s.adminPassword = "adm_"+randomName(), randomPassword()
-	s.exec(tb, fmt.Sprintf("CREATE USER '%s'@'%s' IDENTIFIED BY '%s'", s.adminUser, host, s.adminPassword))
-	s.exec(tb, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%s' WITH GRANT OPTION", s.adminUser, host))
-}
-
-func (s *server) exec(tb testing.TB, q string) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := s.root.ExecContext(ctx, q); err != nil {
-		tb.Fatalf("%s: %s: %v", s.kind, q, err)
-	}
+	s.adminUser, s.adminPassword = "adm_"+mysqltest.Name("t"), mysqltest.Password("admin")
+	s.Exec(tb, fmt.Sprintf("CREATE USER '%s'@'%s' IDENTIFIED BY '%s'", s.adminUser, host, s.adminPassword))
+	s.Exec(tb, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%s' WITH GRANT OPTION", s.adminUser, host))
 }
 
 // accounts returns the sorted user names on the server that start with
 // prefix + "_".
 func (s *server) accounts(tb testing.TB, prefix string) []string {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := s.root.QueryContext(ctx, "SELECT User FROM mysql.user")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			tb.Fatal(err)
-		}
-		if strings.HasPrefix(u, prefix+"_") {
-			out = append(out, u)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (s *server) dropAll(tb testing.TB, prefix string, databases []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rows, err := s.root.QueryContext(ctx, "SELECT User, Host FROM mysql.user")
-	if err != nil {
-		tb.Errorf("cleanup: %v", err)
-		return
-	}
-	var drop []string
-	for rows.Next() {
-		var u, h string
-		if err := rows.Scan(&u, &h); err != nil {
-			tb.Errorf("cleanup: %v", err)
-			break
-		}
-		if strings.HasPrefix(u, prefix+"_") || u == s.adminUser {
-			drop = append(drop, fmt.Sprintf("DROP USER '%s'@'%s'", u, h))
-		}
-	}
-	rows.Close()
-	for _, d := range databases {
-		drop = append(drop, "DROP DATABASE IF EXISTS `"+d+"`")
-	}
-	for _, q := range drop {
-		if _, err := s.root.ExecContext(ctx, q); err != nil {
-			tb.Errorf("cleanup: %s: %v", q, err)
-		}
-	}
-}
-
-// login proves an account works by logging in as it.
-func (s *server) login(tb testing.TB, user, password string) error {
-	tb.Helper()
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, s.net, s.addr
-	cfg.Timeout = 5 * time.Second
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return db.PingContext(ctx)
+	return s.ManagedAccounts(tb, prefix)
 }
 
 // world is the AWS side of a test: kumo, SDK clients against it, recorders
@@ -251,7 +108,7 @@ func newWorld(tb testing.TB) *world {
 	tb.Helper()
 	// One emulator for the package, and unique names per test: see awstest.
 	cfg := awstest.Config(awstest.EmulatorURL())
-	w := &world{aws: cfg, ssm: ssm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), name: randomName()}
+	w := &world{aws: cfg, ssm: ssm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), name: mysqltest.Name("t")}
 	w.pointer = "/" + w.name + "/config"
 	w.sts = &stsRecorder{api: sts.NewFromConfig(cfg), deny: map[string]bool{}, byKey: map[string]string{}}
 	w.secrets = &secretsRecorder{base: cfg}

@@ -4,116 +4,47 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dbusers/dbusers/bot/internal/embedded"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
-	_ "github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
-
-// mariaDBEnv names the MariaDB server the suite also runs against, e.g.
-// root@unix(/run/mysqld/mysqld.sock)/ (.ci/run sets it).
-const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
-
-// server is one live server the suite runs against.
-type server struct {
-	db     *sql.DB
-	flavor flavor.Flavor
-	engine string // the engine name a cluster file would declare
-	// shared is true for a server that other test packages use at the same
-	// time: names must be unique and everything created is dropped.
-	shared bool
-}
-
-// eachServer runs fn against the embedded server and, when mariaDBEnv is
-// set, against MariaDB; without it the MariaDB half skips loudly.
-func eachServer(t *testing.T, fn func(t *testing.T, s *server)) {
-	t.Run("embedded", func(t *testing.T) { fn(t, startEmbedded(t)) })
-	t.Run("mariadb", func(t *testing.T) { fn(t, openMariaDB(t)) })
-}
-
-func startEmbedded(tb testing.TB) *server {
-	tb.Helper()
-	e, err := embedded.Start()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = e.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.Ready(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	db, err := sql.Open("mysql", e.RootDSN())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
-	return &server{db: db, flavor: flavor.Embedded, engine: flavor.EmbeddedEngine}
-}
-
-func openMariaDB(tb testing.TB) *server {
-	tb.Helper()
-	dsn := os.Getenv(mariaDBEnv)
-	if dsn == "" {
-		tb.Skipf("SKIPPING the MariaDB half of this test: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); only the embedded server was tested", mariaDBEnv, mariaDBEnv)
-	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		tb.Fatalf("open MariaDB from %s: %v", mariaDBEnv, err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		tb.Fatalf("connect to MariaDB from %s: %v", mariaDBEnv, err)
-	}
-	return &server{db: db, flavor: flavor.MariaDB, engine: "mariadb-10.11", shared: true}
-}
 
 // fixture creates accounts, roles and databases with names unique to one
 // test, and drops them at the end on a shared server.
 type fixture struct {
 	tb testing.TB
-	s  *server
+	s  *mysqltest.Server
 	// stem is "t" and random letters; prefix is stem + "_", the managed
 	// prefix of the test.
 	stem, prefix string
 }
 
-func newFixture(tb testing.TB, s *server) *fixture {
-	b := []byte("t")
-	for range 7 {
-		b = append(b, byte('a'+rand.IntN(26)))
-	}
-	return &fixture{tb: tb, s: s, stem: string(b), prefix: string(b) + "_"}
+func newFixture(tb testing.TB, s *mysqltest.Server) *fixture {
+	stem := mysqltest.Name("t")
+	return &fixture{tb: tb, s: s, stem: stem, prefix: stem + "_"}
 }
 
 func (f *fixture) exec(stmts ...string) {
 	f.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	for _, q := range stmts {
-		if _, err := f.s.db.ExecContext(ctx, q); err != nil {
-			f.tb.Fatalf("%s: %v", q, err)
-		}
+		f.s.Exec(f.tb, q)
 	}
 }
 
 // cleanup runs stmt at the end of the test on a shared server.
 func (f *fixture) cleanup(stmt string) {
-	if !f.s.shared {
+	if !f.s.Shared {
 		return
 	}
 	f.tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := f.s.db.ExecContext(ctx, stmt); err != nil {
+		if _, err := f.s.DB.ExecContext(ctx, stmt); err != nil {
 			f.tb.Errorf("clean up: %s: %v", stmt, err)
 		}
 	})
@@ -156,17 +87,17 @@ func testContext(tb testing.TB) context.Context {
 }
 
 func TestDetectServers(t *testing.T) {
-	eachServer(t, func(t *testing.T, s *server) {
+	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) {
 		ctx := testContext(t)
-		id, err := Detect(ctx, s.db)
+		id, err := Detect(ctx, s.DB)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id.Flavor != s.flavor {
-			t.Errorf("flavor = %q; want %q (version %q, comment %q)", id.Flavor, s.flavor, id.Version, id.VersionComment)
+		if id.Flavor != s.Flavor {
+			t.Errorf("flavor = %q; want %q (version %q, comment %q)", id.Flavor, s.Flavor, id.Version, id.VersionComment)
 		}
 		var version, user string
-		if err := s.db.QueryRowContext(ctx, "SELECT VERSION(), CURRENT_USER()").Scan(&version, &user); err != nil {
+		if err := s.DB.QueryRowContext(ctx, "SELECT VERSION(), CURRENT_USER()").Scan(&version, &user); err != nil {
 			t.Fatal(err)
 		}
 		if id.Version != version {
@@ -178,11 +109,11 @@ func TestDetectServers(t *testing.T) {
 		if id.Aurora() || id.PartialRevokes {
 			t.Errorf("aurora = %v, partial_revokes = %v; want neither", id.Aurora(), id.PartialRevokes)
 		}
-		if err := CheckEngine(s.engine, id); err != nil {
-			t.Errorf("CheckEngine(%s): %v", s.engine, err)
+		if err := CheckEngine(s.Engine, id); err != nil {
+			t.Errorf("CheckEngine(%s): %v", s.Engine, err)
 		}
 		want := "engine mismatch: cluster declares aurora-mysql-3 (MySQL 8.0 on Aurora) but the server is "
-		switch s.flavor {
+		switch s.Flavor {
 		case flavor.MariaDB:
 			want += "MariaDB " + version
 		case flavor.Embedded:
@@ -196,7 +127,7 @@ func TestDetectServers(t *testing.T) {
 }
 
 func TestReadServers(t *testing.T) {
-	eachServer(t, func(t *testing.T, s *server) {
+	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) {
 		f := newFixture(t, s)
 		p := f.prefix
 		mainDB := f.stem + "db"     // no underscore
@@ -207,7 +138,7 @@ func TestReadServers(t *testing.T) {
 
 		bob := f.user(p+"bob", "IDENTIFIED BY 'secret'")
 		global := "PROCESS, REPLICATION CLIENT, SHOW DATABASES"
-		if s.flavor == flavor.MariaDB {
+		if s.Flavor == flavor.MariaDB {
 			global += ", SLAVE MONITOR"
 		}
 		f.exec(
@@ -221,7 +152,7 @@ func TestReadServers(t *testing.T) {
 		f.exec("GRANT " + ident(role) + " TO " + account(bob))
 		nopass := f.user(p+"nopass", "")
 		var svc AccountID
-		if s.flavor == flavor.MariaDB {
+		if s.Flavor == flavor.MariaDB {
 			// go-mysql-server has neither column grants nor ACCOUNT LOCK,
 			// and accepts REQUIRE SSL without storing it.
 			f.exec("GRANT SELECT (c), UPDATE (c) ON " + ident(mainDB) + ".t1 TO " + account(bob))
@@ -243,7 +174,7 @@ func TestReadServers(t *testing.T) {
 		}
 
 		ctx := testContext(t)
-		got, err := Read(ctx, s.db, p)
+		got, err := Read(ctx, s.DB, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +186,7 @@ func TestReadServers(t *testing.T) {
 			ID: bob, Plugin: "mysql_native_password", AuthString: secret,
 			Global: []string{"PROCESS", "REPLICATION CLIENT", "SHOW DATABASES"},
 			Databases: map[string][]string{
-				mainDB:            s.flavor.DatabasePrivileges(),
+				mainDB:            s.Flavor.DatabasePrivileges(),
 				escapeDB(underDB): {"SELECT"},
 			},
 			Tables: []TableGrant{{Database: mainDB, Table: "t1", Privileges: []string{"INSERT", "SELECT"}}},
@@ -265,7 +196,7 @@ func TestReadServers(t *testing.T) {
 			bob:    wantBob,
 			nopass: {ID: nopass, Plugin: "mysql_native_password"},
 		}
-		switch s.flavor {
+		switch s.Flavor {
 		case flavor.MariaDB:
 			wantBob.Global = []string{"BINLOG MONITOR", "PROCESS", "SHOW DATABASES", "SLAVE MONITOR"}
 			wantBob.Tables = append(wantBob.Tables, TableGrant{Database: mainDB, Table: "t1", Column: "c", Privileges: []string{"SELECT", "UPDATE"}})
@@ -279,11 +210,11 @@ func TestReadServers(t *testing.T) {
 		if diff := cmp.Diff(want, got.Accounts); diff != "" {
 			t.Errorf("accounts (-want +got):\n%s", diff)
 		}
-		if !s.flavor.IsAll(got.Accounts[bob].Databases[mainDB]) {
-			t.Errorf("ALL PRIVILEGES read back as %q; want %s's expansion", got.Accounts[bob].Databases[mainDB], s.flavor)
+		if !s.Flavor.IsAll(got.Accounts[bob].Databases[mainDB]) {
+			t.Errorf("ALL PRIVILEGES read back as %q; want %s's expansion", got.Accounts[bob].Databases[mainDB], s.Flavor)
 		}
-		if got.Flavor != s.flavor || got.CurrentUser.User == "" {
-			t.Errorf("server = %s as %v; want %s", got.Flavor, got.CurrentUser, s.flavor)
+		if got.Flavor != s.Flavor || got.CurrentUser.User == "" {
+			t.Errorf("server = %s as %v; want %s", got.Flavor, got.CurrentUser, s.Flavor)
 		}
 	})
 }
@@ -303,13 +234,13 @@ func (c *countingQuerier) QueryContext(ctx context.Context, query string, args .
 const maxQueries = 8
 
 func TestReadQueryCountIsConstant(t *testing.T) {
-	eachServer(t, func(t *testing.T, s *server) {
+	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) {
 		f := newFixture(t, s)
 		db := f.stem + "db"
 		f.database(db)
 		count := func(wantAccounts int) int {
 			t.Helper()
-			c := &countingQuerier{q: s.db}
+			c := &countingQuerier{q: s.DB}
 			got, err := Read(testContext(t), c, f.prefix)
 			if err != nil {
 				t.Fatal(err)
@@ -329,13 +260,13 @@ func TestReadQueryCountIsConstant(t *testing.T) {
 		if one > maxQueries || many != one {
 			t.Errorf("queries: %d with 1 account, %d with 200; want the same, at most %d", one, many, maxQueries)
 		}
-		t.Logf("%s: %d queries for Detect + Read", s.flavor, one)
+		t.Logf("%s: %d queries for Detect + Read", s.Flavor, one)
 	})
 }
 
 func TestReadRefusesEmptyPrefix(t *testing.T) {
-	s := startEmbedded(t)
-	if _, err := Read(testContext(t), s.db, ""); err == nil {
+	s := mysqltest.Embedded(t)
+	if _, err := Read(testContext(t), s.DB, ""); err == nil {
 		t.Fatal("Read with an empty prefix succeeded; want an error")
 	}
 }
@@ -344,8 +275,13 @@ func TestReadRefusesEmptyPrefix(t *testing.T) {
 func BenchmarkRead(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		open func(testing.TB) *server
-	}{{"mariadb", openMariaDB}, {"embedded", startEmbedded}} {
+		open func(testing.TB) *mysqltest.Server
+	}{
+		{"mariadb", func(tb testing.TB) *mysqltest.Server {
+			return mysqltest.MariaDB(tb, "the benchmark did NOT run against MariaDB")
+		}},
+		{"embedded", func(tb testing.TB) *mysqltest.Server { return mysqltest.Embedded(tb) }},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := tc.open(b)
 			f := newFixture(b, s)
@@ -362,7 +298,7 @@ func BenchmarkRead(b *testing.B) {
 				}
 			}
 			ctx := testContext(b)
-			c := &countingQuerier{q: s.db}
+			c := &countingQuerier{q: s.DB}
 			b.ResetTimer()
 			for b.Loop() {
 				got, err := Read(ctx, c, f.prefix)

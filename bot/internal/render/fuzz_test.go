@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,8 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
 // serverBudget bounds the inputs one fuzzing process (go test -fuzz) also
@@ -53,19 +56,19 @@ var hostile = []string{
 // withLock runs fn holding fuzzLock when s is shared with other processes.
 func withLock(t *testing.T, s *liveServer, fn func()) {
 	t.Helper()
-	if !s.shared {
+	if !s.Shared {
 		fn()
 		return
 	}
 	ctx := ctxFor(t)
-	conn, err := s.db.Conn(ctx)
+	conn, err := s.DB.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	var got sql.NullInt64
 	if err := conn.QueryRowContext(ctx, GetLock(fuzzLock, 60)).Scan(&got); err != nil || got.Int64 != 1 {
-		t.Fatalf("%s: %s = %v, %v", s.name, GetLock(fuzzLock, 60), got, err)
+		t.Fatalf("%s: %s = %v, %v", s.Name, GetLock(fuzzLock, 60), got, err)
 	}
 	defer func() { _, _ = conn.ExecContext(context.Background(), ReleaseLock(fuzzLock)) }()
 	fn()
@@ -74,21 +77,21 @@ func withLock(t *testing.T, s *liveServer, fn func()) {
 // fuzzServers returns the servers a fuzz process checks against, after
 // dropping what an earlier, killed run may have left.
 func fuzzServers(f *testing.F) []*liveServer {
-	servers := []*liveServer{startEmbedded(f)}
-	if s, ok := openMariaDB(f); ok {
-		servers = append(servers, s)
+	servers := []*liveServer{live(mysqltest.Embedded(f))}
+	if os.Getenv(mysqltest.MariaDBEnv) != "" {
+		servers = append(servers, live(mysqltest.MariaDB(f, "")))
 	} else {
-		f.Log(mariaDBMissing)
+		f.Log(mysqltest.MissingMariaDB("only the embedded server was checked"))
 	}
 	for _, s := range servers[1:] {
 		ctx := ctxFor(f)
-		conn, err := s.db.Conn(ctx)
+		conn, err := s.DB.Conn(ctx)
 		if err != nil {
 			f.Fatal(err)
 		}
 		var got sql.NullInt64
 		if err := conn.QueryRowContext(ctx, GetLock(fuzzLock, 60)).Scan(&got); err != nil || got.Int64 != 1 {
-			f.Fatalf("%s: %s = %v, %v", s.name, GetLock(fuzzLock, 60), got, err)
+			f.Fatalf("%s: %s = %v, %v", s.Name, GetLock(fuzzLock, 60), got, err)
 		}
 		o, err := s.objects(ctx)
 		if err != nil {
@@ -96,7 +99,7 @@ func fuzzServers(f *testing.F) []*liveServer {
 		}
 		for _, a := range o.accounts {
 			if strings.HasPrefix(a.User, fuzzPrefix) {
-				f.Logf("%s: dropping leftover account %s", s.name, a)
+				f.Logf("%s: dropping leftover account %s", s.Name, a)
 				if _, err := conn.ExecContext(ctx, "DROP USER "+Account(a)); err != nil {
 					f.Fatal(err)
 				}
@@ -104,7 +107,7 @@ func fuzzServers(f *testing.F) []*liveServer {
 		}
 		for _, d := range o.databases {
 			if strings.HasPrefix(d, fuzzPrefix) {
-				f.Logf("%s: dropping leftover database %q", s.name, d)
+				f.Logf("%s: dropping leftover database %q", s.Name, d)
 				if _, err := conn.ExecContext(ctx, "DROP DATABASE "+Ident(d)); err != nil {
 					f.Fatal(err)
 				}
@@ -139,26 +142,26 @@ type recorder struct {
 func (r *recorder) exec(q string) {
 	r.t.Helper()
 	if err := r.try(q); err != nil {
-		r.t.Fatalf("%s: %q: %v", r.s.name, q, err)
+		r.t.Fatalf("%s: %q: %v", r.s.Name, q, err)
 	}
 }
 
 func (r *recorder) try(q string) error {
 	r.sent = append(r.sent, q)
-	_, err := r.s.db.ExecContext(r.ctx, q)
+	_, err := r.s.DB.ExecContext(r.ctx, q)
 	return err
 }
 
 func (r *recorder) apply(c plan.Change) {
 	r.t.Helper()
-	stmts, err := Statements(c, r.s.flavor)
+	stmts, err := Statements(c, r.s.Flavor)
 	if err != nil {
-		r.t.Fatalf("%s: %v", r.s.name, err)
+		r.t.Fatalf("%s: %v", r.s.Name, err)
 	}
 	for _, st := range stmts {
 		r.sent = append(r.sent, st.SQL)
-		if _, err := r.s.db.ExecContext(r.ctx, st.SQL); err != nil {
-			r.t.Fatalf("%s: %q: %v", r.s.name, st.Redacted, st.SanitizeError(err))
+		if _, err := r.s.DB.ExecContext(r.ctx, st.SQL); err != nil {
+			r.t.Fatalf("%s: %q: %v", r.s.Name, st.Redacted, st.SanitizeError(err))
 		}
 	}
 }
@@ -173,12 +176,12 @@ func (r *recorder) expectAppeared(before objects, want objects) {
 	got := appeared(before, now)
 	for _, a := range want.accounts {
 		if !slices.Contains(got.accounts, a) {
-			r.t.Errorf("%s: account %q@%q is missing: accounts that appeared: %q", r.s.name, a.User, a.Host, got.accounts)
+			r.t.Errorf("%s: account %q@%q is missing: accounts that appeared: %q", r.s.Name, a.User, a.Host, got.accounts)
 		}
 	}
 	for _, d := range want.databases {
 		if !slices.Contains(got.databases, d) {
-			r.t.Errorf("%s: database %q is missing: databases that appeared: %q", r.s.name, d, got.databases)
+			r.t.Errorf("%s: database %q is missing: databases that appeared: %q", r.s.Name, d, got.databases)
 		}
 	}
 	for _, a := range got.accounts {
@@ -195,11 +198,11 @@ func (r *recorder) expectAppeared(before objects, want objects) {
 
 func (r *recorder) unexpected(kind, what, name string) {
 	r.t.Helper()
-	if r.s.shared && !slices.ContainsFunc(r.sent, func(q string) bool { return strings.Contains(q, name) }) {
-		r.t.Logf("%s: %s %q appeared, but no statement sent here names it: another process made it", r.s.name, kind, what)
+	if r.s.Shared && !slices.ContainsFunc(r.sent, func(q string) bool { return strings.Contains(q, name) }) {
+		r.t.Logf("%s: %s %q appeared, but no statement sent here names it: another process made it", r.s.Name, kind, what)
 		return
 	}
-	r.t.Errorf("%s: unexpected %s %q appeared; statements sent: %q", r.s.name, kind, what, r.sent)
+	r.t.Errorf("%s: unexpected %s %q appeared; statements sent: %q", r.s.Name, kind, what, r.sent)
 }
 
 // FuzzIdent checks that Ident quotes any identifier so that it reads back
@@ -248,17 +251,17 @@ func checkDatabaseName(t *testing.T, s *liveServer, name string) {
 		t.Fatal(err)
 	}
 	defer func() { // only matters when a check failed half way
-		_, _ = s.db.ExecContext(context.Background(), "DROP USER "+Account(user))
-		_, _ = s.db.ExecContext(context.Background(), "DROP DATABASE "+Ident(name))
+		_, _ = s.DB.ExecContext(context.Background(), "DROP USER "+Account(user))
+		_, _ = s.DB.ExecContext(context.Background(), "DROP DATABASE "+Ident(name))
 	}()
 	pattern := flavor.DatabasePattern(name, s.wildcard)
 	if err := r.try("CREATE DATABASE " + Ident(name)); err != nil {
 		if !refusesName(err, name) {
-			t.Fatalf("%s: CREATE DATABASE %s: %v", s.name, Ident(name), err)
+			t.Fatalf("%s: CREATE DATABASE %s: %v", s.Name, Ident(name), err)
 		}
 		// The server parsed the name right (its error quotes it) and
 		// refuses it for what it is: not an escaping failure.
-		t.Logf("%s refuses the database name %q: %v", s.name, name, err)
+		t.Logf("%s refuses the database name %q: %v", s.Name, name, err)
 		r.expectAppeared(before, objects{})
 		return
 	}
@@ -270,20 +273,20 @@ func checkDatabaseName(t *testing.T, s *liveServer, name string) {
 		t.Fatal(err)
 	}
 	if len(stored) != 1 {
-		t.Fatalf("%s: mysql.db holds %q for %s, want one row", s.name, stored, user)
+		t.Fatalf("%s: mysql.db holds %q for %s, want one row", s.Name, stored, user)
 	}
 	got, exact := stored[0], true
 	if s.wildcard {
 		got, exact = flavor.UnescapeDatabasePattern(stored[0])
 	}
 	if got != name || !exact || stored[0] != pattern {
-		t.Errorf("%s: mysql.db stores %q (reads as %q, exact %v); want %q for database %q", s.name, stored[0], got, exact, pattern, name)
+		t.Errorf("%s: mysql.db stores %q (reads as %q, exact %v); want %q for database %q", s.Name, stored[0], got, exact, pattern, name)
 	}
 	r.expectAppeared(before, objects{accounts: []mysqlstate.AccountID{user}, databases: []string{name}})
 
 	r.apply(plan.Change{Action: plan.Revoke, Account: user, Pattern: pattern, Privileges: []string{"SELECT"}})
 	if left, err := s.strings(r.ctx, "SELECT Db FROM mysql.db WHERE User = "+Literal(user.User)); err != nil || len(left) != 0 {
-		t.Errorf("%s: after REVOKE mysql.db still holds %q, %v", s.name, left, err)
+		t.Errorf("%s: after REVOKE mysql.db still holds %q, %v", s.Name, left, err)
 	}
 	r.apply(plan.Change{Action: plan.DropUser, Account: user})
 	r.exec("DROP DATABASE " + Ident(name))
@@ -348,14 +351,14 @@ func FuzzLiteral(f *testing.F) {
 		}
 		for _, srv := range servers {
 			var got []byte
-			if err := srv.db.QueryRowContext(ctxFor(t), "SELECT "+lit).Scan(&got); err != nil {
-				t.Fatalf("%s: SELECT %q: %v", srv.name, lit, err)
+			if err := srv.DB.QueryRowContext(ctxFor(t), "SELECT "+lit).Scan(&got); err != nil {
+				t.Fatalf("%s: SELECT %q: %v", srv.Name, lit, err)
 			}
 			if string(got) != s {
-				t.Errorf("%s: SELECT %q = %q, want %q", srv.name, lit, got, s)
+				t.Errorf("%s: SELECT %q = %q, want %q", srv.Name, lit, got, s)
 			}
 			user := mysqlstate.AccountID{User: fit(fuzzPrefix+s, func(n string) bool { return utf8.RuneCountInString(n) <= 32 }), Host: "%"}
-			if CheckAccount(user, srv.flavor) == nil {
+			if CheckAccount(user, srv.Flavor) == nil {
 				withLock(t, srv, func() { checkAccountName(t, srv, user, s) })
 			}
 		}
@@ -374,11 +377,11 @@ func checkAccountName(t *testing.T, s *liveServer, user mysqlstate.AccountID, pa
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _, _ = s.db.ExecContext(context.Background(), "DROP USER "+Account(user)) }()
+	defer func() { _, _ = s.DB.ExecContext(context.Background(), "DROP USER "+Account(user)) }()
 	r.apply(plan.Change{Action: plan.CreateUser, Account: user, Auth: &plan.Auth{Method: "password", Password: password}})
 	r.expectAppeared(before, objects{accounts: []mysqlstate.AccountID{user}})
-	if err := s.login(r.ctx, user.User, password); err != nil {
-		t.Errorf("%s: log in as %q with password %q: %v", s.name, user.User, password, err)
+	if err := s.CanLogin(r.ctx, user.User, password); err != nil {
+		t.Errorf("%s: log in as %q with password %q: %v", s.Name, user.User, password, err)
 	}
 	r.apply(plan.Change{Action: plan.DropUser, Account: user})
 	r.expectAppeared(before, objects{})

@@ -5,97 +5,33 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dbusers/dbusers/bot/internal/embedded"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
-
-// mariaDBEnv names the MariaDB server the tests also run against, e.g.
-// root@unix(/run/mysqld/mysqld.sock)/ (.ci/run sets it).
-const mariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
-
-// mariaDBMissing is what every test says when it cannot reach MariaDB.
-var mariaDBMissing = fmt.Sprintf("MariaDB NOT TESTED: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/'); only the embedded server was checked", mariaDBEnv, mariaDBEnv)
 
 // liveServer is one real server the tests send rendered statements to.
 type liveServer struct {
-	name     string
-	flavor   flavor.Flavor
+	*mysqltest.Server
 	wildcard bool // GRANT treats _ and % in database names as wildcards
-	db       *sql.DB
-	root     *mysql.Config
-	// shared is true for a server other test processes use at the same
-	// time: everything created is dropped, and objects that appear while a
-	// test runs may be someone else's.
-	shared bool
 }
 
-func startEmbedded(tb testing.TB) *liveServer {
-	tb.Helper()
-	e, err := embedded.Start("fuzzdb")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = e.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.Ready(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return openServer(tb, "embedded", flavor.Embedded, e.RootDSN(), false)
-}
-
-// openMariaDB connects to the MariaDB named by mariaDBEnv; it returns false
-// when the variable is not set, and the caller says so loudly.
-func openMariaDB(tb testing.TB) (*liveServer, bool) {
-	tb.Helper()
-	dsn := os.Getenv(mariaDBEnv)
-	if dsn == "" {
-		return nil, false
-	}
-	return openServer(tb, "mariadb", flavor.MariaDB, dsn, true), true
-}
-
-func openServer(tb testing.TB, name string, f flavor.Flavor, dsn string, shared bool) *liveServer {
-	tb.Helper()
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		tb.Fatalf("%s: parse DSN: %v", name, err) // the DSN is printed by neither error
-	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		tb.Fatalf("%s: %v", name, err)
-	}
-	db := sql.OpenDB(conn)
-	tb.Cleanup(func() { _ = db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		tb.Fatalf("%s: connect: %v", name, err)
-	}
-	return &liveServer{name: name, flavor: f, wildcard: f.WildcardDatabaseNames(false), db: db, root: cfg, shared: shared}
+func live(s *mysqltest.Server) *liveServer {
+	return &liveServer{Server: s, wildcard: s.Flavor.WildcardDatabaseNames(false)}
 }
 
 // eachServer runs fn against the embedded server and against MariaDB, whose
-// half skips loudly when mariaDBEnv is not set.
+// half skips loudly when DBUSERS_TEST_MARIADB_DSN is not set.
 func eachServer(t *testing.T, fn func(t *testing.T, s *liveServer)) {
-	t.Run("embedded", func(t *testing.T) { fn(t, startEmbedded(t)) })
-	t.Run("mariadb", func(t *testing.T) {
-		s, ok := openMariaDB(t)
-		if !ok {
-			t.Skip(mariaDBMissing)
-		}
-		fn(t, s)
-	})
+	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) { fn(t, live(s)) })
 }
 
 func ctxFor(tb testing.TB) context.Context {
@@ -104,47 +40,25 @@ func ctxFor(tb testing.TB) context.Context {
 	return ctx
 }
 
-func (s *liveServer) exec(tb testing.TB, q string) {
-	tb.Helper()
-	if _, err := s.db.ExecContext(ctxFor(tb), q); err != nil {
-		tb.Fatalf("%s: %s: %v", s.name, q, err)
-	}
-}
-
 // apply renders c for the server's flavor and sends it.
 func (s *liveServer) apply(tb testing.TB, c plan.Change) {
 	tb.Helper()
-	stmts, err := Statements(c, s.flavor)
+	stmts, err := Statements(c, s.Flavor)
 	if err != nil {
-		tb.Fatalf("%s: %v", s.name, err)
+		tb.Fatalf("%s: %v", s.Name, err)
 	}
 	for _, st := range stmts {
-		if _, err := s.db.ExecContext(ctxFor(tb), st.SQL); err != nil {
-			tb.Fatalf("%s: %s: %v", s.name, st, st.SanitizeError(err))
+		if _, err := s.DB.ExecContext(ctxFor(tb), st.SQL); err != nil {
+			tb.Fatalf("%s: %s: %v", s.Name, st, st.SanitizeError(err))
 		}
 	}
-}
-
-// login connects as user with password and reports whether the server let
-// it in. The configuration is built field by field, so no DSN has to quote
-// the hostile names.
-func (s *liveServer) login(ctx context.Context, user, password string) error {
-	cfg := s.root.Clone()
-	cfg.User, cfg.Passwd, cfg.DBName = user, password, ""
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return err
-	}
-	db := sql.OpenDB(conn)
-	defer db.Close()
-	return db.PingContext(ctx)
 }
 
 // rows reads every column of every row as text, each row joined with sep.
 // Reading columns one by one (not CONCAT on the server) matters: the
 // embedded server concatenates ENUM columns as their index.
 func (s *liveServer) rows(ctx context.Context, sep, q string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, q)
+	rows, err := s.DB.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", q, err)
 	}
@@ -185,7 +99,7 @@ type objects struct {
 
 func (s *liveServer) objects(ctx context.Context) (objects, error) {
 	var o objects
-	rows, err := s.db.QueryContext(ctx, "SELECT User, Host FROM mysql.user")
+	rows, err := s.DB.QueryContext(ctx, "SELECT User, Host FROM mysql.user")
 	if err != nil {
 		return o, err
 	}
@@ -220,51 +134,42 @@ func appeared(before, after objects) objects {
 	return o
 }
 
-// stem returns a name stem unique to one test run.
-func stem(prefix string) string {
-	b := []byte(prefix)
-	for range 6 {
-		b = append(b, byte('a'+rand.IntN(26)))
-	}
-	return string(b)
-}
-
 // TestStatementsOnServer sends the statements of every action to real
 // servers and checks what they did, including logging in as the user.
 func TestStatementsOnServer(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *liveServer) {
 		ctx := ctxFor(t)
-		st := stem("rst")
+		st := mysqltest.Name("rst")
 		user := mysqlstate.AccountID{User: st + "_o'svc`\\", Host: "%"}
 		appDB, oddDB := st+"_app_db", st+"_we`ird 'db' \\ %"
 		role := mysqlstate.AccountID{User: st + "_role", Host: "%"}
-		if s.flavor == flavor.MariaDB {
+		if s.Flavor == flavor.MariaDB {
 			role.Host = "" // MariaDB roles have no host
 		}
 		t.Cleanup(func() {
 			// Best effort: most of these are gone already.
 			for _, q := range []string{"DROP USER " + Account(user), "DROP DATABASE " + Ident(appDB), "DROP DATABASE " + Ident(oddDB)} {
-				_, _ = s.db.ExecContext(context.Background(), q)
+				_, _ = s.DB.ExecContext(context.Background(), q)
 			}
-			if s.flavor == flavor.MariaDB {
-				_, _ = s.db.ExecContext(context.Background(), "DROP ROLE "+Ident(role.User))
+			if s.Flavor == flavor.MariaDB {
+				_, _ = s.DB.ExecContext(context.Background(), "DROP ROLE "+Ident(role.User))
 			} else {
-				_, _ = s.db.ExecContext(context.Background(), "DROP ROLE "+Account(role))
+				_, _ = s.DB.ExecContext(context.Background(), "DROP ROLE "+Account(role))
 			}
 		})
-		s.exec(t, "CREATE DATABASE "+Ident(appDB))
-		s.exec(t, "CREATE DATABASE "+Ident(oddDB))
-		s.exec(t, "CREATE TABLE "+Ident(appDB)+".`t1` (id INT PRIMARY KEY, c INT)")
+		s.Exec(t, "CREATE DATABASE "+Ident(appDB))
+		s.Exec(t, "CREATE DATABASE "+Ident(oddDB))
+		s.Exec(t, "CREATE TABLE "+Ident(appDB)+".`t1` (id INT PRIMARY KEY, c INT)")
 
 		pw1, pw2 := `pw1-'quote'-\back-`+"`tick`-%_\"é", `pw2-''\\`+"\n\x1a"
 		s.apply(t, plan.Change{Action: plan.CreateUser, Account: user, Auth: &plan.Auth{Method: "password", Password: pw1}})
-		if err := s.login(ctx, user.User, pw1); err != nil {
+		if err := s.CanLogin(ctx, user.User, pw1); err != nil {
 			t.Fatalf("log in as the created user: %v", err)
 		}
 
 		// The IAM plugin exists on neither server: rendering refuses.
-		if _, err := Statements(plan.Change{Action: plan.AlterAuth, Account: user, Auth: &plan.Auth{Method: "iam"}}, s.flavor); err == nil {
-			t.Errorf("IAM rendered for %s", s.flavor)
+		if _, err := Statements(plan.Change{Action: plan.AlterAuth, Account: user, Auth: &plan.Auth{Method: "iam"}}, s.Flavor); err == nil {
+			t.Errorf("IAM rendered for %s", s.Flavor)
 		}
 
 		dbRow := func(pattern string) []string {
@@ -281,7 +186,7 @@ func TestStatementsOnServer(t *testing.T) {
 			t.Errorf("after GRANT on %s: mysql.db = %q, want %q", appDB, got, want)
 		}
 		oddPattern := flavor.DatabasePattern(oddDB, s.wildcard)
-		s.apply(t, plan.Change{Action: plan.Grant, Account: user, Pattern: oddPattern, Privileges: s.flavor.DatabasePrivileges()})
+		s.apply(t, plan.Change{Action: plan.Grant, Account: user, Pattern: oddPattern, Privileges: s.Flavor.DatabasePrivileges()})
 		if got, want := dbRow(oddPattern), []string{oddPattern + ":Y:Y:Y:Y"}; !slices.Equal(got, want) {
 			t.Errorf("after GRANT ALL on %s: mysql.db = %q, want %q", oddDB, got, want)
 		}
@@ -294,21 +199,21 @@ func TestStatementsOnServer(t *testing.T) {
 			t.Errorf("after REVOKE on %s: mysql.db = %q, want %q", appDB, got, want)
 		}
 
-		s.exec(t, "GRANT PROCESS, REPLICATION CLIENT ON *.* TO "+Account(user))
+		s.Exec(t, "GRANT PROCESS, REPLICATION CLIENT ON *.* TO "+Account(user))
 		s.apply(t, plan.Change{Action: plan.Revoke, Account: user, Privileges: []string{"PROCESS", "REPLICATION CLIENT"}})
 		got, err := s.rows(ctx, "", "SELECT Process_priv, Repl_client_priv FROM mysql.user WHERE User = "+Literal(user.User))
 		if err != nil || !slices.Equal(got, []string{"NN"}) {
 			t.Errorf("after global REVOKE: Process_priv, Repl_client_priv = %q, %v; want NN", got, err)
 		}
 
-		s.exec(t, "GRANT SELECT, INSERT ON "+Ident(appDB)+".`t1` TO "+Account(user))
+		s.Exec(t, "GRANT SELECT, INSERT ON "+Ident(appDB)+".`t1` TO "+Account(user))
 		s.apply(t, plan.Change{Action: plan.Revoke, Account: user, Pattern: appDB, Table: "t1", Privileges: []string{"SELECT", "INSERT"}})
 		if got, err := s.strings(ctx, "SELECT Table_name FROM mysql.tables_priv WHERE User = "+Literal(user.User)); err != nil || len(got) != 0 {
 			t.Errorf("after table REVOKE: tables_priv = %q, %v; want no rows", got, err)
 		}
 
-		if s.flavor != flavor.Embedded { // go-mysql-server has no column grants
-			s.exec(t, "GRANT SELECT (`c`), UPDATE (`c`) ON "+Ident(appDB)+".`t1` TO "+Account(user))
+		if s.Flavor != flavor.Embedded { // go-mysql-server has no column grants
+			s.Exec(t, "GRANT SELECT (`c`), UPDATE (`c`) ON "+Ident(appDB)+".`t1` TO "+Account(user))
 			s.apply(t, plan.Change{Action: plan.Revoke, Account: user, Pattern: appDB, Table: "t1", Column: "c", Privileges: []string{"SELECT", "UPDATE"}})
 			if got, err := s.strings(ctx, "SELECT Column_name FROM mysql.columns_priv WHERE User = "+Literal(user.User)); err != nil || len(got) != 0 {
 				t.Errorf("after column REVOKE: columns_priv = %q, %v; want no rows", got, err)
@@ -316,13 +221,13 @@ func TestStatementsOnServer(t *testing.T) {
 		}
 
 		var roleRows string
-		if s.flavor == flavor.MariaDB {
-			s.exec(t, "CREATE ROLE "+Ident(role.User))
-			s.exec(t, "GRANT "+Ident(role.User)+" TO "+Account(user))
+		if s.Flavor == flavor.MariaDB {
+			s.Exec(t, "CREATE ROLE "+Ident(role.User))
+			s.Exec(t, "GRANT "+Ident(role.User)+" TO "+Account(user))
 			roleRows = "SELECT Role FROM mysql.roles_mapping WHERE User = " + Literal(user.User)
 		} else {
-			s.exec(t, "CREATE ROLE "+Account(role))
-			s.exec(t, "GRANT "+Account(role)+" TO "+Account(user))
+			s.Exec(t, "CREATE ROLE "+Account(role))
+			s.Exec(t, "GRANT "+Account(role)+" TO "+Account(user))
 			roleRows = "SELECT FROM_USER FROM mysql.role_edges WHERE TO_USER = " + Literal(user.User)
 		}
 		if got, err := s.strings(ctx, roleRows); err != nil || !slices.Equal(got, []string{role.User}) {
@@ -334,10 +239,10 @@ func TestStatementsOnServer(t *testing.T) {
 		}
 
 		s.apply(t, plan.Change{Action: plan.AlterAuth, Account: user, Auth: &plan.Auth{Method: "password", Password: pw2, Rotate: true}})
-		if err := s.login(ctx, user.User, pw2); err != nil {
+		if err := s.CanLogin(ctx, user.User, pw2); err != nil {
 			t.Errorf("log in with the rotated password: %v", err)
 		}
-		if err := s.login(ctx, user.User, pw1); err == nil {
+		if err := s.CanLogin(ctx, user.User, pw1); err == nil {
 			t.Errorf("the old password still logs in after rotation")
 		}
 
@@ -346,11 +251,11 @@ func TestStatementsOnServer(t *testing.T) {
 			t.Errorf("after DROP USER: %q, %v; want no rows", got, err)
 		}
 		// A missing account must fail loudly, not be skipped by IF EXISTS.
-		stmts, err := Statements(plan.Change{Action: plan.DropUser, Account: user}, s.flavor)
+		stmts, err := Statements(plan.Change{Action: plan.DropUser, Account: user}, s.Flavor)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.db.ExecContext(ctx, stmts[0].SQL); err == nil {
+		if _, err := s.DB.ExecContext(ctx, stmts[0].SQL); err == nil {
 			t.Errorf("%s: dropping a missing account succeeded", stmts[0])
 		}
 	})
@@ -383,12 +288,12 @@ func TestLikePrefixOnServer(t *testing.T) {
 func TestLocksOnServer(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *liveServer) {
 		ctx := ctxFor(t)
-		conn, err := s.db.Conn(ctx)
+		conn, err := s.DB.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		name := stem("rlk") + `'\lock`
+		name := mysqltest.Name("rlk") + `'\lock`
 		for _, q := range []string{GetLock(name, 5), ReleaseLock(name)} {
 			var got sql.NullInt64
 			if err := conn.QueryRowContext(ctx, q).Scan(&got); err != nil || got.Int64 != 1 {
@@ -403,7 +308,7 @@ func TestLocksOnServer(t *testing.T) {
 func TestEnableBackslashEscapes(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *liveServer) {
 		ctx := ctxFor(t)
-		conn, err := s.db.Conn(ctx)
+		conn, err := s.DB.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -429,16 +334,13 @@ func TestEnableBackslashEscapes(t *testing.T) {
 // (MySQL's IDENTIFIED WITH ... BY, which MariaDB rejects) and checks that
 // SanitizeError hides it.
 func TestSanitizeErrorOnServer(t *testing.T) {
-	s, ok := openMariaDB(t)
-	if !ok {
-		t.Skip(mariaDBMissing)
-	}
-	pw := "echoed-by-the-server-" + stem("")
-	stmts, err := Statements(plan.Change{Action: plan.CreateUser, Account: acct(stem("rse")), Auth: &plan.Auth{Method: "password", Password: pw}}, flavor.MySQL80)
+	s := mysqltest.MariaDB(t, "SanitizeError was NOT checked against a server that echoes a password")
+	pw := "echoed-by-the-server-" + mysqltest.Name("")
+	stmts, err := Statements(plan.Change{Action: plan.CreateUser, Account: acct(mysqltest.Name("rse")), Auth: &plan.Auth{Method: "password", Password: pw}}, flavor.MySQL80)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.db.ExecContext(ctxFor(t), stmts[0].SQL)
+	_, err = s.DB.ExecContext(ctxFor(t), stmts[0].SQL)
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || me.Number != 1064 || !strings.Contains(err.Error(), "echoed") {
 		t.Fatalf("MariaDB answered %v; want a syntax error that quotes the password", err)
