@@ -131,6 +131,8 @@ func TestLambdaE2E(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWS_LAMBDA_FUNCTION_NAME=dbusers-reconcile",
 		fleet.EnvPointer+"="+pointer, fleet.EnvSNSTopic+"="+aws.ToString(topic.TopicArn),
 		fleet.EnvConcurrency+"=4", fleet.EnvLockTimeout+"=20s",
+		// As the control-plane stack sets it: the cluster's account is managed.
+		fleet.EnvManagedAccounts+"=111111111111,222222222222",
 	)
 	var out lockedBuffer
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", rieAddr, "--runtime-api-address", apiAddr, "--log-level", "error", bootstrap)
