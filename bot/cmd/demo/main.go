@@ -36,7 +36,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/go-sql-driver/mysql"
 	"github.com/sivchari/kumo"
 
@@ -118,18 +117,9 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 		managed[c.AccountID] = true
 	}
 	lambdaCfg := fleet.Config{Pointer: pointer, SNSTopicARN: aws.ToString(topic.TopicArn), LockTimeout: 30 * time.Second, ManagedAccounts: managed}
-	deps := fleet.Deps{
-		SSM: ssmc,
-		STS: sts.NewFromConfig(awsCfg),
-		Secrets: func(creds aws.Credentials, region string) fleet.SecretsAPI {
-			return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
-				o.Region = region
-				o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
-			})
-		},
-		SNS: sns.NewFromConfig(awsCfg),
-		Now: now,
-	}
+	// The Lambda's own wiring, pointed at the emulator, on the demo's clock.
+	deps := fleet.NewDeps(awsCfg, nil)
+	deps.Now = now
 
 	section(out, "4. What the merge will do on local: the plan, as `dbusers reconcile` prints it (dry run)")
 	if err := previewLocal(ctx, out, &cfg, servers["local"]); err != nil {

@@ -25,16 +25,9 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/dbusers/dbusers/bot/internal/fleet"
 )
@@ -52,7 +45,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dbusers lambda: AWS configuration:", err)
 		os.Exit(1)
 	}
-	deps := Deps(awsCfg)
+	deps := fleet.NewDeps(awsCfg, os.Stdout)
 	lambda.Start(func(ctx context.Context, event json.RawMessage) (*fleet.Report, error) {
 		return fleet.Handle(ctx, deps, cfg, event)
 	})
@@ -74,23 +67,4 @@ func setMemoryLimit(getenv func(string) string) int64 {
 	limit := int64(mb) << 20 * 8 / 10
 	debug.SetMemoryLimit(limit)
 	return limit
-}
-
-// Deps wires the AWS SDK clients of the Lambda's own account, and a factory
-// of Secrets Manager clients acting with a cluster account's assumed
-// credentials in the cluster's region.
-func Deps(awsCfg aws.Config) fleet.Deps {
-	return fleet.Deps{
-		SSM: ssm.NewFromConfig(awsCfg),
-		STS: sts.NewFromConfig(awsCfg),
-		Secrets: func(creds aws.Credentials, region string) fleet.SecretsAPI {
-			return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
-				o.Region = region
-				o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
-			})
-		},
-		SNS:    sns.NewFromConfig(awsCfg),
-		Stdout: os.Stdout,
-		Now:    time.Now,
-	}
 }

@@ -25,8 +25,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/sync/errgroup"
 
@@ -70,6 +72,26 @@ type Deps struct {
 	Connect func(ctx context.Context, l Login) (*sql.DB, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// NewDeps wires the AWS SDK clients of the Lambda's own account (awsCfg)
+// and a factory of Secrets Manager clients that act with a cluster
+// account's assumed credentials in the cluster's region. The Lambda and the
+// demo both run with it.
+func NewDeps(awsCfg aws.Config, stdout io.Writer) Deps {
+	return Deps{
+		SSM: ssm.NewFromConfig(awsCfg),
+		STS: sts.NewFromConfig(awsCfg),
+		Secrets: func(creds aws.Credentials, region string) SecretsAPI {
+			return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+				o.Region = region
+				o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
+			})
+		},
+		SNS:    sns.NewFromConfig(awsCfg),
+		Stdout: stdout,
+		Now:    time.Now,
+	}
 }
 
 // ClusterReport is one cluster's outcome.
