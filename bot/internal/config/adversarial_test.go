@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -603,10 +604,11 @@ func TestAdversarialNesting(t *testing.T) {
 	}
 }
 
-// countingFS counts the bytes read from its files.
+// countingFS counts the bytes read from its files. The loader reads files
+// on several goroutines, so the count is atomic.
 type countingFS struct {
 	fs.FS
-	read *int64
+	read *atomic.Int64
 }
 
 func (c countingFS) Open(name string) (fs.File, error) {
@@ -622,12 +624,12 @@ func (c countingFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.Read
 
 type countingFile struct {
 	fs.File
-	read *int64
+	read *atomic.Int64
 }
 
 func (f countingFile) Read(p []byte) (int, error) {
 	n, err := f.File.Read(p)
-	*f.read += int64(n)
+	f.read.Add(int64(n))
 	return n, err
 }
 
@@ -668,10 +670,10 @@ func TestAdversarialHugeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var read int64
-	fsys := countingFS{os.DirFS(dir), &read}
+	var counter atomic.Int64
+	fsys := countingFS{os.DirFS(dir), &counter}
 	load(t, fsys) // compiles the schemas, once per process
-	read = 0
+	counter.Store(0)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -680,6 +682,7 @@ func TestAdversarialHugeFile(t *testing.T) {
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
+	read := counter.Load()
 
 	want := diag.List{{File: "users/big.json", Severity: diag.Error,
 		Message: "file is larger than 1048576 bytes; a declaration is a few kilobytes"}}
