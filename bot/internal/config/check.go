@@ -202,7 +202,7 @@ func (c *checker) clusters(out *diag.List) {
 		// The role decides which account the Lambda acts in: a role in
 		// another account would read that account's secrets and reach its
 		// databases under this cluster's name.
-		if acct, ok := roleAccount(cl.RoleARN); ok && acct != cl.AccountID {
+		if acct, ok := RoleAccount(cl.RoleARN); ok && acct != cl.AccountID {
 			*out = append(*out, src.at("/role_arn", diag.Error,
 				"role_arn is in account %s, but the cluster is in account %s: the role must be in the cluster's own account", acct, cl.AccountID))
 		}
@@ -223,15 +223,23 @@ func (c *checker) clusters(out *diag.List) {
 	}
 }
 
-// roleAccount returns the account id of an IAM role ARN
-// (arn:aws:iam::123456789012:role/name); ok is false for anything else.
-func roleAccount(arn string) (string, bool) {
+// RoleAccount returns the account id of an IAM role ARN
+// (arn:aws:iam::123456789012:role/name, in any partition); ok is false for
+// anything else. Validation and the Lambda both use it to keep a cluster's
+// role in the cluster's own account.
+func RoleAccount(arn string) (account string, ok bool) {
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") {
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" || parts[3] != "" ||
+		!strings.HasPrefix(parts[5], "role/") || len(parts[5]) == len("role/") || !IsAccountID(parts[4]) {
 		return "", false
 	}
 	return parts[4], true
 }
+
+// IsAccountID reports whether s is an AWS account id: 12 decimal digits.
+func IsAccountID(s string) bool { return accountIDRE.MatchString(s) }
+
+var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
 
 // maxTagKey bounds tag keys, which reports and logs repeat.
 const maxTagKey = 128

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/rdstls"
 )
 
@@ -114,7 +115,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		cfg.ManagedAccounts = map[string]bool{}
 		for _, id := range strings.Split(v, ",") {
 			id = strings.TrimSpace(id)
-			if !isAccountID(id) {
+			if !config.IsAccountID(id) {
 				problems = append(problems, fmt.Sprintf("%s: %q is not a 12-digit AWS account id", EnvManagedAccounts, id))
 				continue
 			}
@@ -131,17 +132,4 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return cfg, errors.New("configuration: " + strings.Join(problems, "; "))
 	}
 	return cfg, nil
-}
-
-// isAccountID reports whether s is an AWS account id: 12 decimal digits.
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }

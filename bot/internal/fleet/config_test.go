@@ -78,21 +78,7 @@ func TestConfigManagedAccounts(t *testing.T) {
 	}
 }
 
-func TestRoleARNAccount(t *testing.T) {
-	for arn, want := range map[string]string{
-		"arn:aws:iam::111111111111:role/dbusers-management":      "111111111111",
-		"arn:aws-us-gov:iam::222222222222:role/path/to/role":     "222222222222",
-		"arn:aws:iam::111111111111:user/alice":                   "",
-		"arn:aws:sts::111111111111:assumed-role/r/s":             "",
-		"arn:aws:iam::1111:role/r":                               "",
-		"dbusers-management":                                     "",
-		"arn:aws:iam::111111111111:role/a:arn:aws:iam::2:role/b": "111111111111",
-	} {
-		got, ok := roleARNAccount(arn)
-		if got != want || ok != (want != "") {
-			t.Errorf("roleARNAccount(%q) = %q, %v; want %q", arn, got, ok, want)
-		}
-	}
+func TestSTSAccount(t *testing.T) {
 	if got := stsAccount("arn:aws:sts::333333333333:assumed-role/dbusers-management/dbusers-reconcile"); got != "333333333333" {
 		t.Errorf("stsAccount = %q", got)
 	}

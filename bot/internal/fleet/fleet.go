@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/plan"
@@ -449,7 +450,7 @@ func roleFor(c desired.Cluster, role, externalID string) (string, string, error)
 	}
 	// Validation refuses a role_arn in another account; a bundle is
 	// checked again here because it is what the Lambda acts on.
-	if acct, ok := roleARNAccount(arn); !ok || acct != c.AccountID {
+	if acct, ok := config.RoleAccount(arn); !ok || acct != c.AccountID {
 		return "", "", fmt.Errorf("cluster %s: role %s is not a role in the cluster's account %s", c.Name, arn, c.AccountID)
 	}
 	ext := c.ExternalID
@@ -457,16 +458,6 @@ func roleFor(c desired.Cluster, role, externalID string) (string, string, error)
 		ext = externalID
 	}
 	return arn, ext, nil
-}
-
-// roleARNAccount returns the account of an IAM role ARN
-// (arn:aws:iam::123456789012:role/name).
-func roleARNAccount(arn string) (string, bool) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || !isAccountID(parts[4]) {
-		return "", false
-	}
-	return parts[4], true
 }
 
 // stsAccount returns the account of an assumed-role ARN
