@@ -192,6 +192,12 @@ func (d *differ) authMatches(want *Auth, live *mysqlstate.Account) (match, rotat
 	case "iam":
 		return live.Plugin == IAMPlugin && live.AuthString == IAMAuthString && sslOK, false
 	default:
+		// MySQL 8 may hold the account with its default plugin already:
+		// with the declared password, that is as good as ours.
+		if d.flavor == flavor.MySQL80 && live.Plugin == mysqlstate.CachingSHA2Plugin &&
+			mysqlstate.CachingSHA2Matches(live.AuthString, want.Password) {
+			return sslOK, false
+		}
 		samePlugin := live.Plugin == PasswordPlugin
 		samePassword := samePlugin && live.AuthString == mysqlstate.NativePasswordHash(want.Password)
 		return samePassword && sslOK, samePlugin && !samePassword && sslOK

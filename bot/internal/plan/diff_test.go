@@ -44,6 +44,13 @@ func live(user string, dbs map[string][]string) *mysqlstate.Account {
 		AuthString: mysqlstate.NativePasswordHash("pw-" + user), Databases: dbs}
 }
 
+// sha2Live is a MySQL 8 account that holds password with caching_sha2_password.
+func sha2Live(user, password string, dbs map[string][]string) *mysqlstate.Account {
+	salt := [20]byte{'s', 'a', 'l', 't', '-', 'o', 'f', '-', 't', 'w', 'e', 'n', 't', 'y', '-', 'b', 'y', 't', 'e', 's'}
+	return &mysqlstate.Account{ID: id("acme_" + user), Plugin: mysqlstate.CachingSHA2Plugin,
+		AuthString: mysqlstate.CachingSHA2Hash(password, salt), Databases: dbs}
+}
+
 type scenario struct {
 	engine   string
 	tls      string // "" means "disabled", which most scenarios use
@@ -181,6 +188,23 @@ func TestDiffSentences(t *testing.T) {
 					return a
 				}()}},
 			want: []string{"alter_auth: rotate the password of acme_app (secret s/app changed)"},
+		},
+		{
+			name: "MySQL 8 account already on caching_sha2_password with the declared password",
+			s: scenario{engine: "rds-mysql-8.0", accounts: []desired.Account{pwAccount("app", grant("orders", "read"))},
+				server: []*mysqlstate.Account{sha2Live("app", "pw-app", map[string][]string{"orders": readPrivs})}},
+		},
+		{
+			name: "MySQL 8 account on caching_sha2_password with another password",
+			s: scenario{engine: "rds-mysql-8.0", accounts: []desired.Account{pwAccount("app", grant("orders", "read"))},
+				server: []*mysqlstate.Account{sha2Live("app", "old", map[string][]string{"orders": readPrivs})}},
+			want: []string{"alter_auth: change authentication of acme_app: caching_sha2_password → password from s/app"},
+		},
+		{
+			name: "caching_sha2_password is only trusted on MySQL 8",
+			s: scenario{engine: "mariadb-10.11", accounts: []desired.Account{pwAccount("app", grant("orders", "read"))},
+				server: []*mysqlstate.Account{sha2Live("app", "pw-app", map[string][]string{"orders": readPrivs})}},
+			want: []string{"alter_auth: change authentication of acme_app: caching_sha2_password → password from s/app"},
 		},
 		{
 			name: "iam to password",
