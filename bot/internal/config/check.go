@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
@@ -227,13 +229,13 @@ func (c *checker) clusters(out *diag.List) {
 // (arn:aws:iam::123456789012:role/name, in any partition); ok is false for
 // anything else. Validation and the Lambda both use it to keep a cluster's
 // role in the cluster's own account.
-func RoleAccount(arn string) (account string, ok bool) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" || parts[3] != "" ||
-		!strings.HasPrefix(parts[5], "role/") || len(parts[5]) == len("role/") || !IsAccountID(parts[4]) {
+func RoleAccount(roleARN string) (account string, ok bool) {
+	a, err := arn.Parse(roleARN)
+	if err != nil || !strings.HasPrefix(a.Partition, "aws") || a.Service != "iam" || a.Region != "" ||
+		!strings.HasPrefix(a.Resource, "role/") || a.Resource == "role/" || !IsAccountID(a.AccountID) {
 		return "", false
 	}
-	return parts[4], true
+	return a.AccountID, true
 }
 
 // IsAccountID reports whether s is an AWS account id: 12 decimal digits.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -438,68 +439,76 @@ func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, 
 // cluster's role_arn, else the settings' role name in the cluster's
 // account; the cluster's external ID, else the settings'.
 func roleFor(c desired.Cluster, role, externalID string) (string, string, error) {
-	arn := c.RoleARN
-	if arn == "" {
+	roleARN := c.RoleARN
+	if roleARN == "" {
 		if role == "" {
 			return "", "", fmt.Errorf("cluster %s: no role to assume: dbusers.json has no aws.management_role and the cluster no role_arn", c.Name)
 		}
 		if c.AccountID == "" {
 			return "", "", fmt.Errorf("cluster %s: no account_id to assume %s in", c.Name, role)
 		}
-		arn = fmt.Sprintf("arn:aws:iam::%s:role/%s", c.AccountID, role)
+		roleARN = fmt.Sprintf("arn:aws:iam::%s:role/%s", c.AccountID, role)
 	}
 	// Validation refuses a role_arn in another account; a bundle is
 	// checked again here because it is what the Lambda acts on.
-	if acct, ok := config.RoleAccount(arn); !ok || acct != c.AccountID {
-		return "", "", fmt.Errorf("cluster %s: role %s is not a role in the cluster's account %s", c.Name, arn, c.AccountID)
+	if acct, ok := config.RoleAccount(roleARN); !ok || acct != c.AccountID {
+		return "", "", fmt.Errorf("cluster %s: role %s is not a role in the cluster's account %s", c.Name, roleARN, c.AccountID)
 	}
 	ext := c.ExternalID
 	if ext == "" {
 		ext = externalID
 	}
-	return arn, ext, nil
+	return roleARN, ext, nil
 }
 
 // stsAccount returns the account of an assumed-role ARN
 // (arn:aws:sts::123456789012:assumed-role/name/session).
-func stsAccount(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sts" {
+func stsAccount(assumedRoleARN string) string {
+	a, err := arn.Parse(assumedRoleARN)
+	if err != nil || a.Service != "sts" {
 		return ""
 	}
-	return parts[4]
+	return a.AccountID
+}
+
+// memo computes each key's value once per invocation, however many
+// clusters ask for it at once; errors are remembered too.
+type memo[V any] struct {
+	mu sync.Mutex
+	m  map[string]*memoEntry[V]
+}
+
+type memoEntry[V any] struct {
+	once sync.Once
+	v    V
+	err  error
+}
+
+func (m *memo[V]) get(key string, compute func() (V, error)) (V, error) {
+	m.mu.Lock()
+	if m.m == nil {
+		m.m = map[string]*memoEntry[V]{}
+	}
+	e, ok := m.m[key]
+	if !ok {
+		e = &memoEntry[V]{}
+		m.m[key] = e
+	}
+	m.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = compute() })
+	return e.v, e.err
 }
 
 // credsCache assumes each role once per invocation: clusters of one account
 // share the management role.
-type credsCache struct {
-	mu sync.Mutex
-	m  map[string]*credsEntry
-}
-
-type credsEntry struct {
-	once  sync.Once
-	creds aws.Credentials
-	err   error
-}
+type credsCache struct{ memo[aws.Credentials] }
 
 // SessionName is the role session name the Lambda assumes roles with, so
 // CloudTrail in the cluster's account shows who acted.
 const SessionName = "dbusers-reconcile"
 
 func (c *credsCache) get(ctx context.Context, api AssumeRoleAPI, roleARN, externalID string) (aws.Credentials, error) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]*credsEntry{}
-	}
-	key := roleARN + "\x00" + externalID
-	e, ok := c.m[key]
-	if !ok {
-		e = &credsEntry{}
-		c.m[key] = e
-	}
-	c.mu.Unlock()
-	e.once.Do(func() {
+	return c.memo.get(roleARN+"\x00"+externalID, func() (aws.Credentials, error) {
 		in := &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(SessionName), DurationSeconds: aws.Int32(3600)}
 		if externalID != "" {
 			in.ExternalId = aws.String(externalID)
@@ -507,37 +516,27 @@ func (c *credsCache) get(ctx context.Context, api AssumeRoleAPI, roleARN, extern
 		out, err := api.AssumeRole(ctx, in)
 		switch {
 		case err != nil:
-			e.err = err
+			return aws.Credentials{}, err
 		case out.Credentials == nil || out.Credentials.AccessKeyId == nil || out.Credentials.SecretAccessKey == nil:
-			e.err = errors.New("STS returned no credentials")
-		default:
-			e.creds = aws.Credentials{
-				AccessKeyID: aws.ToString(out.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
-				SessionToken: aws.ToString(out.Credentials.SessionToken), Source: "dbusers AssumeRole " + roleARN,
-			}
-			if out.AssumedRoleUser != nil {
-				e.creds.AccountID = stsAccount(aws.ToString(out.AssumedRoleUser.Arn))
-			}
-			if out.Credentials.Expiration != nil {
-				e.creds.CanExpire, e.creds.Expires = true, *out.Credentials.Expiration
-			}
+			return aws.Credentials{}, errors.New("STS returned no credentials")
 		}
+		creds := aws.Credentials{
+			AccessKeyID: aws.ToString(out.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
+			SessionToken: aws.ToString(out.Credentials.SessionToken), Source: "dbusers AssumeRole " + roleARN,
+		}
+		if out.AssumedRoleUser != nil {
+			creds.AccountID = stsAccount(aws.ToString(out.AssumedRoleUser.Arn))
+		}
+		if out.Credentials.Expiration != nil {
+			creds.CanExpire, creds.Expires = true, *out.Credentials.Expiration
+		}
+		return creds, nil
 	})
-	return e.creds, e.err
 }
 
 // secretCache keeps each secret read once per invocation and scope (the
 // assumed role and the region it was read with).
-type secretCache struct {
-	mu sync.Mutex
-	m  map[string]*secretEntry
-}
-
-type secretEntry struct {
-	once sync.Once
-	out  *secretsmanager.GetSecretValueOutput
-	err  error
-}
+type secretCache = memo[*secretsmanager.GetSecretValueOutput]
 
 // cachedSecrets is a SecretsAPI that answers repeated reads of the current
 // version of a secret from the invocation's cache.
@@ -551,18 +550,7 @@ func (c *cachedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.G
 	if in.VersionId != nil || in.VersionStage != nil {
 		return c.api.GetSecretValue(ctx, in, optFns...)
 	}
-	key := c.scope + "\x00" + aws.ToString(in.SecretId)
-	c.cache.mu.Lock()
-	if c.cache.m == nil {
-		c.cache.m = map[string]*secretEntry{}
-	}
-	e, ok := c.cache.m[key]
-	if !ok {
-		e = &secretEntry{}
-		c.cache.m[key] = e
-	}
-	c.cache.mu.Unlock()
-	e.once.Do(func() {
+	return c.cache.get(c.scope+"\x00"+aws.ToString(in.SecretId), func() (*secretsmanager.GetSecretValueOutput, error) {
 		out, err := c.api.GetSecretValue(ctx, in, optFns...)
 		if out != nil {
 			// Keep the secret, not the response: the SDK's result metadata
@@ -573,9 +561,8 @@ func (c *cachedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.G
 				CreatedDate: out.CreatedDate, SecretString: out.SecretString, SecretBinary: out.SecretBinary,
 			}
 		}
-		e.out, e.err = out, err
+		return out, err
 	})
-	return e.out, e.err
 }
 
 // sanitize removes a password from an error's text.

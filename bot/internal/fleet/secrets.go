@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/go-sql-driver/mysql"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dbusers/dbusers/bot/internal/desired"
 )
@@ -106,25 +107,22 @@ func readPasswords(ctx context.Context, sm SecretsAPI, c desired.Cluster) (map[s
 	passwords := make(map[string]string, len(refs))
 	problems := make([]string, len(refs))
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, passwordFetchers)
+	var g errgroup.Group
+	g.SetLimit(passwordFetchers)
 	for i, ref := range refs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			pw, err := readPassword(ctx, sm, ref)
 			if err != nil {
 				problems[i] = fmt.Sprintf("password secret %s: %v", ref, err)
-				return
+				return nil // noted, never fatal to the other users
 			}
 			mu.Lock()
 			passwords[ref] = pw
 			mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	var notes []string
 	for _, p := range problems {
 		if p != "" {

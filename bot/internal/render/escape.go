@@ -55,10 +55,7 @@ func CheckAccount(id mysqlstate.AccountID, f flavor.Flavor) error {
 	if err := checkName(id.User, f.AccountNameLimit()); err != nil {
 		return fmt.Errorf("account %s: user name: %w", id, err)
 	}
-	// go-mysql-server counts the limit in bytes where MySQL counts
-	// characters (fuzzing found it refusing a 32-character name of 33
-	// bytes).
-	if f == flavor.Embedded && len(id.User) > f.AccountNameLimit() {
+	if f.AccountNameInBytes() && len(id.User) > f.AccountNameLimit() {
 		return fmt.Errorf("account %s: user name: %d bytes, longer than the embedded server's %d", id, len(id.User), f.AccountNameLimit())
 	}
 	hostLimit := 255
