@@ -45,7 +45,7 @@ func runAdminSQL(_ context.Context, e env, args []string) int {
 			return fail("unknown cluster %q", *cluster)
 		}
 		if in.Engine == "" {
-			in.Engine = c.Engine
+			in.Engine = c.Engine.Name
 		}
 		if len(in.Databases) == 0 {
 			in.Databases = c.Databases

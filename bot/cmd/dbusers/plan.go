@@ -121,11 +121,8 @@ func loadSide(fsys fs.FS, label string, today time.Time, opts ...config.Option) 
 	if len(diags.Errors()) > 0 {
 		return side, diags, nil
 	}
-	st, err := desired.Build(&loaded.Config, today)
-	if err != nil {
-		return review.Side{}, nil, err
-	}
-	side.State = st
+	// No error in the diagnostics: the state means what the files say.
+	side.State = loaded.Desired
 	return side, diags, nil
 }
 

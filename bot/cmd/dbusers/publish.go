@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
-	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
@@ -90,9 +89,6 @@ func runPublish(ctx context.Context, e env, args []string) int {
 	}
 	if errs, _ := diags.Count(); errs > 0 {
 		return fail(exitChanges, "the declarations have %d error(s); nothing was published", errs)
-	}
-	if _, err := desired.Build(&loaded.Config, now); err != nil {
-		return fail(exitChanges, "the declarations do not build a desired state: %v; nothing was published", err)
 	}
 	target := ssmbundle.TargetOf(loaded.Config.Settings.SSM)
 	if target.Pointer == "" {

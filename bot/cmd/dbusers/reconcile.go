@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,10 +9,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/dbusers/dbusers/bot/internal/audit"
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/dbconn"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/report"
@@ -73,7 +71,7 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 			return fail("%v", err)
 		}
 	}
-	db, err := openDSN(*dsn)
+	db, err := dbconn.OpenDSN(ctx, cluster.Name, *dsn)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -91,7 +89,7 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 			return fail("%v", err)
 		}
 	} else {
-		report.Text(e.stdout, res, cluster.Flavor, true)
+		report.Text(e.stdout, res, cluster.Flavor(), true)
 	}
 	held := res.Plan != nil && len(res.Plan.Held) > 0
 	switch {
@@ -117,7 +115,7 @@ func loadDesired(e env, root string) (*desired.State, error) {
 		_ = errs.Write(e.stderr, "text")
 		return nil, fmt.Errorf("the declarations have %d error(s); run dbusers validate", len(errs))
 	}
-	return desired.Build(&loaded.Config, e.now())
+	return loaded.Desired, nil
 }
 
 // readSecretsFile reads {"ref": {"password": "..."}} and returns ref →
@@ -144,27 +142,4 @@ func readSecretsFile(path string) (map[string]string, error) {
 		out[ref] = s.Password
 	}
 	return out, nil
-}
-
-// openDSN parses a DSN and opens a pool with timeouts, so a dead server
-// fails the run instead of hanging it. Errors never contain the DSN.
-func openDSN(dsn string) (*sql.DB, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, errors.New("the DSN does not parse (expected user:password@tcp(host:port)/)")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
-	}
-	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 60 * time.Second
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = 60 * time.Second
-	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, errors.New("the DSN is not usable")
-	}
-	return sql.OpenDB(conn), nil
 }

@@ -40,7 +40,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
-	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/dbconn"
 	"github.com/dbusers/dbusers/bot/internal/embedded"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
@@ -255,7 +255,7 @@ func stage(ctx context.Context, out io.Writer, cfg *config.Config, awsCfg aws.Co
 	}
 	fmt.Fprintf(out, "secrets: %d admin secret(s), %d password secret(s) (%d IAM user(s) get a password here: the stand-ins have no IAM)\n",
 		len(cfg.Clusters), len(cfg.Users), iam)
-	if _, err := desired.Build(cfg, time.Now()); err != nil {
+	if _, err := config.Desired(cfg, time.Now()); err != nil {
 		return servers, fmt.Errorf("demo configuration: %w", err)
 	}
 	return servers, nil
@@ -266,7 +266,7 @@ func previewLocal(ctx context.Context, out io.Writer, cfg *config.Config, local 
 	if local == nil {
 		return errors.New("the repository has no local cluster")
 	}
-	st, err := desired.Build(cfg, time.Now())
+	st, err := config.Desired(cfg, time.Now())
 	if err != nil {
 		return err
 	}
@@ -275,13 +275,13 @@ func previewLocal(ctx context.Context, out io.Writer, cfg *config.Config, local 
 	for _, u := range cfg.Users {
 		passwords[u.Auth.Secret] = local.passwords[u.Name]
 	}
-	db, err := sql.Open("mysql", local.srv.DSN(local.admin, local.adminPassword))
+	db, err := dbconn.OpenDSN(ctx, c.Name, local.srv.DSN(local.admin, local.adminPassword))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	res := engine.Reconcile(ctx, db, engine.Options{State: st, Cluster: *c, Passwords: passwords})
-	report.Text(out, res, c.Flavor, true)
+	report.Text(out, res, c.Flavor(), true)
 	return res.Err
 }
 

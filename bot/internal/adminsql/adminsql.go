@@ -72,13 +72,13 @@ func Script(in Input) (string, error) {
 	line("GRANT CREATE USER ON *.* TO %s;", acct)
 	line("")
 	line("-- Reading the live state in bulk: account and grant tables of the mysql schema.")
-	for _, table := range grantTables(eng.Flavor) {
+	for _, table := range eng.Flavor.GrantTables() {
 		line("GRANT SELECT ON %s.%s TO %s;", render.Ident("mysql"), render.Ident(table), acct)
 	}
 	line("")
 	line("-- To grant and revoke a privilege on a database, the grantor must hold it there WITH GRANT OPTION.")
 	line("-- These are the privileges the role templates of dbusers.json hand out (%d).", len(privs))
-	wildcard := eng.Flavor.WildcardDatabaseNames(eng.Aurora && eng.Flavor == flavor.MySQL80)
+	wildcard := eng.Flavor.WildcardDatabaseNames(eng.PartialRevokes)
 	for _, db := range slices.Sorted(slices.Values(in.Databases)) {
 		list := strings.Join(privs, ", ")
 		if eng.Flavor.IsAll(privs) {
@@ -86,7 +86,7 @@ func Script(in Input) (string, error) {
 		}
 		line("GRANT %s ON %s.* TO %s WITH GRANT OPTION;", list, render.Ident(flavor.DatabasePattern(db, wildcard)), acct)
 	}
-	if eng.Flavor == flavor.MySQL80 {
+	if eng.Flavor.Roles() == flavor.RolesAsAccounts {
 		line("")
 		line("-- Not granted: ROLE_ADMIN, which dbusers needs only to revoke roles someone granted to a")
 		line("-- managed account by hand. It lets its holder grant any role, so it is left to a DBA to add.")
@@ -99,16 +99,6 @@ func Script(in Input) (string, error) {
 	line("")
 	line("-- Add the account to protected_accounts in dbusers.json if its name starts with the prefix.")
 	return b.String(), nil
-}
-
-func grantTables(f flavor.Flavor) []string {
-	switch f {
-	case flavor.MariaDB:
-		return []string{"columns_priv", "db", "global_priv", "roles_mapping", "tables_priv", "user"}
-	case flavor.MySQL80:
-		return []string{"columns_priv", "db", "global_grants", "role_edges", "tables_priv", "user"}
-	}
-	return []string{"columns_priv", "db", "tables_priv", "user"}
 }
 
 func describe(e flavor.Engine) string {

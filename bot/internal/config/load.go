@@ -14,8 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
+	"github.com/dbusers/dbusers/bot/internal/quote"
 )
 
 // MaxFileSize bounds one declaration file. The largest real declaration is a
@@ -56,7 +58,11 @@ func SkipSchema() Option {
 // Loaded is the result of reading a repository: the declarations that could
 // be decoded, where each came from, and every problem found on the way.
 type Loaded struct {
-	Config   Config
+	Config Config
+	// Desired is the desired state the declarations resolve to on Load's
+	// day. Only use it when the diagnostics hold no error: it then means
+	// exactly what the declarations say.
+	Desired  *desired.State
 	Settings *Source
 	Clusters map[string]*Source // by cluster name
 	Users    map[string]*Source // by user name
@@ -158,7 +164,7 @@ func uniqueNames(diags *diag.List, what string, srcs []*Source, name func(int) s
 				continue
 			}
 			if !matching {
-				*diags = append(*diags, src.at("/name", diag.Error, "name %s must equal the file name %s", jsonpos.QuoteASCII(n), jsonpos.QuoteASCII(file)))
+				*diags = append(*diags, src.at("/name", diag.Error, "name %s must equal the file name %s", quote.ASCII(n), quote.ASCII(file)))
 			}
 			if prev, dup := declared[n]; dup {
 				*diags = append(*diags, src.at("/name", diag.Error, "%s %s is also declared in %s", what, n, prev))

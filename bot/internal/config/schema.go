@@ -11,6 +11,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
+	"github.com/dbusers/dbusers/bot/internal/quote"
 )
 
 // The schemas are embedded so the CLI and the Lambda check declarations
@@ -114,13 +115,13 @@ func schemaDiagnostic(src *Source, k kind, e gojsonschema.ResultError) diag.Diag
 	case "additional_property_not_allowed":
 		prop, _ := e.Details()["property"].(string)
 		pos = src.Index.Key(pointer + jsonpos.Pointer(prop))
-		msg = "unknown field " + jsonpos.QuoteASCII(prop)
+		msg = "unknown field " + quote.ASCII(prop)
 		if field != "" {
 			msg += " in " + field
 		}
 	case "required":
 		prop, _ := e.Details()["property"].(string)
-		msg = "missing required field " + jsonpos.QuoteASCII(prop)
+		msg = "missing required field " + quote.ASCII(prop)
 		if field != "" {
 			msg += " in " + field
 		}

@@ -47,11 +47,6 @@ type RemovalLimit struct {
 	Fraction float64 `json:"fraction"`
 }
 
-// Allowed returns how many of managed accounts a run may drop.
-func (l RemovalLimit) Allowed(managed int) int {
-	return max(l.Count, int(l.Fraction*float64(managed)))
-}
-
 // SSM says where the published bundle lives.
 type SSM struct {
 	// Parameter is the pointer parameter's name; chunks live under

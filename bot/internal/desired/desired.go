@@ -1,24 +1,73 @@
 // Package desired is the state the declarations ask for, expanded into what
 // the reconciler compares with a server: per cluster, every managed account
-// with its authentication and its privileges per database. It is built once
-// from a validated configuration and a date, and then only read.
+// with its authentication and its privileges per database. Resolve builds it
+// once from the declarations' meaning and a date, reporting every problem
+// with the declaration and JSON path it belongs to; afterwards it is only
+// read.
+//
+// The package knows nothing of files, JSON Schemas or AWS: package config
+// reads the files and places Resolve's problems at file:line:col, and the
+// Lambda adds where each cluster lives. Planning sees only what it needs to
+// compare.
 package desired
 
 import (
-	"github.com/dbusers/dbusers/bot/internal/config"
+	"strings"
+
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 )
 
-// State is the whole fleet's desired state. Treat it as read-only: Build
-// never shares its maps or slices with the configuration it came from.
+// Prefix is the company prefix that marks the accounts dbusers manages:
+// every account named <prefix>_<something>, at any host, is dbusers'. It is
+// the one place that knows how an account name is made from a user name.
+type Prefix string
+
+// separator joins the prefix and the user name.
+const separator = "_"
+
+// Account returns the account name of a declared user: <prefix>_<user>.
+func (p Prefix) Account(user string) string { return string(p) + separator + user }
+
+// Namespace is the start of every managed account name: <prefix>_.
+func (p Prefix) Namespace() string { return string(p) + separator }
+
+// Owns reports whether an account name is in the managed namespace. The
+// match is exact and case-sensitive: acme_bob is ours, Acme_bob is not.
+// An empty prefix owns nothing.
+func (p Prefix) Owns(account string) bool {
+	return p != "" && strings.HasPrefix(account, p.Namespace())
+}
+
+// User returns the part of a managed account name after the namespace, or
+// "" for an account the prefix does not own. It is a name on the server,
+// not necessarily a user any declaration could have.
+func (p Prefix) User(account string) string {
+	if !p.Owns(account) {
+		return ""
+	}
+	return account[len(p.Namespace()):]
+}
+
+// RemovalLimit caps how many managed accounts one run may drop on one
+// cluster: at most max(Count, Fraction × managed accounts).
+type RemovalLimit struct {
+	Count    int
+	Fraction float64
+}
+
+// Allowed returns how many of managed accounts a run may drop.
+func (l RemovalLimit) Allowed(managed int) int {
+	return max(l.Count, int(l.Fraction*float64(managed)))
+}
+
+// State is the whole fleet's desired state. Treat it as read-only: Resolve
+// never shares its maps or slices with the declarations it came from.
 type State struct {
-	// Prefix is the company prefix; every managed account starts with
-	// Prefix + "_".
-	Prefix string
+	Prefix Prefix
 	// Protected are account names never touched, beyond the built-in ones.
 	Protected []string
 	// RemovalLimit caps drops per cluster and run.
-	RemovalLimit config.RemovalLimit
+	RemovalLimit RemovalLimit
 	// Roles are the role templates' privileges after extends, with ALL
 	// PRIVILEGES unexpanded; plans use them to name live privilege sets.
 	Roles map[string][]string
@@ -28,13 +77,26 @@ type State struct {
 	Clusters []Cluster
 }
 
-// Cluster is the desired state of one cluster.
+// Cluster is the desired state of one cluster: what planning needs to know
+// about it, and nothing about where it is or how to log in.
 type Cluster struct {
-	config.Cluster
-	Flavor flavor.Flavor
+	Name        string
+	Environment string
+	Engine      flavor.Engine
+	// TLS is the cluster file's tls mode ("verify-identity", "verify-ca",
+	// "required" or "disabled").
+	TLS string
+	// Databases are the databases the cluster file manages, as declared.
+	Databases []string
 	// Accounts are sorted by Name.
 	Accounts []Account
 }
+
+// Flavor is the server family the cluster's engine runs.
+func (c *Cluster) Flavor() flavor.Flavor { return c.Engine.Flavor }
+
+// TLSDisabled reports whether the bot reaches the cluster without TLS.
+func (c *Cluster) TLSDisabled() bool { return c.TLS == "disabled" }
 
 // Account is one managed account on one cluster.
 type Account struct {
@@ -75,4 +137,10 @@ func (s *State) Find(name string) (*Cluster, bool) {
 		}
 	}
 	return nil, false
+}
+
+// IsProduction reports whether an environment name means production, where
+// powerful grants are called out for review.
+func IsProduction(env string) bool {
+	return env == "prod" || env == "production"
 }

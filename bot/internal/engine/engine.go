@@ -20,13 +20,14 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/plan"
+	"github.com/dbusers/dbusers/bot/internal/redact"
 	"github.com/dbusers/dbusers/bot/internal/render"
 )
 
 // LockName is the named lock that keeps two runs from interleaving on one
 // server. It includes the prefix: deployments with different prefixes
 // manage disjoint accounts and need not wait for each other.
-func LockName(prefix string) string { return "dbusers." + prefix }
+func LockName(prefix desired.Prefix) string { return "dbusers." + string(prefix) }
 
 // ErrLocked means another run holds the lock; this run changed nothing.
 var ErrLocked = errors.New("another dbusers run holds the lock on this server")
@@ -194,7 +195,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 // (mysqlstate.Read would detect it again, two more queries on every run and
 // every verify).
 func readAndPlan(ctx context.Context, c *counting, opt Options, id mysqlstate.Identity) (*plan.Plan, error) {
-	srv, err := mysqlstate.ReadAccounts(ctx, c, id, opt.State.Prefix+"_")
+	srv, err := mysqlstate.ReadAccounts(ctx, c, id, opt.State.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("read live state: %w", err)
 	}
@@ -213,56 +214,54 @@ func readAndPlan(ctx context.Context, c *counting, opt Options, id mysqlstate.Id
 // cluster: later statements may depend on it (a GRANT on a user whose
 // CREATE failed), and a person should look before anything else changes.
 func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Result, now func() time.Time) error {
-	flv := opt.Cluster.Flavor
+	flv := opt.Cluster.Flavor()
 	for i, ch := range p.Changes {
-		stmts, err := render.Statements(ch, flv)
+		st, err := render.Change(ch, flv)
 		if err != nil {
 			res.NotApplied = p.Changes[i:]
 			return fmt.Errorf("render %q: %w", ch.Summary, err)
 		}
-		for _, st := range stmts {
-			t0 := now()
-			_, err := c.exec(ctx, st.SQL)
-			d := now().Sub(t0)
-			rec := audit.Record{
-				Time: t0.UTC(), Cluster: opt.Cluster.Name, Account: ch.Account.String(), User: ch.User,
-				Action: string(ch.Action), Summary: ch.Summary, Statement: st.Redacted,
-				ConfigVersion: opt.ConfigVersion, Commit: opt.Commit, Outcome: audit.Applied, DurationMS: ms(d),
-			}
-			inDoubt := false
-			if err != nil {
-				inDoubt = !answered(err)
-				// The statement knows its own password, including the
-				// fragments a server echoes back ("near '...'").
-				err = sanitize(st.SanitizeError(err), opt.Passwords)
-				if inDoubt {
-					err = fmt.Errorf("connection lost before the server answered (%w); the statement may have taken effect, the next run reads the server again and settles it", err)
-				}
-				rec.Outcome, rec.Error = audit.Failed, err.Error()
-				if inDoubt {
-					rec.Outcome = audit.InDoubt
-				}
-			}
-			if opt.Audit != nil {
-				if aerr := opt.Audit.Record(rec); aerr != nil && err == nil {
-					// An unaudited change is a change nobody can account
-					// for: stop here.
-					res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
-					res.NotApplied = p.Changes[i+1:]
-					return fmt.Errorf("audit log: %w (statement was applied: %s)", aerr, st.Redacted)
-				}
-			}
-			if err != nil {
-				if inDoubt {
-					res.InDoubt = p.Changes[i : i+1]
-					res.NotApplied = p.Changes[i+1:]
-				} else {
-					res.NotApplied = p.Changes[i:]
-				}
-				return fmt.Errorf("%s: %s: %w", ch.Summary, st.Redacted, err)
-			}
-			res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
+		t0 := now()
+		_, err = c.exec(ctx, st.SQL)
+		d := now().Sub(t0)
+		rec := audit.Record{
+			Time: t0.UTC(), Cluster: opt.Cluster.Name, Account: ch.Account.String(), User: ch.User,
+			Action: string(ch.Action()), Summary: ch.Summary, Statement: st.Redacted,
+			ConfigVersion: opt.ConfigVersion, Commit: opt.Commit, Outcome: audit.Applied, DurationMS: ms(d),
 		}
+		inDoubt := false
+		if err != nil {
+			inDoubt = !answered(err)
+			// The statement knows its own password, including the
+			// fragments a server echoes back ("near '...'").
+			err = sanitize(st.SanitizeError(err), opt.Passwords)
+			if inDoubt {
+				err = fmt.Errorf("connection lost before the server answered (%w); the statement may have taken effect, the next run reads the server again and settles it", err)
+			}
+			rec.Outcome, rec.Error = audit.Failed, err.Error()
+			if inDoubt {
+				rec.Outcome = audit.InDoubt
+			}
+		}
+		if opt.Audit != nil {
+			if aerr := opt.Audit.Record(rec); aerr != nil && err == nil {
+				// An unaudited change is a change nobody can account
+				// for: stop here.
+				res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
+				res.NotApplied = p.Changes[i+1:]
+				return fmt.Errorf("audit log: %w (statement was applied: %s)", aerr, st.Redacted)
+			}
+		}
+		if err != nil {
+			if inDoubt {
+				res.InDoubt = p.Changes[i : i+1]
+				res.NotApplied = p.Changes[i+1:]
+			} else {
+				res.NotApplied = p.Changes[i:]
+			}
+			return fmt.Errorf("%s: %s: %w", ch.Summary, st.Redacted, err)
+		}
+		res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
 	}
 	return nil
 }
@@ -304,38 +303,15 @@ func unlock(ctx context.Context, c *counting, name string) error {
 	return c.queryRow(ctx, render.ReleaseLock(name)).Scan(&released)
 }
 
-// sanitize removes every password from an error's text: a server may echo
-// part of a failed statement back ("near '...'").
+// sanitize removes every password from an error's text, as written and
+// as escaped inside a string literal: a server may echo part of a failed
+// statement back ("near '...'").
 func sanitize(err error, passwords map[string]string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	clean := msg
+	secrets := make([]string, 0, 2*len(passwords))
 	for _, pw := range passwords {
-		if pw == "" {
-			continue
-		}
-		for _, form := range []string{pw, render.Literal(pw), strings.Trim(render.Literal(pw), "'")} {
-			clean = strings.ReplaceAll(clean, form, "<redacted>")
-		}
+		secrets = append(secrets, pw, strings.Trim(render.Literal(pw), "'"))
 	}
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, err: err}
-}
-
-// redactedError keeps errors.Is working on the original while only ever
-// printing the cleaned text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Is(target error) bool {
-	return errors.Is(e.err, target)
+	return redact.Error(err, secrets...)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

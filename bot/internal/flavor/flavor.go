@@ -1,8 +1,17 @@
 // Package flavor knows how the MySQL-compatible servers that dbusers manages
 // differ: which declared engines map to which server family, which
-// privileges exist at database level, whether IAM authentication exists, and
+// privileges exist at database level, which authentication and TLS clauses
+// a server understands, how it models roles, which grant tables it has and
 // how database names in GRANT are matched. Everything that varies by server
-// lives here so that planning and rendering can stay flavor-agnostic.
+// lives here, behind the methods of Flavor and Engine, so that reading,
+// planning and rendering ask a question ("does this server store column
+// privileges?") instead of comparing names.
+//
+// Each flavor is described by one spec value in a file of its own
+// (mysql57.go, mysql80.go, mysql84.go, mariadb.go, embedded.go) together
+// with the engines that run it. Supporting a new server series is that one
+// file plus its line in specs below (and, for editors, the engine names in
+// schema/cluster.schema.json, which a test keeps equal to Engines()).
 package flavor
 
 import (
@@ -13,89 +22,195 @@ import (
 )
 
 // Flavor is a family of servers that share grant semantics and SQL syntax.
+// Its value is the flavor's stable name, which reports and test names show.
 type Flavor string
 
-// The flavors dbusers can introspect and render for.
+// RoleModel is how a flavor stores roles granted to an account.
+type RoleModel int
+
+// The role models.
 const (
-	MySQL57  Flavor = "mysql-5.7"       // MySQL 5.7 and Aurora MySQL 2
-	MySQL80  Flavor = "mysql-8.0"       // MySQL 8.0, RDS MySQL 8.0 and Aurora MySQL 3
-	MariaDB  Flavor = "mariadb"         // MariaDB 10.x / 11.x
-	Embedded Flavor = "go-mysql-server" // the embedded server used by the demo and tests
+	// NoRoles: the server has no roles (MySQL 5.7).
+	NoRoles RoleModel = iota
+	// RolesAsAccounts: a role is a locked account with a host, granted with
+	// REVOKE 'role'@'host' (MySQL 8, the embedded server).
+	RolesAsAccounts
+	// RolesAsNames: a role is a bare name without a host (MariaDB).
+	RolesAsNames
 )
+
+// spec is everything dbusers knows about one flavor. Each flavor's file
+// defines one; nothing outside this package sees it.
+type spec struct {
+	name Flavor
+	// product and series name the server for people ("MySQL", "8.0").
+	product, series string
+	// detect reports whether VERSION() and @@version_comment are this
+	// flavor's. Specs are asked in the order of specs.
+	detect func(version, comment string) bool
+	// databasePrivileges are exactly what "GRANT ALL PRIVILEGES ON db.*"
+	// stores, sorted, so a trusted_admin grant compares equal to its
+	// expansion. GRANT OPTION is left out: dbusers never hands it out.
+	databasePrivileges []string
+	// iamPlugin: the server understands IDENTIFIED WITH
+	// AWSAuthenticationPlugin (RDS and Aurora MySQL builds).
+	iamPlugin bool
+	// passwordPlugin is the plugin dbusers creates password accounts with,
+	// and passwordClause the clause that sets one ("IDENTIFIED ... BY ").
+	passwordPlugin, passwordClause string
+	// acceptsCachingSHA2: an account already holding the declared password
+	// under caching_sha2_password is as good as one under passwordPlugin.
+	acceptsCachingSHA2 bool
+	// enforcesRequireSSL: REQUIRE SSL is stored and enforced, so dbusers
+	// sets and compares it (the embedded server accepts the clause in
+	// CREATE USER only and enforces it nowhere).
+	enforcesRequireSSL bool
+	roles              RoleModel
+	columnPrivileges   bool
+	// nameLimit is the longest user name, in characters (bytes when
+	// nameInBytes); hostLimit the longest host name.
+	nameLimit   int
+	nameInBytes bool
+	hostLimit   int
+	// grantTables are the tables of the mysql schema that hold accounts
+	// and grants on this flavor. mysqlstate reads each one in bulk and
+	// adminsql grants SELECT on each, so the two cannot drift apart.
+	grantTables []string
+	// wildcardDatabaseNames reports whether GRANT reads _ and % in a
+	// database name as wildcards, given partial_revokes.
+	wildcardDatabaseNames func(partialRevokes bool) bool
+	// engines are the cluster-file engine names that run this flavor.
+	engines []Engine
+}
+
+// specs lists every flavor; Detect asks them in this order.
+var specs = []*spec{&mariadb, &embedded, &mysql57, &mysql80, &mysql84}
+
+func (f Flavor) spec() *spec {
+	for _, s := range specs {
+		if s.name == f {
+			return s
+		}
+	}
+	return &unknown
+}
+
+// unknown answers for a flavor name no spec has: nothing is supported, so
+// rendering and planning refuse rather than guess.
+var unknown = spec{
+	product: "unknown server", nameLimit: 32, hostLimit: 60,
+	wildcardDatabaseNames: func(bool) bool { return false },
+}
+
+// All returns every known flavor, in a stable order.
+func All() []Flavor {
+	out := make([]Flavor, len(specs))
+	for i, s := range specs {
+		out[i] = s.name
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Known reports whether f is a flavor dbusers can read and render for.
+func (f Flavor) Known() bool { return f.spec() != &unknown }
+
+// Product names the server software for people: "MySQL", "MariaDB".
+func (f Flavor) Product() string { return f.spec().product }
+
+// Detect returns the flavor of a server from its VERSION() and
+// @@version_comment.
+func Detect(version, comment string) (Flavor, error) {
+	for _, s := range specs {
+		if s.detect(version, comment) {
+			return s.name, nil
+		}
+	}
+	var names []string
+	for _, s := range specs {
+		if s.series != "" {
+			names = append(names, s.product+" "+s.series)
+		}
+	}
+	return "", fmt.Errorf("unsupported server version %q (version_comment %q): dbusers supports %s and the embedded go-mysql-server",
+		version, comment, strings.Join(names, ", "))
+}
 
 // Engine describes one value of a cluster file's "engine" field.
 type Engine struct {
 	Name   string
 	Flavor Flavor
+	// Series is the release series the engine pins ("5.7", "8.0",
+	// "10.11"); the live server must report a version in it. Empty for
+	// the embedded server.
+	Series string
 	// IAM is true when the engine accepts AWSAuthenticationPlugin (RDS and
 	// Aurora). Self-managed servers do not have the plugin.
 	IAM bool
 	// Aurora is true when the server reports @@aurora_version.
 	Aurora bool
+	// PartialRevokes is true when the engine always runs with MySQL 8's
+	// partial_revokes on (Aurora MySQL 3), which makes database names in
+	// GRANT literal.
+	PartialRevokes bool
 }
 
 // EmbeddedEngine is the engine name the demo and tests give the embedded
 // server. It is not accepted in cluster files.
 const EmbeddedEngine = "go-mysql-server"
 
-var engines = []Engine{
-	{Name: "aurora-mysql-2", Flavor: MySQL57, IAM: true, Aurora: true},
-	{Name: "aurora-mysql-3", Flavor: MySQL80, IAM: true, Aurora: true},
-	{Name: "rds-mysql-8.0", Flavor: MySQL80, IAM: true},
-	{Name: "rds-mysql-5.7", Flavor: MySQL57, IAM: true},
-	{Name: "mysql-8.0", Flavor: MySQL80},
-	{Name: "mysql-5.7", Flavor: MySQL57},
-	{Name: "mariadb-10.11", Flavor: MariaDB},
-	{Name: EmbeddedEngine, Flavor: Embedded},
-}
-
 // Engines lists the engine names a cluster file may declare, in a stable order.
 func Engines() []string {
 	var names []string
-	for _, e := range engines {
-		if e.Name != EmbeddedEngine {
-			names = append(names, e.Name)
+	for _, s := range specs {
+		for _, e := range s.engines {
+			if e.Name != EmbeddedEngine {
+				names = append(names, e.Name)
+			}
 		}
 	}
+	slices.Sort(names)
 	return names
 }
 
 // LookupEngine returns the engine with that name.
 func LookupEngine(name string) (Engine, bool) {
-	for _, e := range engines {
-		if e.Name == name {
-			return e, true
+	for _, s := range specs {
+		for _, e := range s.engines {
+			if e.Name == name {
+				return e, true
+			}
 		}
 	}
 	return Engine{}, false
+}
+
+// Describe says in words what the engine promises, e.g. "MySQL 8.0 on
+// Aurora".
+func (e Engine) Describe() string {
+	if e.Flavor == Embedded {
+		return "the embedded go-mysql-server"
+	}
+	s := e.Flavor.Product()
+	if e.Series != "" {
+		s += " " + e.Series
+	}
+	switch {
+	case e.Aurora:
+		s += " on Aurora"
+	case e.IAM:
+		s += " on RDS"
+	}
+	return s
 }
 
 // AllPrivileges is the spelling a role template uses for "every database
 // privilege". It is expanded per flavor and never granted on *.*.
 const AllPrivileges = "ALL PRIVILEGES"
 
-// databasePrivileges are the privileges that exist at database level, per
-// flavor. They are exactly what "GRANT ALL PRIVILEGES ON db.*" stores, so a
-// trusted_admin grant compares equal to its expansion. GRANT OPTION is left
-// out on purpose: dbusers never hands it out.
-var databasePrivileges = map[Flavor][]string{
-	MySQL57: {"ALTER", "ALTER ROUTINE", "CREATE", "CREATE ROUTINE", "CREATE TEMPORARY TABLES", "CREATE VIEW",
-		"DELETE", "DROP", "EVENT", "EXECUTE", "INDEX", "INSERT", "LOCK TABLES", "REFERENCES", "SELECT",
-		"SHOW VIEW", "TRIGGER", "UPDATE"},
-	MySQL80: {"ALTER", "ALTER ROUTINE", "CREATE", "CREATE ROUTINE", "CREATE TEMPORARY TABLES", "CREATE VIEW",
-		"DELETE", "DROP", "EVENT", "EXECUTE", "INDEX", "INSERT", "LOCK TABLES", "REFERENCES", "SELECT",
-		"SHOW VIEW", "TRIGGER", "UPDATE"},
-	MariaDB: {"ALTER", "ALTER ROUTINE", "CREATE", "CREATE ROUTINE", "CREATE TEMPORARY TABLES", "CREATE VIEW",
-		"DELETE", "DELETE HISTORY", "DROP", "EVENT", "EXECUTE", "INDEX", "INSERT", "LOCK TABLES", "REFERENCES",
-		"SELECT", "SHOW VIEW", "TRIGGER", "UPDATE"},
-	Embedded: {"ALTER", "ALTER ROUTINE", "CREATE", "CREATE ROUTINE", "CREATE TEMPORARY TABLES", "CREATE VIEW",
-		"DELETE", "DROP", "EVENT", "EXECUTE", "INDEX", "INSERT", "LOCK TABLES", "REFERENCES", "SELECT",
-		"SHOW VIEW", "TRIGGER", "UPDATE"},
-}
-
 // DatabasePrivileges returns the sorted database-level privileges of f.
 func (f Flavor) DatabasePrivileges() []string {
-	return slices.Clone(databasePrivileges[f])
+	return slices.Clone(f.spec().databasePrivileges)
 }
 
 // KnownDatabasePrivilege reports whether p names a database-level privilege on
@@ -105,8 +220,8 @@ func KnownDatabasePrivilege(p string) bool {
 	if p == AllPrivileges {
 		return true
 	}
-	for _, list := range databasePrivileges {
-		if slices.Contains(list, p) {
+	for _, s := range specs {
+		if slices.Contains(s.databasePrivileges, p) {
 			return true
 		}
 	}
@@ -115,7 +230,7 @@ func KnownDatabasePrivilege(p string) bool {
 
 // Supports reports whether f has database-level privilege p.
 func (f Flavor) Supports(p string) bool {
-	return p == AllPrivileges || slices.Contains(databasePrivileges[f], p)
+	return p == AllPrivileges || slices.Contains(f.spec().databasePrivileges, p)
 }
 
 // Expand turns a role's privilege list into the sorted set f stores,
@@ -127,7 +242,7 @@ func (f Flavor) Expand(privileges []string) ([]string, error) {
 		p = Canonical(p)
 		switch {
 		case p == AllPrivileges:
-			for _, q := range databasePrivileges[f] {
+			for _, q := range f.spec().databasePrivileges {
 				set[q] = true
 			}
 		case f.Supports(p):
@@ -147,7 +262,7 @@ func (f Flavor) Expand(privileges []string) ([]string, error) {
 // IsAll reports whether the sorted set privs is every database privilege of f,
 // which renders as ALL PRIVILEGES.
 func (f Flavor) IsAll(privs []string) bool {
-	return slices.Equal(privs, databasePrivileges[f])
+	return f.Known() && slices.Equal(privs, f.spec().databasePrivileges)
 }
 
 // Canonical upper-cases a privilege name and collapses its spaces, so that
@@ -169,38 +284,60 @@ func Canonical(p string) string {
 	return p
 }
 
+// IAMPlugin reports whether f understands IDENTIFIED WITH
+// AWSAuthenticationPlugin, which exists only on RDS and Aurora MySQL builds.
+func (f Flavor) IAMPlugin() bool { return f.spec().iamPlugin }
+
+// PasswordPlugin is the authentication plugin dbusers creates and rotates
+// password accounts with on f.
+func (f Flavor) PasswordPlugin() string { return f.spec().passwordPlugin }
+
+// PasswordClause is the clause, up to the password literal, that sets a
+// password with PasswordPlugin: "IDENTIFIED WITH mysql_native_password BY "
+// on MySQL, "IDENTIFIED BY " where that already means the plugin (MariaDB
+// rejects WITH ... BY).
+func (f Flavor) PasswordClause() string { return f.spec().passwordClause }
+
+// AcceptsCachingSHA2 reports whether an account that holds the declared
+// password under caching_sha2_password (MySQL 8's default) needs no change.
+func (f Flavor) AcceptsCachingSHA2() bool { return f.spec().acceptsCachingSHA2 }
+
+// EnforcesRequireSSL reports whether f stores and enforces REQUIRE SSL, so
+// that dbusers sets it and compares it with what it reads.
+func (f Flavor) EnforcesRequireSSL() bool { return f.spec().enforcesRequireSSL }
+
+// Roles returns how f stores roles.
+func (f Flavor) Roles() RoleModel { return f.spec().roles }
+
+// ColumnPrivileges reports whether f has column-level grants.
+func (f Flavor) ColumnPrivileges() bool { return f.spec().columnPrivileges }
+
+// GrantTables returns the tables of the mysql schema that hold accounts and
+// grants on f, sorted. Reading the live state reads exactly these, and the
+// bot's management account is granted SELECT on exactly these.
+func (f Flavor) GrantTables() []string { return slices.Clone(f.spec().grantTables) }
+
 // WildcardDatabaseNames reports whether the server treats _ and % in the
 // database name of a GRANT as wildcards, so that dbusers must escape them to
-// grant on exactly one database. MySQL 8.0 stops doing so when
+// grant on exactly one database. MySQL 8 stops doing so when
 // partial_revokes is on (always on Aurora MySQL 3); the embedded server never
 // does.
 func (f Flavor) WildcardDatabaseNames(partialRevokes bool) bool {
-	switch f {
-	case MySQL57, MariaDB:
-		return true
-	case MySQL80:
-		return !partialRevokes
-	}
-	return false
+	return f.spec().wildcardDatabaseNames(partialRevokes)
 }
 
 // AccountNameLimit is the longest account name the flavor stores. dbusers
 // validates against the smallest (32, MySQL 5.7 and Aurora 2) so a user can
 // move between clusters.
-func (f Flavor) AccountNameLimit() int {
-	switch f {
-	case MySQL57:
-		return 32
-	case MariaDB:
-		return 128
-	}
-	return 32
-}
+func (f Flavor) AccountNameLimit() int { return f.spec().nameLimit }
 
 // AccountNameInBytes reports whether the flavor counts AccountNameLimit in
 // bytes, not characters: go-mysql-server refuses a 32-character name of 33
 // bytes (fuzzing found it), where MySQL and MariaDB count characters.
-func (f Flavor) AccountNameInBytes() bool { return f == Embedded }
+func (f Flavor) AccountNameInBytes() bool { return f.spec().nameInBytes }
+
+// HostNameLimit is the longest host part of an account the flavor stores.
+func (f Flavor) HostNameLimit() int { return f.spec().hostLimit }
 
 // DatabasePattern returns the database name as GRANT must see it to mean
 // exactly that database. Where the server treats _ and % in GRANT database
@@ -248,3 +385,17 @@ func UnescapeDatabasePattern(pattern string) (name string, exact bool) {
 	}
 	return b.String(), exact
 }
+
+// Shared privilege lists: the flavors differ in few names.
+var (
+	mysqlDatabasePrivileges = []string{"ALTER", "ALTER ROUTINE", "CREATE", "CREATE ROUTINE", "CREATE TEMPORARY TABLES", "CREATE VIEW",
+		"DELETE", "DROP", "EVENT", "EXECUTE", "INDEX", "INSERT", "LOCK TABLES", "REFERENCES", "SELECT",
+		"SHOW VIEW", "TRIGGER", "UPDATE"}
+	// mysqlPasswordClause sets mysql_native_password explicitly: MySQL 8's
+	// default plugin is caching_sha2_password.
+	mysqlPasswordClause = "IDENTIFIED WITH mysql_native_password BY "
+	nativePassword      = "mysql_native_password"
+)
+
+// alwaysWildcard is how MySQL 5.7 and MariaDB read GRANT database names.
+func alwaysWildcard(bool) bool { return true }

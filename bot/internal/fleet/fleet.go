@@ -12,8 +12,8 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,10 +34,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/dbconn"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/plan"
-	"github.com/dbusers/dbusers/bot/internal/rdstls"
+	"github.com/dbusers/dbusers/bot/internal/redact"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
@@ -70,8 +71,8 @@ type Deps struct {
 	SNS PublishAPI
 	// Stdout receives the JSON logs and the EMF metrics.
 	Stdout io.Writer
-	// Connect opens a pool to a cluster; nil means DefaultConnect.
-	Connect func(ctx context.Context, l Login) (*sql.DB, error)
+	// Connect opens a pool to a cluster; nil means dbconn.Pool.
+	Connect dbconn.OpenFunc
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -219,7 +220,7 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 	if err == nil {
 		rep.ConfigVersion, rep.Commit = bundle.Meta.Version, bundle.Meta.Commit
 		log = log.With("config_version", rep.ConfigVersion, "commit", rep.Commit)
-		st, err = desired.Build(bundle.Config(), r.now())
+		st, err = config.Desired(bundle.Config(), r.now())
 		if err != nil {
 			err = fmt.Errorf("bundle %s: build desired state: %w", rep.ConfigVersion, err)
 		}
@@ -231,7 +232,7 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 		return rep, fmt.Errorf("configuration bundle from %s: %w; nothing was changed", r.cfg.Pointer, err)
 	}
 
-	clusters, err := selectClusters(st, req.Clusters)
+	clusters, err := selectClusters(st, bundle.Config(), req.Clusters)
 	if err != nil {
 		log.Error("event refused", "error", err.Error())
 		return nil, err
@@ -245,13 +246,12 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 	}
 	log.Info("reconciling", "clusters", len(clusters), "concurrency", limit)
 
-	settings := bundle.Content.Settings
 	results := make([]ClusterReport, len(clusters))
 	var g errgroup.Group
 	g.SetLimit(limit)
-	for i, c := range clusters {
+	for i, t := range clusters {
 		g.Go(func() error {
-			results[i] = r.cluster(work, log, st, c, settings.AWS.ManagementRole, settings.AWS.ExternalID, rep, bundle.Meta)
+			results[i] = r.cluster(work, log, st, t, bundle.Content.Settings.AWS, rep.DryRun, bundle.Meta)
 			return nil // collected, never fatal to the others
 		})
 	}
@@ -273,21 +273,38 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 	return rep, nil
 }
 
+// target is one cluster to run: what it must hold (the desired state) and
+// where it is and how to reach it (its cluster file).
+type target struct {
+	want desired.Cluster
+	at   config.Cluster
+}
+
 // selectClusters returns the clusters to run: all, or the named ones. An
 // unknown name refuses the whole invocation, before anything runs.
-func selectClusters(st *desired.State, names []string) ([]desired.Cluster, error) {
-	if len(names) == 0 {
-		return st.Clusters, nil
+func selectClusters(st *desired.State, cfg *config.Config, names []string) ([]target, error) {
+	files := make(map[string]config.Cluster, len(cfg.Clusters))
+	for _, c := range cfg.Clusters {
+		files[c.Name] = c
 	}
-	var out []desired.Cluster
+	var out []target
 	var unknown []string
+	add := func(c desired.Cluster) {
+		out = append(out, target{want: c, at: files[c.Name]})
+	}
+	if len(names) == 0 {
+		for _, c := range st.Clusters {
+			add(c)
+		}
+		return out, nil
+	}
 	for _, n := range names {
 		c, ok := st.Find(n)
 		if !ok {
 			unknown = append(unknown, n)
 			continue
 		}
-		out = append(out, *c)
+		add(*c)
 	}
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("direct invoke names unknown cluster(s) %s; the bundle has %d cluster(s); nothing was changed",
@@ -309,104 +326,114 @@ const (
 	StageAccount     = "account"
 	StageAssumeRole  = "assume-role"
 	StageAdminSecret = "admin-secret"
-	StageTLS         = "tls"
-	StageConnect     = "connect"
+	StageTLS         = dbconn.StageTLS
+	StageConnect     = dbconn.StageConnect
 	StageReconcile   = "reconcile"
 )
 
-// cluster runs one cluster from credentials to verification.
-func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, c desired.Cluster, role, externalID string, rep *Report, meta ssmbundle.Meta) ClusterReport {
-	t0 := r.now()
-	cr := ClusterReport{Cluster: c.Name, AccountID: c.AccountID, Region: c.Region}
-	log = log.With("cluster", c.Name, "account_id", c.AccountID, "region", c.Region)
-	done := func() ClusterReport {
-		cr.DurationMS = float64(r.now().Sub(t0).Microseconds()) / 1000
-		attrs := []any{"status", cr.Status, "changes", cr.Changes, "statements", cr.Statements,
-			"users_created", cr.UsersCreated, "users_dropped", cr.UsersDropped, "duration_ms", cr.DurationMS}
-		if cr.Server != "" {
-			attrs = append(attrs, "server", cr.Server)
-		}
-		if cr.LimitTripped != "" {
-			attrs = append(attrs, "limit_tripped", cr.LimitTripped, "held", cr.Held)
-		}
-		if cr.SkippedCount > 0 {
-			attrs = append(attrs, "skipped", cr.Skipped, "skipped_count", cr.SkippedCount)
-		}
-		if len(cr.Notes) > 0 {
-			attrs = append(attrs, "notes", cr.Notes)
-		}
-		if cr.Failed() {
-			log.Error("cluster failed", append(attrs, "stage", cr.Stage, "error", cr.Error)...)
-		} else {
-			log.Info("cluster done", attrs...)
-		}
-		return cr
-	}
-	fail := func(stage string, err error) ClusterReport {
-		cr.Status, cr.Stage, cr.Error = engine.Failed, stage, err.Error()
-		return done()
-	}
+// stageError is a failure of one cluster before the engine ran.
+type stageError struct {
+	stage string
+	err   error
+}
 
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func atStage(stage string, err error) error { return &stageError{stage, err} }
+
+// cluster runs one cluster from credentials to verification and reports it.
+func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, t target, settings config.AWS, dryRun bool, meta ssmbundle.Meta) ClusterReport {
+	t0 := r.now()
+	cr := ClusterReport{Cluster: t.at.Name, AccountID: t.at.AccountID, Region: t.at.Region}
+	res, notes, err := r.reconcile(ctx, st, t, settings, dryRun, meta)
+	cr = clusterReport(cr, res, notes, err)
+	cr.DurationMS = float64(r.now().Sub(t0).Microseconds()) / 1000
+	logCluster(log.With("cluster", cr.Cluster, "account_id", cr.AccountID, "region", cr.Region), cr)
+	return cr
+}
+
+// reconcile does one cluster's I/O: it refuses an account the deployment
+// does not manage, assumes the cluster's role, reads its secrets,
+// connects and runs the engine. A failure before the engine carries its
+// stage; notes are things said on the way (a password secret that could
+// not be read).
+func (r *run) reconcile(ctx context.Context, st *desired.State, t target, settings config.AWS, dryRun bool, meta ssmbundle.Meta) (*engine.Result, []string, error) {
+	c := t.at
 	if !r.cfg.Manages(c.AccountID) {
-		return fail(StageAccount, fmt.Errorf("cluster %s is in account %s, which this deployment does not manage (%s): nothing was asked of that account",
+		return nil, nil, atStage(StageAccount, fmt.Errorf("cluster %s is in account %s, which this deployment does not manage (%s): nothing was asked of that account",
 			c.Name, c.AccountID, EnvManagedAccounts))
 	}
-	roleARN, extID, err := roleFor(c, role, externalID)
+	roleARN, extID, err := roleFor(c, settings.ManagementRole, settings.ExternalID)
 	if err != nil {
-		return fail(StageAccount, err)
+		return nil, nil, atStage(StageAccount, err)
 	}
-	creds, err := r.creds.get(ctx, r.deps.STS, roleARN, extID)
+	creds, err := r.assume(ctx, c, roleARN, extID)
 	if err != nil {
-		return fail(StageAssumeRole, fmt.Errorf("cluster %s: assume %s: %w", c.Name, roleARN, err))
-	}
-	// STS names the account it issued the credentials in; they must be
-	// the cluster's, whatever the ARN asked for.
-	if creds.AccountID != c.AccountID {
-		return fail(StageAssumeRole, fmt.Errorf("cluster %s: assuming %s gave credentials in account %q, not the cluster's account %s: refusing to use them",
-			c.Name, roleARN, creds.AccountID, c.AccountID))
+		return nil, nil, atStage(StageAssumeRole, err)
 	}
 	// Clusters of one account and region share their secrets' reads:
 	// a service user granted on 100 clusters costs one GetSecretValue.
 	sm := &cachedSecrets{api: r.deps.Secrets(creds, c.Region), cache: &r.secrets, scope: roleARN + "\x00" + extID + "\x00" + c.Region}
 	admin, err := readAdmin(ctx, sm, c.AdminSecret)
 	if err != nil {
-		return fail(StageAdminSecret, fmt.Errorf("cluster %s: %w", c.Name, err))
+		return nil, nil, atStage(StageAdminSecret, fmt.Errorf("cluster %s: %w", c.Name, err))
 	}
-	passwords, notes := readPasswords(ctx, sm, c)
-	cr.Notes = append(cr.Notes, notes...)
+	passwords, notes := readPasswords(ctx, sm, t.want)
 
-	host, port := c.Endpoint, c.Port
-	if host == "" {
-		host = admin.Host
-	}
-	if port == 0 {
-		port = admin.Port
-	}
-	if port == 0 {
-		port = 3306
-	}
-	tlsCfg, err := rdstls.Config(c.TLS, host, r.cfg.Roots)
+	host, port := cmp.Or(c.Endpoint, admin.Host), cmp.Or(c.Port, admin.Port, 3306)
+	db, err := dbconn.Connect(ctx, dbconn.Target{Cluster: c.Name, Host: host, Port: port, User: admin.Username, Password: admin.Password,
+		TLSMode: c.TLS, Roots: r.cfg.Roots}, r.deps.Connect)
 	if err != nil {
-		return fail(StageTLS, fmt.Errorf("cluster %s: %w", c.Name, err))
-	}
-	connect := r.deps.Connect
-	if connect == nil {
-		connect = DefaultConnect
-	}
-	db, err := connect(ctx, Login{Cluster: c.Name, Host: host, Port: port, User: admin.Username, Password: admin.Password, TLS: tlsCfg})
-	if err != nil {
-		return fail(StageConnect, fmt.Errorf("cluster %s: connect: %w", c.Name, sanitize(err, admin.Password)))
+		var de *dbconn.Error
+		if errors.As(err, &de) {
+			return nil, notes, atStage(de.Stage, err)
+		}
+		return nil, notes, atStage(StageConnect, err)
 	}
 	defer db.Close()
-	if err := db.PingContext(ctx); err != nil {
-		return fail(StageConnect, fmt.Errorf("cluster %s: connect to %s port %d as %s: %w", c.Name, host, port, admin.Username, sanitize(err, admin.Password)))
-	}
 
 	res := engine.Reconcile(ctx, db, engine.Options{
-		State: st, Cluster: c, Passwords: passwords, Apply: !rep.DryRun,
+		State: st, Cluster: t.want, Passwords: passwords, Apply: !dryRun,
 		LockTimeout: r.cfg.LockTimeout, Audit: &auditSink{h: r.handler},
 		ConfigVersion: meta.Version, Commit: meta.Commit, Now: r.now,
 	})
+	if res.Err != nil {
+		res.Err = redact.Error(res.Err, admin.Password)
+		res.Error = res.Err.Error()
+	}
+	return res, notes, nil
+}
+
+// assume returns credentials of the cluster's management role, refusing
+// any that STS issued in another account.
+func (r *run) assume(ctx context.Context, c config.Cluster, roleARN, extID string) (aws.Credentials, error) {
+	creds, err := r.creds.get(ctx, r.deps.STS, roleARN, extID)
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("cluster %s: assume %s: %w", c.Name, roleARN, err)
+	}
+	// STS names the account it issued the credentials in; they must be
+	// the cluster's, whatever the ARN asked for.
+	if creds.AccountID != c.AccountID {
+		return aws.Credentials{}, fmt.Errorf("cluster %s: assuming %s gave credentials in account %q, not the cluster's account %s: refusing to use them",
+			c.Name, roleARN, creds.AccountID, c.AccountID)
+	}
+	return creds, nil
+}
+
+// clusterReport turns what happened on one cluster into its report: the
+// stage and error of a failure before the engine ran, or the engine's
+// result in counts, lists and notes. It is pure.
+func clusterReport(cr ClusterReport, res *engine.Result, notes []string, err error) ClusterReport {
+	cr.Notes = append(cr.Notes, notes...)
+	if err != nil {
+		cr.Status, cr.Stage, cr.Error = engine.Failed, StageConnect, err.Error()
+		var se *stageError
+		if errors.As(err, &se) {
+			cr.Stage = se.stage
+		}
+		return cr
+	}
 	cr.Status, cr.Server, cr.Queries, cr.Writes = res.Status, res.Server, res.Queries, res.Writes
 	if res.Plan != nil {
 		cr.Changes = len(res.Plan.Changes)
@@ -421,7 +448,7 @@ func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, 
 	cr.Statements = len(res.Applied)
 	created, dropped := map[string]bool{}, map[string]bool{}
 	for _, s := range res.Applied {
-		switch s.Change.Action {
+		switch s.Change.Action() {
 		case plan.CreateUser:
 			created[s.Change.Account.String()] = true
 		case plan.DropUser:
@@ -430,15 +457,38 @@ func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, 
 	}
 	cr.UsersCreated, cr.UsersDropped = len(created), len(dropped)
 	if res.Err != nil {
-		cr.Stage, cr.Error = StageReconcile, sanitize(res.Err, admin.Password).Error()
+		cr.Stage, cr.Error = StageReconcile, res.Error
 	}
-	return done()
+	return cr
+}
+
+// logCluster writes one cluster's outcome as one log line.
+func logCluster(log *slog.Logger, cr ClusterReport) {
+	attrs := []any{"status", cr.Status, "changes", cr.Changes, "statements", cr.Statements,
+		"users_created", cr.UsersCreated, "users_dropped", cr.UsersDropped, "duration_ms", cr.DurationMS}
+	if cr.Server != "" {
+		attrs = append(attrs, "server", cr.Server)
+	}
+	if cr.LimitTripped != "" {
+		attrs = append(attrs, "limit_tripped", cr.LimitTripped, "held", cr.Held)
+	}
+	if cr.SkippedCount > 0 {
+		attrs = append(attrs, "skipped", cr.Skipped, "skipped_count", cr.SkippedCount)
+	}
+	if len(cr.Notes) > 0 {
+		attrs = append(attrs, "notes", cr.Notes)
+	}
+	if cr.Failed() {
+		log.Error("cluster failed", append(attrs, "stage", cr.Stage, "error", cr.Error)...)
+	} else {
+		log.Info("cluster done", attrs...)
+	}
 }
 
 // roleFor returns the role to assume for c and its external ID: the
 // cluster's role_arn, else the settings' role name in the cluster's
 // account; the cluster's external ID, else the settings'.
-func roleFor(c desired.Cluster, role, externalID string) (string, string, error) {
+func roleFor(c config.Cluster, role, externalID string) (string, string, error) {
 	roleARN := c.RoleARN
 	if roleARN == "" {
 		if role == "" {
@@ -563,14 +613,6 @@ func (c *cachedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.G
 		}
 		return out, err
 	})
-}
-
-// sanitize removes a password from an error's text.
-func sanitize(err error, password string) error {
-	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), password, "<redacted>"))
 }
 
 // lockedWriter serializes writes from the log handler and the metrics.

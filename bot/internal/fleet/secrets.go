@@ -2,22 +2,17 @@ package fleet
 
 import (
 	"context"
-	"crypto/tls"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dbusers/dbusers/bot/internal/desired"
@@ -148,58 +143,4 @@ func readPassword(ctx context.Context, sm SecretsAPI, ref string) (string, error
 		return "", errors.New("has no password")
 	}
 	return v.Password, nil
-}
-
-// Login is what the Lambda connects to a cluster with.
-type Login struct {
-	Cluster  string
-	Host     string
-	Port     int
-	User     string
-	Password string
-	// TLS is nil for tls "disabled".
-	TLS *tls.Config
-}
-
-// Timeouts of a cluster connection.
-const (
-	DialTimeout = 10 * time.Second
-	IOTimeout   = 60 * time.Second
-)
-
-// DefaultConnect opens a go-sql-driver/mysql pool to l with TLS and the
-// timeouts above. It does not dial; the caller pings.
-func DefaultConnect(_ context.Context, l Login) (*sql.DB, error) {
-	return openPool(mysqlConfig(l))
-}
-
-// mysqlConfig is the driver's configuration of a connection to l.
-func mysqlConfig(l Login) *mysql.Config {
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd = l.User, l.Password
-	cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
-	cfg.TLS = l.TLS
-	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = DialTimeout, IOTimeout, IOTimeout
-	cfg.ConnectionAttributes = "program_name:dbusers"
-	// A query with an argument (the reads' LIKE pattern) would otherwise
-	// be a server-side prepared statement: two round trips and a close
-	// instead of one, 4 of a converged cluster's 15 round trips. The
-	// driver escapes for the session's NO_BACKSLASH_ESCAPES, and refuses
-	// to interpolate for the character sets it cannot escape safely.
-	cfg.InterpolateParams = true
-	return cfg
-}
-
-// openPool opens the pool a cluster is reconciled on.
-func openPool(cfg *mysql.Config) (*sql.DB, error) {
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("mysql connector: %w", err)
-	}
-	db := sql.OpenDB(conn)
-	// The engine works on one connection; a second one serves the ping
-	// and a retry after a dropped connection.
-	db.SetMaxOpenConns(2)
-	db.SetConnMaxLifetime(10 * time.Minute)
-	return db, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/dbusers/dbusers/bot/internal/quote"
 )
 
 // MaxDepth bounds nesting. Declarations are at most four levels deep; a
@@ -180,33 +182,6 @@ func Pointer(segments ...string) string {
 	return b.String()
 }
 
-// maxQuoted is how many characters of a value Quote keeps.
-const maxQuoted = 64
-
-// Quote quotes a value of a document for a message, as %q does. A value
-// longer than 64 characters is cut there and its length added, so that a
-// hostile document cannot make a message (and every report that repeats
-// it) as large as itself.
-func Quote(s string) string { return shorten(s, strconv.Quote) }
-
-// QuoteASCII is Quote with every character outside ASCII escaped, for
-// values that must be ASCII (names): a look-alike (Cyrillic а for a, a
-// zero-width joiner) then shows as what it is.
-func QuoteASCII(s string) string { return shorten(s, strconv.QuoteToASCII) }
-
-func shorten(s string, quote func(string) string) string {
-	n := utf8.RuneCountInString(s)
-	if n <= maxQuoted {
-		return quote(s)
-	}
-	end := 0
-	for range maxQuoted {
-		_, size := utf8.DecodeRuneInString(s[end:])
-		end += size
-	}
-	return fmt.Sprintf("%s… (%d characters)", quote(s[:end]), n)
-}
-
 type parser struct {
 	src []byte
 	pos int
@@ -299,7 +274,7 @@ func (p *parser) object(pointer string, depth int) error {
 		}
 		if seen[key] {
 			p.pos = keyStart
-			return p.errorf("key %s appears twice in one object", Quote(key))
+			return p.errorf("key %s appears twice in one object", quote.Value(key))
 		}
 		seen[key] = true
 		var child string
@@ -309,7 +284,7 @@ func (p *parser) object(pointer string, depth int) error {
 		}
 		p.skipSpace()
 		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
-			return p.errorf("unexpected %s, expected ':' after key %s", p.describe(), Quote(key))
+			return p.errorf("unexpected %s, expected ':' after key %s", p.describe(), quote.Value(key))
 		}
 		p.pos++
 		p.skipSpace()

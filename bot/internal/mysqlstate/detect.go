@@ -51,13 +51,10 @@ func (id Identity) Aurora() bool { return id.AuroraVersion != "" }
 // String describes the server for people, e.g. "MySQL 8.0.28 on Aurora
 // (aurora_version 3.04.0)".
 func (id Identity) String() string {
-	switch id.Flavor {
-	case flavor.MariaDB:
-		return "MariaDB " + id.Version
-	case flavor.Embedded:
+	if id.Flavor == flavor.Embedded {
 		return fmt.Sprintf("the embedded go-mysql-server (version %s, version_comment %s)", id.Version, id.VersionComment)
 	}
-	s := "MySQL " + id.Version
+	s := id.Flavor.Product() + " " + id.Version
 	if id.Aurora() {
 		s += " on Aurora (aurora_version " + id.AuroraVersion + ")"
 	}
@@ -84,10 +81,6 @@ const (
 	currentUserQuery = "SELECT CURRENT_USER(), @@SESSION.sql_mode"
 )
 
-// embeddedVersionComment is what go-mysql-server v0.20.0 reports as
-// @@version_comment (with version 8.0.31).
-const embeddedVersionComment = "Dolt"
-
 // Detect reads the server's version, flavor and session account in two
 // queries.
 func Detect(ctx context.Context, q Querier) (Identity, error) {
@@ -104,7 +97,7 @@ func Detect(ctx context.Context, q Querier) (Identity, error) {
 	case "ON", "1", "TRUE":
 		id.PartialRevokes = true
 	}
-	if id.Flavor, err = detectFlavor(id.Version, id.VersionComment); err != nil {
+	if id.Flavor, err = flavor.Detect(id.Version, id.VersionComment); err != nil {
 		return Identity{}, err
 	}
 	if id.CurrentUser, id.SQLMode, err = queryCurrentUser(ctx, q); err != nil {
@@ -171,30 +164,14 @@ func parseAccount(s string) AccountID {
 	return AccountID{User: s[:i], Host: s[i+1:]}
 }
 
-// detectFlavor decides the flavor from VERSION() and @@version_comment.
-func detectFlavor(version, comment string) (flavor.Flavor, error) {
-	switch {
-	case strings.Contains(version, "MariaDB"):
-		return flavor.MariaDB, nil
-	case comment == embeddedVersionComment:
-		return flavor.Embedded, nil
-	case strings.HasPrefix(version, "5.7."):
-		return flavor.MySQL57, nil
-	case strings.HasPrefix(version, "8."):
-		return flavor.MySQL80, nil
-	}
-	return "", fmt.Errorf("unsupported server version %q (version_comment %q): dbusers supports MySQL 5.7, MySQL 8.x, MariaDB and the embedded go-mysql-server", version, comment)
-}
-
 // CheckEngine refuses a server that is not what the cluster file declares,
 // so that a wrong endpoint or a stale engine field stops the run before any
 // statement is planned in the wrong dialect.
-func CheckEngine(engineName string, id Identity) error {
-	e, ok := flavor.LookupEngine(engineName)
-	if !ok {
-		return fmt.Errorf("engine mismatch: cluster declares unknown engine %q; refusing to reconcile", engineName)
+func CheckEngine(e flavor.Engine, id Identity) error {
+	if e.Name == "" || !e.Flavor.Known() {
+		return fmt.Errorf("engine mismatch: cluster declares unknown engine %q; refusing to reconcile", e.Name)
 	}
-	declared := fmt.Sprintf("%s (%s)", e.Name, describeEngine(e))
+	declared := fmt.Sprintf("%s (%s)", e.Name, e.Describe())
 	refuse := func(found string) error {
 		return fmt.Errorf("engine mismatch: cluster declares %s but the server is %s; refusing to reconcile", declared, found)
 	}
@@ -207,54 +184,8 @@ func CheckEngine(engineName string, id Identity) error {
 	case !e.Aurora && id.Aurora():
 		return refuse(id.String() + ", which is Aurora: declare an aurora-mysql engine")
 	}
-	if series := engineSeries(e); series != "" && !strings.HasPrefix(id.Version, series+".") {
-		return refuse(fmt.Sprintf("%s, not %s.x", id, flavorName(e.Flavor)+" "+series))
+	if e.Series != "" && !strings.HasPrefix(id.Version, e.Series+".") {
+		return refuse(fmt.Sprintf("%s, not %s %s.x", id, e.Flavor.Product(), e.Series))
 	}
 	return nil
-}
-
-// describeEngine says in words what an engine name promises, e.g. "MySQL
-// 8.0 on Aurora".
-func describeEngine(e flavor.Engine) string {
-	if e.Flavor == flavor.Embedded {
-		return "the embedded go-mysql-server"
-	}
-	s := flavorName(e.Flavor)
-	if series := engineSeries(e); series != "" {
-		s += " " + series
-	}
-	switch {
-	case e.Aurora:
-		s += " on Aurora"
-	case e.IAM:
-		s += " on RDS"
-	}
-	return s
-}
-
-func flavorName(f flavor.Flavor) string {
-	switch f {
-	case flavor.MySQL57, flavor.MySQL80:
-		return "MySQL"
-	case flavor.MariaDB:
-		return "MariaDB"
-	}
-	return string(f)
-}
-
-// engineSeries returns the release series an engine pins ("5.7", "8.0",
-// "10.11"), or "" for the embedded server. MySQL 8.4 is not 8.0: it is
-// refused until an engine declares it.
-func engineSeries(e flavor.Engine) string {
-	switch e.Flavor {
-	case flavor.MySQL57:
-		return "5.7"
-	case flavor.MySQL80:
-		return "8.0"
-	case flavor.MariaDB:
-		if series, ok := strings.CutPrefix(e.Name, "mariadb-"); ok {
-			return series
-		}
-	}
-	return ""
 }

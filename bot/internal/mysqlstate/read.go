@@ -10,14 +10,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 )
 
-// Read detects the server and reads every account whose user name starts
-// with prefix (the full account-name prefix, underscore included, e.g.
-// "acme_"), with its authentication, global, database, table, column and
-// role grants. It sends at most 8 queries, however many accounts there are.
-func Read(ctx context.Context, q Querier, prefix string) (*Server, error) {
+// Read detects the server and reads every account the prefix owns, with its
+// authentication, global, database, table, column and role grants. It sends
+// at most 8 queries, however many accounts there are.
+func Read(ctx context.Context, q Querier, prefix desired.Prefix) (*Server, error) {
 	id, err := Detect(ctx, q)
 	if err != nil {
 		return nil, err
@@ -27,8 +27,9 @@ func Read(ctx context.Context, q Querier, prefix string) (*Server, error) {
 
 // ReadAccounts is Read for a caller that has already detected the server
 // (typically to run CheckEngine before anything else), so that detection is
-// not paid twice. It sends at most 6 queries.
-func ReadAccounts(ctx context.Context, q Querier, id Identity, prefix string) (*Server, error) {
+// not paid twice. It sends one query per grant table of the flavor
+// (flavor.GrantTables), at most 6.
+func ReadAccounts(ctx context.Context, q Querier, id Identity, prefix desired.Prefix) (*Server, error) {
 	if prefix == "" {
 		return nil, errors.New("read accounts: empty prefix: refusing to read every account as managed")
 	}
@@ -46,7 +47,7 @@ func ReadAccounts(ctx context.Context, q Querier, id Identity, prefix string) (*
 		return nil, err
 	}
 	r := &reader{srv: srv, prefix: prefix, tables: map[tableKey]int{}}
-	pattern := likePrefix(prefix)
+	pattern := likePrefix(prefix.Namespace())
 	for _, s := range steps {
 		if err := r.run(ctx, q, s, pattern); err != nil {
 			return nil, err
@@ -58,7 +59,7 @@ func ReadAccounts(ctx context.Context, q Querier, id Identity, prefix string) (*
 
 // step is one bulk query and what to do with each of its rows.
 type step struct {
-	table string // for errors: "mysql.user"
+	table string // the table of the mysql schema it reads, e.g. "user"
 	query string // takes the LIKE pattern of the prefix as its one argument
 	row   func(r *reader, row *row) error
 }
@@ -85,33 +86,38 @@ const (
 	rolesMappingQuery = "SELECT User, Host, Role FROM mysql.roles_mapping WHERE User LIKE ? ESCAPE '!'"
 )
 
-// readSteps lists the queries for a flavor, accounts first. With Detect's
-// two queries: MySQL 5.7 6, MySQL 8.0 8, MariaDB 7, embedded 6.
+// steps reads each grant table a flavor may have. The accounts come
+// first: the other tables' rows only count for accounts it found.
+var steps = []step{
+	{"user", userQuery, (*reader).userRow},
+	{"global_priv", mariaDBUserQuery, (*reader).mariaDBUserRow},
+	{"db", dbQuery, (*reader).dbRow},
+	{"tables_priv", tablesQuery, (*reader).tableRow},
+	{"columns_priv", columnsQuery, (*reader).columnRow},
+	{"global_grants", globalGrantsQuery, (*reader).globalGrantRow},
+	{"role_edges", roleEdgesQuery, (*reader).roleEdgeRow},
+	{"roles_mapping", rolesMappingQuery, (*reader).rolesMappingRow},
+}
+
+// readSteps lists the queries for a flavor: one per table of
+// flavor.GrantTables, in the order of steps. With Detect's two queries:
+// MySQL 5.7 6, MySQL 8 8, MariaDB 7, embedded 6.
 func readSteps(f flavor.Flavor) ([]step, error) {
-	var (
-		users   = step{"mysql.user", userQuery, (*reader).userRow}
-		mariadb = step{"mysql.global_priv", mariaDBUserQuery, (*reader).mariaDBUserRow}
-		db      = step{"mysql.db", dbQuery, (*reader).dbRow}
-		tables  = step{"mysql.tables_priv", tablesQuery, (*reader).tableRow}
-		columns = step{"mysql.columns_priv", columnsQuery, (*reader).columnRow}
-		dynamic = step{"mysql.global_grants", globalGrantsQuery, (*reader).globalGrantRow}
-		edges   = step{"mysql.role_edges", roleEdgesQuery, (*reader).roleEdgeRow}
-		mapping = step{"mysql.roles_mapping", rolesMappingQuery, (*reader).rolesMappingRow}
-	)
-	switch f {
-	case flavor.MySQL57:
-		return []step{users, db, tables, columns}, nil
-	case flavor.MySQL80:
-		return []step{users, db, tables, columns, dynamic, edges}, nil
-	case flavor.MariaDB:
-		return []step{mariadb, db, tables, columns, mapping}, nil
-	case flavor.Embedded:
-		// go-mysql-server v0.20.0 has no column grants (no
-		// mysql.columns_priv) and no dynamic privileges (no
-		// mysql.global_grants).
-		return []step{users, db, tables, edges}, nil
+	tables := f.GrantTables()
+	if len(tables) == 0 {
+		return nil, fmt.Errorf("read accounts: unsupported flavor %q", f)
 	}
-	return nil, fmt.Errorf("read accounts: unsupported flavor %q", f)
+	var out []step
+	for _, s := range steps {
+		if i := slices.Index(tables, s.table); i >= 0 {
+			out = append(out, s)
+			tables = slices.Delete(tables, i, i+1)
+		}
+	}
+	if len(tables) > 0 {
+		return nil, fmt.Errorf("read accounts: no query reads mysql.%s of flavor %s", tables[0], f)
+	}
+	return out, nil
 }
 
 // likePrefix returns the LIKE pattern (escape character !) that matches
@@ -186,7 +192,7 @@ type tableKey struct {
 // reader accumulates the rows of every step into srv.Accounts.
 type reader struct {
 	srv    *Server
-	prefix string
+	prefix desired.Prefix
 	// tables indexes Account.Tables by account, table and column.
 	tables map[tableKey]int
 }
@@ -194,7 +200,7 @@ type reader struct {
 func (r *reader) run(ctx context.Context, q Querier, s step, pattern string) (err error) {
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("read %s: %w", s.table, err)
+			err = fmt.Errorf("read mysql.%s: %w", s.table, err)
 		}
 	}()
 	rows, err := q.QueryContext(ctx, s.query, pattern)
@@ -229,7 +235,7 @@ func (r *reader) run(ctx context.Context, q Querier, s step, pattern string) (er
 // managed returns the account a row belongs to when it is one Read keeps:
 // the exact prefix, and an account the first step found.
 func (r *reader) managed(id AccountID) *Account {
-	if !strings.HasPrefix(id.User, r.prefix) {
+	if !r.prefix.Owns(id.User) {
 		return nil
 	}
 	return r.srv.Accounts[id]
@@ -237,7 +243,7 @@ func (r *reader) managed(id AccountID) *Account {
 
 func (r *reader) userRow(row *row) error {
 	id := row.account("user", "host")
-	if !strings.HasPrefix(id.User, r.prefix) {
+	if !r.prefix.Owns(id.User) {
 		return nil
 	}
 	a := &Account{
@@ -254,7 +260,7 @@ func (r *reader) userRow(row *row) error {
 
 func (r *reader) mariaDBUserRow(row *row) error {
 	id := row.account("user", "host")
-	if !strings.HasPrefix(id.User, r.prefix) || yes(row.get("is_role")) {
+	if !r.prefix.Owns(id.User) || yes(row.get("is_role")) {
 		// A MariaDB role is not an account: it cannot log in and DROP USER
 		// does not remove it.
 		return nil

@@ -6,10 +6,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
+	"github.com/dbusers/dbusers/bot/internal/privset"
 )
 
 // Host is the host part of every account dbusers creates. People and
@@ -19,8 +19,10 @@ const Host = "%"
 
 // IAMPlugin and IAMAuthString are what RDS stores for an IAM account.
 const (
-	IAMPlugin      = "AWSAuthenticationPlugin"
-	IAMAuthString  = "RDS"
+	IAMPlugin     = "AWSAuthenticationPlugin"
+	IAMAuthString = "RDS"
+	// PasswordPlugin is what most flavors create password accounts with;
+	// flavor.Flavor.PasswordPlugin says which one a server uses.
 	PasswordPlugin = "mysql_native_password"
 )
 
@@ -32,12 +34,12 @@ var BuiltinProtected = []string{"rdsadmin", "rds_superuser_role", "rdsrepladmin"
 type Input struct {
 	Cluster desired.Cluster
 	Server  *mysqlstate.Server
-	// Prefix is the company prefix without the underscore.
-	Prefix string
+	// Prefix says which accounts are managed.
+	Prefix desired.Prefix
 	// Protected are account names never touched, beyond BuiltinProtected,
 	// mysql.* and the account the session logged in as.
 	Protected []string
-	Limit     config.RemovalLimit
+	Limit     desired.RemovalLimit
 	// Roles are the role templates' privileges (ALL PRIVILEGES unexpanded),
 	// used to name a live privilege set in sentences ("write → read").
 	Roles map[string][]string
@@ -56,7 +58,6 @@ func Diff(in Input) *Plan {
 	d := differ{in: in, flavor: in.Server.Flavor, wildcard: in.Server.WildcardDatabaseNames()}
 	d.names = d.roleNames()
 
-	managedPrefix := in.Prefix + "_"
 	declared := map[mysqlstate.AccountID]bool{}
 	for _, acct := range in.Cluster.Accounts {
 		id := mysqlstate.AccountID{User: acct.Name, Host: Host}
@@ -65,8 +66,8 @@ func Diff(in Input) *Plan {
 			p.Skipped = append(p.Skipped, Skip{User: acct.User, Reason: reason})
 			continue
 		}
-		if !strings.HasPrefix(acct.Name, managedPrefix) {
-			p.Skipped = append(p.Skipped, Skip{User: acct.User, Reason: fmt.Sprintf("account %s does not start with %s", acct.Name, managedPrefix)})
+		if !in.Prefix.Owns(acct.Name) {
+			p.Skipped = append(p.Skipped, Skip{User: acct.User, Reason: fmt.Sprintf("account %s does not start with %s", acct.Name, in.Prefix.Namespace())})
 			continue
 		}
 		changes, skip, notes := d.account(acct, in.Server.Accounts[id])
@@ -83,14 +84,14 @@ func Diff(in Input) *Plan {
 	var drops []Change
 	managed := 0
 	for _, id := range sortedIDs(in.Server.Accounts) {
-		if !strings.HasPrefix(id.User, managedPrefix) || d.protected(id.User) != "" {
+		if !in.Prefix.Owns(id.User) || d.protected(id.User) != "" {
 			continue
 		}
 		managed++
 		if declared[id] {
 			continue
 		}
-		c := Change{Action: DropUser, Account: id, User: strings.TrimPrefix(id.User, managedPrefix)}
+		c := Change{Account: id, User: in.Prefix.User(id.User), Op: Drop{}}
 		if id.Host == Host {
 			c.Summary = fmt.Sprintf("drop %s: the configuration grants it nothing on %s", id.User, in.Cluster.Name)
 		} else {
@@ -163,9 +164,8 @@ func (d *differ) describe(privs []string) string {
 func (d *differ) wantAuth(acct desired.Account) (*Auth, string) {
 	switch acct.Auth.Method {
 	case "iam":
-		eng, _ := flavor.LookupEngine(d.in.Cluster.Engine)
-		if !eng.IAM {
-			return nil, fmt.Sprintf("iam authentication is not available on %s", d.in.Cluster.Engine)
+		if !d.in.Cluster.Engine.IAM {
+			return nil, fmt.Sprintf("iam authentication is not available on %s", d.in.Cluster.Engine.Name)
 		}
 		return &Auth{Method: "iam", RequireSSL: true}, ""
 	case "password":
@@ -175,7 +175,7 @@ func (d *differ) wantAuth(acct desired.Account) (*Auth, string) {
 		}
 		// A cluster the bot reaches over TLS can serve TLS to everyone:
 		// service passwords then never cross the network in clear.
-		requireSSL := d.in.Cluster.TLS != "disabled" && d.flavor != flavor.Embedded
+		requireSSL := !d.in.Cluster.TLSDisabled() && d.flavor.EnforcesRequireSSL()
 		return &Auth{Method: "password", SecretRef: acct.Auth.Secret, Password: pw, RequireSSL: requireSSL}, ""
 	}
 	return nil, fmt.Sprintf("unknown authentication %q", acct.Auth.Method)
@@ -184,21 +184,21 @@ func (d *differ) wantAuth(acct desired.Account) (*Auth, string) {
 // authMatches reports whether the live account authenticates as want, and
 // whether only the password differs.
 func (d *differ) authMatches(want *Auth, live *mysqlstate.Account) (match, rotate bool) {
-	sslOK := live.RequireSSL == want.RequireSSL
-	if d.flavor == flavor.Embedded {
-		sslOK = true // the embedded server has no REQUIRE clause
-	}
+	// A server that does not enforce REQUIRE has nothing to compare.
+	sslOK := !d.flavor.EnforcesRequireSSL() || live.RequireSSL == want.RequireSSL
 	switch want.Method {
 	case "iam":
 		return live.Plugin == IAMPlugin && live.AuthString == IAMAuthString && sslOK, false
 	default:
 		// MySQL 8 may hold the account with its default plugin already:
 		// with the declared password, that is as good as ours.
-		if d.flavor == flavor.MySQL80 && live.Plugin == mysqlstate.CachingSHA2Plugin &&
+		if d.flavor.AcceptsCachingSHA2() && live.Plugin == mysqlstate.CachingSHA2Plugin &&
 			mysqlstate.CachingSHA2Matches(live.AuthString, want.Password) {
 			return sslOK, false
 		}
-		samePlugin := live.Plugin == PasswordPlugin
+		// Where dbusers sets caching_sha2_password itself, a mismatch
+		// above is a password to rotate.
+		samePlugin := live.Plugin == d.flavor.PasswordPlugin()
 		samePassword := samePlugin && live.AuthString == mysqlstate.NativePasswordHash(want.Password)
 		return samePassword && sslOK, samePlugin && !samePassword && sslOK
 	}
@@ -210,31 +210,29 @@ func (d *differ) account(acct desired.Account, live *mysqlstate.Account) (change
 	if skip != "" {
 		return nil, skip, nil
 	}
-	base := Change{Account: id, User: acct.User}
-	with := func(c Change) Change {
-		c.Account, c.User = base.Account, base.User
-		return c
+	add := func(summary string, op Op) {
+		changes = append(changes, Change{Account: id, User: acct.User, Summary: summary, Op: op})
 	}
 	if live == nil {
-		changes = append(changes, with(Change{Action: CreateUser, Auth: want,
-			Summary: fmt.Sprintf("create %s (%s, %s authentication) for %s", acct.Name, acct.Kind, want.Method, acct.Owner)}))
+		add(fmt.Sprintf("create %s (%s, %s authentication) for %s", acct.Name, acct.Kind, want.Method, acct.Owner), NewAccount{Auth: *want})
 		live = &mysqlstate.Account{ID: id}
 	} else {
 		if match, rotate := d.authMatches(want, live); !match {
-			c := with(Change{Action: AlterAuth, Auth: want})
+			auth := *want
+			var summary string
 			if rotate {
-				c.Auth.Rotate = true
-				c.Summary = fmt.Sprintf("rotate the password of %s (secret %s changed)", acct.Name, want.SecretRef)
-			} else if sameMethod(live, want) && live.RequireSSL != want.RequireSSL {
+				auth.Rotate = true
+				summary = fmt.Sprintf("rotate the password of %s (secret %s changed)", acct.Name, want.SecretRef)
+			} else if d.sameMethod(live, want) && live.RequireSSL != want.RequireSSL {
 				if want.RequireSSL {
-					c.Summary = fmt.Sprintf("require TLS for %s (REQUIRE SSL)", acct.Name)
+					summary = fmt.Sprintf("require TLS for %s (REQUIRE SSL)", acct.Name)
 				} else {
-					c.Summary = fmt.Sprintf("drop the TLS requirement of %s (REQUIRE NONE)", acct.Name)
+					summary = fmt.Sprintf("drop the TLS requirement of %s (REQUIRE NONE)", acct.Name)
 				}
 			} else {
-				c.Summary = fmt.Sprintf("change authentication of %s: %s → %s", acct.Name, liveAuth(live), describeAuth(want))
+				summary = fmt.Sprintf("change authentication of %s: %s → %s", acct.Name, liveAuth(live), describeAuth(want))
 			}
-			changes = append(changes, c)
+			add(summary, SetAuth{Auth: auth})
 		}
 		if live.Locked {
 			notes = append(notes, fmt.Sprintf("%s is locked on %s; dbusers leaves lock state to operators", acct.Name, d.in.Cluster.Name))
@@ -244,21 +242,21 @@ func (d *differ) account(acct desired.Account, live *mysqlstate.Account) (change
 	// Anything the configuration cannot express goes: roles, global
 	// privileges, table and column grants.
 	for _, role := range live.Roles {
-		changes = append(changes, with(Change{Action: RevokeRole, Role: &role,
-			Summary: fmt.Sprintf("revoke role %s from %s: roles are not managed by dbusers", role, acct.Name)}))
+		add(fmt.Sprintf("revoke role %s from %s: roles are not managed by dbusers", role, acct.Name), RevokeRoleGrant{Role: role})
 	}
 	if len(live.Global) > 0 {
-		changes = append(changes, with(Change{Action: Revoke, Privileges: live.Global,
-			Summary: fmt.Sprintf("revoke global %s from %s: dbusers grants per database only", strings.Join(live.Global, ", "), acct.Name)}))
+		add(fmt.Sprintf("revoke global %s from %s: dbusers grants per database only", strings.Join(live.Global, ", "), acct.Name),
+			RevokeGlobal{Privileges: live.Global})
 	}
 	for _, t := range live.Tables {
+		ref := DatabaseRef{Database: d.unescape(t.Database), Pattern: t.Database}
 		what := t.Database + "." + t.Table
+		var op Op = RevokeTable{DatabaseRef: ref, Table: t.Table, Privileges: t.Privileges}
 		if t.Column != "" {
 			what += "." + t.Column
+			op = RevokeColumn{DatabaseRef: ref, Table: t.Table, Column: t.Column, Privileges: t.Privileges}
 		}
-		changes = append(changes, with(Change{Action: Revoke, Database: d.unescape(t.Database), Pattern: t.Database,
-			Table: t.Table, Column: t.Column, Privileges: t.Privileges,
-			Summary: fmt.Sprintf("revoke %s on %s from %s: dbusers grants per database only", strings.Join(t.Privileges, ", "), what, acct.Name)}))
+		add(fmt.Sprintf("revoke %s on %s from %s: dbusers grants per database only", strings.Join(t.Privileges, ", "), what, acct.Name), op)
 	}
 
 	wantDB := map[string]desired.Grant{}
@@ -275,39 +273,36 @@ func (d *differ) account(acct desired.Account, live *mysqlstate.Account) (change
 	for _, pattern := range patterns {
 		have := live.Databases[pattern]
 		g, wanted := wantDB[pattern]
-		db := g.Database
+		ref := DatabaseRef{Database: g.Database, Pattern: pattern}
 		if !wanted {
-			db = d.unescape(pattern)
+			ref.Database = d.unescape(pattern)
 		}
-		add, remove := minus(g.Privileges, have), minus(have, g.Privileges)
-		if len(add) == 0 && len(remove) == 0 {
+		delta := privset.Compare(have, g.Privileges)
+		if delta.Empty() {
 			continue
 		}
 		from, to := d.describe(have), d.describe(g.Privileges)
 		if wanted {
 			to = strings.Join(g.Roles, "+")
 		}
+		db := ref.Database
 		var verb string
-		switch {
-		case len(have) == 0:
+		switch delta.Kind {
+		case privset.Grant:
 			verb = fmt.Sprintf("grant %s on %s to %s", to, db, acct.Name)
-		case !wanted:
+		case privset.Revoke:
 			verb = fmt.Sprintf("revoke %s on %s from %s: no longer granted", from, db, acct.Name)
-		case len(remove) == 0:
-			verb = fmt.Sprintf("elevate %s on %s: %s → %s", acct.Name, db, from, to)
-		case len(add) == 0:
-			verb = fmt.Sprintf("downgrade %s on %s: %s → %s", acct.Name, db, from, to)
-		default:
-			verb = fmt.Sprintf("change %s on %s: %s → %s", acct.Name, db, from, to)
+		default: // elevate, downgrade, change
+			verb = fmt.Sprintf("%s %s on %s: %s → %s", delta.Kind, acct.Name, db, from, to)
 		}
-		if g.Expires != "" && len(add) > 0 {
+		if g.Expires != "" && len(delta.Added) > 0 {
 			verb += fmt.Sprintf(" (until %s)", g.Expires)
 		}
-		if len(remove) > 0 {
-			changes = append(changes, with(Change{Action: Revoke, Database: db, Pattern: pattern, Privileges: remove, Summary: verb}))
+		if len(delta.Removed) > 0 {
+			add(verb, RevokeDatabase{DatabaseRef: ref, Privileges: delta.Removed})
 		}
-		if len(add) > 0 {
-			changes = append(changes, with(Change{Action: Grant, Database: db, Pattern: pattern, Privileges: add, Summary: verb}))
+		if len(delta.Added) > 0 {
+			add(verb, GrantDatabase{DatabaseRef: ref, Privileges: delta.Added})
 		}
 	}
 	return changes, "", notes
@@ -330,12 +325,12 @@ func liveAuth(a *mysqlstate.Account) string {
 
 // sameMethod reports whether the live account already uses the wanted
 // method (the password itself may still differ).
-func sameMethod(live *mysqlstate.Account, want *Auth) bool {
+func (d *differ) sameMethod(live *mysqlstate.Account, want *Auth) bool {
 	switch want.Method {
 	case "iam":
 		return live.Plugin == IAMPlugin && live.AuthString == IAMAuthString
 	default:
-		return live.Plugin == PasswordPlugin
+		return live.Plugin == d.flavor.PasswordPlugin()
 	}
 }
 
@@ -353,18 +348,6 @@ func (d *differ) unescape(pattern string) string {
 	}
 	name, _ := flavor.UnescapeDatabasePattern(pattern)
 	return name
-}
-
-// minus returns the sorted elements of a that are not in b.
-func minus(a, b []string) []string {
-	var out []string
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			out = append(out, x)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func sortedIDs(m map[mysqlstate.AccountID]*mysqlstate.Account) []mysqlstate.AccountID {

@@ -2,13 +2,20 @@
 // of its server and returns the changes that make them equal. It is pure:
 // values in, a plan out, no I/O and no clock, so that the same inputs always
 // give the same plan and every rule can be tested without a server.
+//
+// A Change is the account it concerns, the sentence a reviewer reads, and
+// an Op: one of a closed set of types (CreateUser, GrantDatabase,
+// RevokeTable, DropUser, ...), each holding exactly the data its statement
+// needs. A combination that makes no sense (a grant on a column, a role
+// revoke without a role) cannot be written down, and package render turns
+// each type into its statement.
 package plan
 
 import (
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 )
 
-// Action is the kind of one change.
+// Action names the kind of a change in audit lines, metrics and JSON.
 type Action string
 
 // The actions a plan may contain, in the order they are applied for one
@@ -34,29 +41,115 @@ type Auth struct {
 	Rotate bool `json:"rotate,omitempty"`
 }
 
+// Op is what a change does. The types that implement it are the kinds of
+// change a plan can hold; the set is closed (isOp is unexported) so that
+// every renderer and reader handles every kind.
+type Op interface {
+	// Action names the kind of change.
+	Action() Action
+	isOp()
+}
+
+// NewAccount creates an account with its authentication.
+type NewAccount struct {
+	Auth Auth
+}
+
+// SetAuth changes an existing account's plugin, password or TLS
+// requirement.
+type SetAuth struct {
+	Auth Auth
+}
+
+// RevokeRoleGrant revokes a role granted to the account (MySQL 8's roles are
+// accounts; a MariaDB role has Host "").
+type RevokeRoleGrant struct {
+	Role mysqlstate.AccountID
+}
+
+// RevokeGlobal revokes global (*.*) privileges, by explicit list.
+type RevokeGlobal struct {
+	Privileges []string
+}
+
+// DatabaseRef names one database both ways: Database as declared (for
+// people), Pattern as the server stores it in GRANT (escaped where _ and %
+// are wildcards), which is what the statement uses.
+type DatabaseRef struct {
+	Database string
+	Pattern  string
+}
+
+// RevokeDatabase revokes privileges on one database.
+type RevokeDatabase struct {
+	DatabaseRef
+	Privileges []string
+}
+
+// RevokeTable revokes privileges on one table.
+type RevokeTable struct {
+	DatabaseRef
+	Table      string
+	Privileges []string
+}
+
+// RevokeColumn revokes privileges on one column of one table.
+type RevokeColumn struct {
+	DatabaseRef
+	Table, Column string
+	Privileges    []string
+}
+
+// GrantDatabase grants privileges on one database: dbusers never grants on
+// *.*, a table or a column.
+type GrantDatabase struct {
+	DatabaseRef
+	Privileges []string
+}
+
+// Drop drops the account.
+type Drop struct{}
+
+// Action implementations: the audit trail and metrics group the revokes.
+func (NewAccount) Action() Action      { return CreateUser }
+func (SetAuth) Action() Action         { return AlterAuth }
+func (RevokeRoleGrant) Action() Action { return RevokeRole }
+func (RevokeGlobal) Action() Action    { return Revoke }
+func (RevokeDatabase) Action() Action  { return Revoke }
+func (RevokeTable) Action() Action     { return Revoke }
+func (RevokeColumn) Action() Action    { return Revoke }
+func (GrantDatabase) Action() Action   { return Grant }
+func (Drop) Action() Action            { return DropUser }
+
+func (NewAccount) isOp()      {}
+func (SetAuth) isOp()         {}
+func (RevokeRoleGrant) isOp() {}
+func (RevokeGlobal) isOp()    {}
+func (RevokeDatabase) isOp()  {}
+func (RevokeTable) isOp()     {}
+func (RevokeColumn) isOp()    {}
+func (GrantDatabase) isOp()   {}
+func (Drop) isOp()            {}
+
 // Change is one statement's worth of difference, with the sentence a
 // reviewer reads.
 type Change struct {
-	Action  Action               `json:"action"`
-	Account mysqlstate.AccountID `json:"account"`
+	Account mysqlstate.AccountID
 	// User is the declared user name (without prefix), empty for an account
-	// the configuration no longer declares.
-	User string `json:"user,omitempty"`
-	// Database is the database name as declared (for people); Pattern is the
-	// name as the server stores it in GRANT (escaped where _ and % are
-	// wildcards), which is what the statement uses. Both are empty for a
-	// global (*.*) privilege.
-	Database string `json:"database,omitempty"`
-	Pattern  string `json:"pattern,omitempty"`
-	// Table and Column narrow a revoke to one table or column.
-	Table      string                `json:"table,omitempty"`
-	Column     string                `json:"column,omitempty"`
-	Privileges []string              `json:"privileges,omitempty"`
-	Role       *mysqlstate.AccountID `json:"role,omitempty"`
-	Auth       *Auth                 `json:"auth,omitempty"`
+	// no user file declares.
+	User string
 	// Summary is one sentence for reviewers, e.g.
 	// "downgrade acme_bob on orders: write → read".
-	Summary string `json:"summary"`
+	Summary string
+	Op      Op
+}
+
+// Action names the kind of the change.
+func (c Change) Action() Action {
+	if c.Op == nil {
+		return ""
+	}
+	return c.Op.Action()
 }
 
 // Plan is every change for one cluster, in apply order.

@@ -58,11 +58,7 @@ func CheckAccount(id mysqlstate.AccountID, f flavor.Flavor) error {
 	if f.AccountNameInBytes() && len(id.User) > f.AccountNameLimit() {
 		return fmt.Errorf("account %s: user name: %d bytes, longer than the embedded server's %d", id, len(id.User), f.AccountNameLimit())
 	}
-	hostLimit := 255
-	if f == flavor.MySQL57 {
-		hostLimit = 60
-	}
-	if err := checkName(id.Host, hostLimit); err != nil {
+	if err := checkName(id.Host, f.HostNameLimit()); err != nil {
 		return fmt.Errorf("account %s: host: %w", id, err)
 	}
 	return nil
@@ -147,31 +143,6 @@ func EnableBackslashEscapes() string {
 // takes, with both parts quoted by Literal.
 func Account(id mysqlstate.AccountID) string {
 	return Literal(id.User) + "@" + Literal(id.Host)
-}
-
-// LikePrefix returns the quoted LIKE pattern that matches exactly the names
-// starting with prefix, for reading the managed accounts in one query
-// ("WHERE User LIKE " + LikePrefix("acme_")). It escapes \, % and _ with a
-// backslash (LIKE's default escape character) before appending %. LIKE
-// follows the collation of its operands: mysql.user's User column is binary,
-// so the match is case-sensitive there, but not against a literal in a
-// case-insensitive collation.
-func LikePrefix(prefix string) string {
-	var b strings.Builder
-	writeWildcardEscaped(&b, prefix)
-	b.WriteByte('%')
-	return Literal(b.String())
-}
-
-// writeWildcardEscaped writes s with \, % and _ escaped by a backslash. It
-// works on bytes, so that any input, even invalid UTF-8, survives exactly.
-func writeWildcardEscaped(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '\\' || c == '%' || c == '_' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
 }
 
 // GetLock renders the statement that takes the named lock which keeps two

@@ -8,9 +8,6 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 )
 
-// flavors are every flavor whose database privileges are known names.
-var flavors = []flavor.Flavor{flavor.MySQL57, flavor.MySQL80, flavor.MariaDB, flavor.Embedded}
-
 // staticPrivileges are the privilege names, beyond every flavor's database
 // privileges, that may appear on a live server and so in a revoke: MySQL and
 // MariaDB global privileges, Aurora MySQL 2's AWS privileges and GRANT
@@ -51,7 +48,7 @@ func knownPrivilege(p string) bool {
 	if slices.Contains(staticPrivileges, p) {
 		return true
 	}
-	for _, f := range flavors {
+	for _, f := range flavor.All() {
 		if slices.Contains(f.DatabasePrivileges(), p) {
 			return true
 		}

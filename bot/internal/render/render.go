@@ -1,10 +1,11 @@
 // Package render turns planned changes into the SQL statements that carry
-// them out on one server flavor. It is the only place in dbusers where SQL
-// text is built: names are quoted with Ident, data (user names, hosts,
-// passwords, lock names) with Literal, privilege names are checked against an
-// allow-list because they cannot be quoted, and every statement comes with a
-// redacted form that is safe to log. Rendering is pure: values in, text out,
-// no I/O.
+// them out on one server flavor. Names are quoted with Ident, data (user
+// names, hosts, passwords, lock names) with Literal, privilege names are
+// checked against an allow-list because they cannot be quoted, and every
+// statement comes with a redacted form that is safe to log. Rendering is
+// pure: values in, text out, no I/O. The other packages that send SQL
+// (mysqlstate's reads, adminsql's script, the demo's seed) quote with the
+// same helpers.
 package render
 
 import (
@@ -14,63 +15,86 @@ import (
 	"strings"
 
 	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/plan"
 )
 
 // iamClause is how RDS and Aurora MySQL spell IAM authentication.
 const iamClause = "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'"
 
-// Statements renders the statements that apply c on a server of flavor f, in
-// the order they must run. It validates every name and privilege first and
-// fails rather than render something the flavor cannot run or that would
-// reach further than c says (a grant on *.*, REVOKE ALL, IAM where the
-// plugin does not exist). Errors name the change but never hold a password.
-func Statements(c plan.Change, f flavor.Flavor) ([]Statement, error) {
+// Change renders the statement that applies c on a server of flavor f.
+// It validates every name and privilege first and fails rather than render
+// something the flavor cannot run or that would reach further than c says
+// (REVOKE ALL, IAM where the plugin does not exist). Errors name the change
+// but never hold a password.
+func Change(c plan.Change, f flavor.Flavor) (Statement, error) {
 	st, err := statement(c, f)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.Action, c.Account, err)
+		return Statement{}, fmt.Errorf("%s %s: %w", c.Action(), c.Account, err)
 	}
-	return []Statement{st}, nil
+	return st, nil
 }
 
 func statement(c plan.Change, f flavor.Flavor) (Statement, error) {
-	if !slices.Contains(flavors, f) {
+	if !f.Known() {
 		return Statement{}, fmt.Errorf("unknown server flavor %q", f)
 	}
 	if err := CheckAccount(c.Account, f); err != nil {
 		return Statement{}, err
 	}
-	switch c.Action {
-	case plan.CreateUser:
-		return authStatement("CREATE USER", c, f)
-	case plan.AlterAuth:
-		return authStatement("ALTER USER", c, f)
-	case plan.Grant:
-		return grant(c, f)
-	case plan.Revoke:
-		return revoke(c, f)
-	case plan.RevokeRole:
-		return revokeRole(c, f)
-	case plan.DropUser:
+	switch op := c.Op.(type) {
+	case plan.NewAccount:
+		return authStatement("CREATE USER", c.Account, op.Auth, f)
+	case plan.SetAuth:
+		return authStatement("ALTER USER", c.Account, op.Auth, f)
+	case plan.GrantDatabase:
+		return grant(c.Account, op, f)
+	case plan.RevokeGlobal:
+		return revoke(c.Account, op.Privileges, "*.*", "")
+	case plan.RevokeDatabase:
+		on, err := onDatabase(op.DatabaseRef)
+		if err != nil {
+			return Statement{}, err
+		}
+		return revoke(c.Account, op.Privileges, on, "")
+	case plan.RevokeTable:
+		on, err := onTable(op.DatabaseRef, op.Table)
+		if err != nil {
+			return Statement{}, err
+		}
+		return revoke(c.Account, op.Privileges, on, "")
+	case plan.RevokeColumn:
+		if !f.ColumnPrivileges() {
+			return Statement{}, fmt.Errorf("%s has no column privileges", f)
+		}
+		on, err := onTable(op.DatabaseRef, op.Table)
+		if err != nil {
+			return Statement{}, err
+		}
+		if err := CheckIdent(op.Column); err != nil {
+			return Statement{}, fmt.Errorf("column: %w", err)
+		}
+		return revoke(c.Account, op.Privileges, on, op.Column)
+	case plan.RevokeRoleGrant:
+		return revokeRole(c.Account, op.Role, f)
+	case plan.Drop:
 		return plain("DROP USER " + Account(c.Account)), nil
+	case nil:
+		return Statement{}, errors.New("no operation")
 	}
-	return Statement{}, fmt.Errorf("unknown action %q", c.Action)
+	return Statement{}, fmt.Errorf("unknown operation %T", c.Op)
 }
 
 // plain is a statement without a secret.
 func plain(sql string) Statement { return Statement{SQL: sql, Redacted: sql} }
 
 // authStatement renders CREATE USER or ALTER USER with the authentication
-// and TLS requirement of c.Auth.
-func authStatement(verb string, c plan.Change, f flavor.Flavor) (Statement, error) {
-	a := c.Auth
-	if a == nil {
-		return Statement{}, errors.New("no authentication given")
-	}
-	head := verb + " " + Account(c.Account) + " "
+// and TLS requirement of a.
+func authStatement(verb string, id mysqlstate.AccountID, a plan.Auth, f flavor.Flavor) (Statement, error) {
+	head := verb + " " + Account(id) + " "
 	switch a.Method {
 	case "iam":
-		if f != flavor.MySQL57 && f != flavor.MySQL80 {
+		if !f.IAMPlugin() {
 			return Statement{}, fmt.Errorf("%s has no IAM authentication: AWSAuthenticationPlugin exists only on RDS and Aurora MySQL", f)
 		}
 		// IAM tokens travel as clear text: TLS is required whatever
@@ -80,17 +104,12 @@ func authStatement(verb string, c plan.Change, f flavor.Flavor) (Statement, erro
 		if a.Password == "" {
 			return Statement{}, errors.New("empty password")
 		}
-		by := "IDENTIFIED BY "
-		if f == flavor.MySQL57 || f == flavor.MySQL80 {
-			// MariaDB 10.11 rejects WITH ... BY; its IDENTIFIED BY already
-			// means mysql_native_password, as on the embedded server.
-			by = "IDENTIFIED WITH mysql_native_password BY "
-		}
-		// The embedded server accepts REQUIRE in CREATE USER only, and
-		// enforces it in neither: leave it out there.
+		by := f.PasswordClause()
+		// A server that does not enforce REQUIRE (the embedded one accepts
+		// it in CREATE USER only) gets none.
 		var tls string
 		switch {
-		case f == flavor.Embedded:
+		case !f.EnforcesRequireSSL():
 		case a.RequireSSL:
 			tls = " REQUIRE SSL"
 		default:
@@ -104,19 +123,14 @@ func authStatement(verb string, c plan.Change, f flavor.Flavor) (Statement, erro
 	return Statement{}, fmt.Errorf("unknown authentication method %q", a.Method)
 }
 
-// grant renders GRANT on one database, never on *.* and never with GRANT
-// OPTION or a global privilege.
-func grant(c plan.Change, f flavor.Flavor) (Statement, error) {
-	if c.Pattern == "" {
-		return Statement{}, errors.New("grant without a database: dbusers never grants on *.*")
+// grant renders GRANT on one database, never with GRANT OPTION or a
+// global privilege.
+func grant(id mysqlstate.AccountID, op plan.GrantDatabase, f flavor.Flavor) (Statement, error) {
+	on, err := onDatabase(op.DatabaseRef)
+	if err != nil {
+		return Statement{}, err
 	}
-	if c.Table != "" || c.Column != "" {
-		return Statement{}, errors.New("grant on a table or column: dbusers grants per database only")
-	}
-	if err := CheckIdent(c.Pattern); err != nil {
-		return Statement{}, fmt.Errorf("database pattern: %w", err)
-	}
-	privs, err := privilegeList(c.Privileges)
+	privs, err := privilegeList(op.Privileges)
 	if err != nil {
 		return Statement{}, err
 	}
@@ -129,80 +143,74 @@ func grant(c plan.Change, f flavor.Flavor) (Statement, error) {
 	if f.IsAll(privs) {
 		list = flavor.AllPrivileges
 	}
-	return plain("GRANT " + list + " ON " + Ident(c.Pattern) + ".* TO " + Account(c.Account)), nil
+	return plain("GRANT " + list + " ON " + on + " TO " + Account(id)), nil
 }
 
-// revoke renders REVOKE of an explicit privilege list on *.*, a database, a
-// table or a column; never REVOKE ALL, which RDS refuses on *.*.
-func revoke(c plan.Change, f flavor.Flavor) (Statement, error) {
-	privs, err := privilegeList(c.Privileges)
+// onDatabase is the ON clause of one database: `pattern`.*.
+func onDatabase(ref plan.DatabaseRef) (string, error) {
+	if ref.Pattern == "" {
+		return "", errors.New("no database: dbusers never grants or revokes a database privilege on *.*")
+	}
+	if err := CheckIdent(ref.Pattern); err != nil {
+		return "", fmt.Errorf("database pattern: %w", err)
+	}
+	return Ident(ref.Pattern) + ".*", nil
+}
+
+// onTable is the ON clause of one table: `db`.`table`.
+func onTable(ref plan.DatabaseRef, table string) (string, error) {
+	if ref.Pattern == "" {
+		return "", errors.New("revoke on a table or column without a database")
+	}
+	if err := CheckIdent(ref.Pattern); err != nil {
+		return "", fmt.Errorf("database: %w", err)
+	}
+	if err := CheckIdent(table); err != nil {
+		return "", fmt.Errorf("table: %w", err)
+	}
+	return Ident(ref.Pattern) + "." + Ident(table), nil
+}
+
+// revoke renders REVOKE of an explicit privilege list ON on, of one column
+// when column is set; never REVOKE ALL, which RDS refuses on *.*.
+func revoke(id mysqlstate.AccountID, privileges []string, on, column string) (Statement, error) {
+	privs, err := privilegeList(privileges)
 	if err != nil {
 		return Statement{}, err
 	}
-	var on string
-	switch {
-	case c.Pattern == "" && (c.Table != "" || c.Column != ""):
-		return Statement{}, errors.New("revoke on a table or column without a database")
-	case c.Table == "" && c.Column != "":
-		return Statement{}, errors.New("revoke on a column without a table")
-	case c.Pattern == "":
-		on = "*.*"
-	case c.Table == "":
-		if err := CheckIdent(c.Pattern); err != nil {
-			return Statement{}, fmt.Errorf("database pattern: %w", err)
-		}
-		on = Ident(c.Pattern) + ".*"
-	default:
-		if err := CheckIdent(c.Pattern); err != nil {
-			return Statement{}, fmt.Errorf("database: %w", err)
-		}
-		if err := CheckIdent(c.Table); err != nil {
-			return Statement{}, fmt.Errorf("table: %w", err)
-		}
-		on = Ident(c.Pattern) + "." + Ident(c.Table)
-	}
 	list := strings.Join(privs, ", ")
-	if c.Column != "" {
-		if f == flavor.Embedded {
-			return Statement{}, fmt.Errorf("%s has no column privileges", f)
-		}
-		if err := CheckIdent(c.Column); err != nil {
-			return Statement{}, fmt.Errorf("column: %w", err)
-		}
+	if column != "" {
 		cols := make([]string, len(privs))
 		for i, p := range privs {
 			if !slices.Contains(columnPrivileges, p) {
 				return Statement{}, fmt.Errorf("privilege %s does not exist on a column", p)
 			}
-			cols[i] = p + " (" + Ident(c.Column) + ")"
+			cols[i] = p + " (" + Ident(column) + ")"
 		}
 		list = strings.Join(cols, ", ")
 	}
-	return plain("REVOKE " + list + " ON " + on + " FROM " + Account(c.Account)), nil
+	return plain("REVOKE " + list + " ON " + on + " FROM " + Account(id)), nil
 }
 
-// revokeRole renders the revoke of a granted role. MySQL 8.0 names roles
+// revokeRole renders the revoke of a granted role. MySQL 8 names roles
 // like accounts; MariaDB names them like identifiers and has no host.
-func revokeRole(c plan.Change, f flavor.Flavor) (Statement, error) {
-	if c.Role == nil {
-		return Statement{}, errors.New("revoke_role without a role")
-	}
-	var role string
-	switch f {
-	case flavor.MySQL57:
+func revokeRole(id, role mysqlstate.AccountID, f flavor.Flavor) (Statement, error) {
+	var name string
+	switch f.Roles() {
+	case flavor.NoRoles:
 		return Statement{}, fmt.Errorf("%s has no roles", f)
-	case flavor.MariaDB:
-		if err := CheckAccount(*c.Role, f); err != nil {
+	case flavor.RolesAsNames:
+		if err := CheckAccount(role, f); err != nil {
 			return Statement{}, fmt.Errorf("role: %w", err)
 		}
-		role = Ident(c.Role.User)
+		name = Ident(role.User)
 	default:
-		if err := CheckAccount(*c.Role, f); err != nil {
+		if err := CheckAccount(role, f); err != nil {
 			return Statement{}, fmt.Errorf("role: %w", err)
 		}
-		role = Account(*c.Role)
+		name = Account(role)
 	}
-	return plain("REVOKE " + role + " FROM " + Account(c.Account)), nil
+	return plain("REVOKE " + name + " FROM " + Account(id)), nil
 }
 
 // privilegeList checks every privilege name and returns them sorted and

@@ -84,18 +84,16 @@ func describe(r *engine.Result) string {
 
 func writeChanges(w io.Writer, indent string, changes []plan.Change, f flavor.Flavor, sql bool) {
 	for _, c := range changes {
-		fmt.Fprintf(w, "%s  %s %s\n", indent, symbol(c.Action), c.Summary)
+		fmt.Fprintf(w, "%s  %s %s\n", indent, symbol(c.Action()), c.Summary)
 		if !sql {
 			continue
 		}
-		stmts, err := render.Statements(c, f)
+		st, err := render.Change(c, f)
 		if err != nil {
 			fmt.Fprintf(w, "%s      (cannot render: %v)\n", indent, err)
 			continue
 		}
-		for _, s := range stmts {
-			fmt.Fprintf(w, "%s      %s\n", indent, s.Redacted)
-		}
+		fmt.Fprintf(w, "%s      %s\n", indent, st.Redacted)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"text/template"
 	"unicode"
 
-	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/diag"
 )
 
@@ -72,7 +72,7 @@ func (r *Review) Sections() []string {
 	sv := summaryView{Review: r, Headline: r.headline()}
 	sv.Summary.Summary = r.Summary
 	for _, e := range r.Summary.Environments {
-		sv.Summary.Environments = append(sv.Summary.Environments, envView{e, config.IsProduction(e.Environment)})
+		sv.Summary.Environments = append(sv.Summary.Environments, envView{e, desired.IsProduction(e.Environment)})
 	}
 	for _, k := range r.Risks {
 		v := riskView{Risk: k}

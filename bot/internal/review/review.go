@@ -15,31 +15,37 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/privset"
 )
 
 // Kind is the kind of one grant change.
 type Kind string
 
-// Kinds of grant change, as a reviewer names them.
+// Kinds of grant change, as a reviewer names them: privset's
+// classification (the same words the live plan uses), and expiry.
 const (
-	Grant     Kind = "grant"     // new access to a database
-	Revoke    Kind = "revoke"    // access to a database removed
-	Elevate   Kind = "elevate"   // more privileges on a database
-	Downgrade Kind = "downgrade" // fewer privileges on a database
-	Change    Kind = "change"    // some privileges added, some removed
-	Expiry    Kind = "expiry"    // only the expiry date changed
+	Grant          = Kind(privset.Grant)     // new access to a database
+	Revoke         = Kind(privset.Revoke)    // access to a database removed
+	Elevate        = Kind(privset.Elevate)   // more privileges on a database
+	Downgrade      = Kind(privset.Downgrade) // fewer privileges on a database
+	Change         = Kind(privset.Change)    // some privileges added, some removed (or only the role names changed)
+	Expiry    Kind = "expiry"                // only the expiry date changed
 )
 
 // Line is one change of one user's access to one database of one cluster.
 type Line struct {
-	Cluster     string   `json:"cluster"`
-	Environment string   `json:"environment"`
-	Database    string   `json:"database"`
-	Kind        Kind     `json:"kind"`
-	From        string   `json:"from,omitempty"` // role names at base, "" when none
-	To          string   `json:"to,omitempty"`   // role names at head
-	Added       []string `json:"added,omitempty"`
-	Removed     []string `json:"removed,omitempty"`
+	Cluster     string `json:"cluster"`
+	Environment string `json:"environment"`
+	Database    string `json:"database"`
+	Kind        Kind   `json:"kind"`
+	From        string `json:"from,omitempty"` // role names at base joined with +, "" when none
+	To          string `json:"to,omitempty"`   // role names at head joined with +
+	// FromRoles and ToRoles are the sorted role names at base and head:
+	// rules look roles up here, never by matching text.
+	FromRoles []string `json:"from_roles,omitempty"`
+	ToRoles   []string `json:"to_roles,omitempty"`
+	Added     []string `json:"added,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
 	// ExpiresFrom and ExpiresTo are the expiry dates at base and head ("" =
 	// never, or no grant).
 	ExpiresFrom string `json:"expires_from,omitempty"`
@@ -141,8 +147,10 @@ const (
 
 // Risk is a change called out at the top of the review.
 type Risk struct {
-	Level Level  `json:"level"`
-	Text  string `json:"text"`
+	Level Level `json:"level"`
+	// Kind is the code of the rule that called it out (see rules).
+	Kind string `json:"kind"`
+	Text string `json:"text"`
 	// Affected lists users whose access the change alters.
 	Affected []string `json:"affected,omitempty"`
 }
@@ -240,7 +248,7 @@ func Compare(base, head Side) *Review {
 		r.Settings = append(r.Settings, clusterWhy[c])
 	}
 	r.summarize()
-	r.Risks = risks(r, base, head, roleWhy, clusterWhy)
+	r.Risks = risks(&comparison{review: r, base: base, head: head, roleWhy: roleWhy, clusterWhy: clusterWhy})
 	// JSON readers iterate these lists: an empty list, never null.
 	if r.Summary.Clusters == nil {
 		r.Summary.Clusters = []string{}
@@ -298,24 +306,17 @@ func lines(base, head map[grantKey]grantInfo, roleWhy, clusterWhy map[string]str
 		h, inHead := head[k]
 		l := Line{Cluster: k.cluster, Database: k.database, Environment: cmp.Or(h.env, b.env)}
 		if inBase {
-			l.From, l.ExpiresFrom = strings.Join(b.grant.Roles, "+"), b.grant.Expires
+			l.FromRoles, l.ExpiresFrom = slices.Clone(b.grant.Roles), b.grant.Expires
 		}
 		if inHead {
-			l.To, l.ExpiresTo = strings.Join(h.grant.Roles, "+"), h.grant.Expires
+			l.ToRoles, l.ExpiresTo = slices.Clone(h.grant.Roles), h.grant.Expires
 		}
-		l.Added = minus(h.grant.Privileges, b.grant.Privileges)
-		l.Removed = minus(b.grant.Privileges, h.grant.Privileges)
+		l.From, l.To = strings.Join(l.FromRoles, "+"), strings.Join(l.ToRoles, "+")
+		delta := privset.Compare(b.grant.Privileges, h.grant.Privileges)
+		l.Added, l.Removed = delta.Added, delta.Removed
 		switch {
-		case !inBase:
-			l.Kind = Grant
-		case !inHead:
-			l.Kind = Revoke
-		case len(l.Added) > 0 && len(l.Removed) > 0:
-			l.Kind = Change
-		case len(l.Added) > 0:
-			l.Kind = Elevate
-		case len(l.Removed) > 0:
-			l.Kind = Downgrade
+		case delta.Kind != privset.Same:
+			l.Kind = Kind(delta.Kind)
 		case l.ExpiresFrom != l.ExpiresTo:
 			l.Kind = Expiry
 		case l.From != l.To:
@@ -385,7 +386,7 @@ func (r *Review) summarize() {
 	}
 	// Production first: it is what reviewers look at.
 	slices.SortStableFunc(s.Environments, func(a, b EnvCount) int {
-		pa, pb := config.IsProduction(a.Environment), config.IsProduction(b.Environment)
+		pa, pb := desired.IsProduction(a.Environment), desired.IsProduction(b.Environment)
 		switch {
 		case pa && !pb:
 			return -1
@@ -396,67 +397,139 @@ func (r *Review) summarize() {
 	})
 }
 
-func risks(r *Review, base, head Side, roleWhy, clusterWhy map[string]string) []Risk {
-	var out []Risk
-	for _, u := range r.Users {
-		for _, l := range u.Lines {
-			gained := l.Kind == Grant || l.Kind == Elevate || l.Kind == Change
-			if gained && strings.Contains("+"+l.To+"+", "+trusted_admin+") && !strings.Contains("+"+l.From+"+", "+trusted_admin+") {
-				out = append(out, Risk{Level: High, Affected: []string{u.Name},
-					Text: fmt.Sprintf("trusted_admin (every privilege) for %s on %s/%s", u.Name, l.Cluster, l.Database)})
-			}
-			if gained && config.IsProduction(l.Environment) && strings.Contains("+"+l.To+"+", "+admin+") && !strings.Contains("+"+l.From+"+", "+admin+") {
-				out = append(out, Risk{Level: High, Affected: []string{u.Name},
-					Text: fmt.Sprintf("admin on production for %s on %s/%s", u.Name, l.Cluster, l.Database)})
-			}
-			// Temporary access made permanent, whether or not the role
-			// changed with it.
-			if l.Kind != Revoke && l.ExpiresFrom != "" && l.ExpiresTo == "" {
-				out = append(out, Risk{Level: High, Affected: []string{u.Name},
-					Text: fmt.Sprintf("expiry removed for %s on %s/%s (was %s): the access becomes permanent", u.Name, l.Cluster, l.Database, l.ExpiresFrom)})
-			}
-		}
-		if u.Status == Removed {
-			out = append(out, Risk{Level: Notice, Affected: []string{u.Name},
-				Text: fmt.Sprintf("user %s is removed: its accounts are dropped from %d database grant(s)", u.Name, len(u.Lines))})
-		} else if n := countKind(u.Lines, Revoke); n > 0 {
-			out = append(out, Risk{Level: Notice, Affected: []string{u.Name},
-				Text: fmt.Sprintf("%s loses access to %d database(s)", u.Name, n)})
-		}
-		if u.Auth != "" {
-			out = append(out, Risk{Level: Notice, Affected: []string{u.Name}, Text: fmt.Sprintf("%s: %s", u.Name, u.Auth)})
-		}
-	}
+// comparison is what the risk rules look at.
+type comparison struct {
+	review              *Review
+	base, head          Side
+	roleWhy, clusterWhy map[string]string
+}
+
+// rule calls out one kind of risky change, with a code (its Kind in the
+// review's JSON) and a level; atlas's sqlcheck analyzers are the model.
+// A rule looks at one grant line, at one user, or at the whole
+// comparison: set exactly one of line, user and all.
+type rule struct {
+	kind  string
+	level Level
+	line  func(u User, l Line) (string, bool)
+	user  func(u User) (string, bool)
+	all   func(c *comparison) []Risk
+}
+
+// gained reports whether a line gives the user something.
+func gained(l Line) bool { return l.Kind == Grant || l.Kind == Elevate || l.Kind == Change }
+
+// newRole reports whether role is among the line's roles at head but not at base.
+func newRole(l Line, role string) bool {
+	return slices.Contains(l.ToRoles, role) && !slices.Contains(l.FromRoles, role)
+}
+
+// rules are every risk the review calls out. Line and user rules run per
+// user in this order, then the others; high risks are listed first.
+var rules = []rule{
+	{kind: "trusted_admin", level: High, line: func(u User, l Line) (string, bool) {
+		return fmt.Sprintf("trusted_admin (every privilege) for %s on %s/%s", u.Name, l.Cluster, l.Database),
+			gained(l) && newRole(l, "trusted_admin")
+	}},
+	{kind: "production_admin", level: High, line: func(u User, l Line) (string, bool) {
+		return fmt.Sprintf("admin on production for %s on %s/%s", u.Name, l.Cluster, l.Database),
+			gained(l) && desired.IsProduction(l.Environment) && newRole(l, "admin")
+	}},
+	// Temporary access made permanent, whether or not the role changed
+	// with it.
+	{kind: "expiry_removed", level: High, line: func(u User, l Line) (string, bool) {
+		return fmt.Sprintf("expiry removed for %s on %s/%s (was %s): the access becomes permanent", u.Name, l.Cluster, l.Database, l.ExpiresFrom),
+			l.Kind != Revoke && l.ExpiresFrom != "" && l.ExpiresTo == ""
+	}},
+	{kind: "user_removed", level: Notice, user: func(u User) (string, bool) {
+		return fmt.Sprintf("user %s is removed: its accounts are dropped from %d database grant(s)", u.Name, len(u.Lines)), u.Status == Removed
+	}},
+	{kind: "access_removed", level: Notice, user: func(u User) (string, bool) {
+		n := countKind(u.Lines, Revoke)
+		return fmt.Sprintf("%s loses access to %d database(s)", u.Name, n), u.Status != Removed && n > 0
+	}},
+	{kind: "authentication", level: Notice, user: func(u User) (string, bool) {
+		return fmt.Sprintf("%s: %s", u.Name, u.Auth), u.Auth != ""
+	}},
 	// Template and cluster changes reach every holder: list them.
-	holders := func(match func(k grantKey, g grantInfo) bool) []string {
-		set := map[string]bool{}
-		for _, st := range []*desired.State{base.State, head.State} {
-			for user, grants := range index(st) {
-				for k, g := range grants {
-					if match(k, g) {
-						set[user] = true
-					}
+	{kind: "role_template", level: High, all: func(c *comparison) []Risk {
+		var out []Risk
+		for _, role := range slices.Sorted(maps.Keys(c.roleWhy)) {
+			affected := c.holders(func(_ grantKey, g grantInfo) bool { return slices.Contains(g.grant.Roles, role) })
+			out = append(out, Risk{Affected: affected,
+				Text: fmt.Sprintf("%s: changes every holder of the role (%d user(s))", c.roleWhy[role], len(affected))})
+		}
+		return out
+	}},
+	{kind: "cluster_change", level: High, all: func(c *comparison) []Risk {
+		var out []Risk
+		for _, cl := range slices.Sorted(maps.Keys(c.clusterWhy)) {
+			affected := c.holders(func(k grantKey, _ grantInfo) bool { return k.cluster == cl })
+			out = append(out, Risk{Affected: affected,
+				Text: fmt.Sprintf("%s: affects every user of the cluster (%d user(s))", c.clusterWhy[cl], len(affected))})
+		}
+		return out
+	}},
+	// A base without dbusers.json (no prefix) has no managed accounts to
+	// drop: adopting dbusers is not a change of prefix.
+	{kind: "prefix_change", level: High, all: func(c *comparison) []Risk {
+		b, h := c.base.Config.Settings.Prefix, c.head.Config.Settings.Prefix
+		if b == "" || b == h {
+			return nil
+		}
+		return []Risk{{Text: fmt.Sprintf(
+			"prefix changes from %q to %q: every managed account on every cluster would be dropped and recreated (the removal limit will hold the drops back)", b, h)}}
+	}},
+}
+
+// holders returns the users, at base or head, that hold a grant matching.
+func (c *comparison) holders(match func(k grantKey, g grantInfo) bool) []string {
+	set := map[string]bool{}
+	for _, st := range []*desired.State{c.base.State, c.head.State} {
+		for user, grants := range index(st) {
+			for k, g := range grants {
+				if match(k, g) {
+					set[user] = true
 				}
 			}
 		}
-		return slices.Sorted(maps.Keys(set))
 	}
-	for _, role := range slices.Sorted(maps.Keys(roleWhy)) {
-		affected := holders(func(_ grantKey, g grantInfo) bool { return slices.Contains(g.grant.Roles, role) })
-		out = append(out, Risk{Level: High, Affected: affected,
-			Text: fmt.Sprintf("%s: changes every holder of the role (%d user(s))", roleWhy[role], len(affected))})
+	return slices.Sorted(maps.Keys(set))
+}
+
+// risks runs every rule.
+func risks(c *comparison) []Risk {
+	var out []Risk
+	add := func(ru rule, r Risk) {
+		r.Kind, r.Level = ru.kind, ru.level
+		out = append(out, r)
 	}
-	for _, c := range slices.Sorted(maps.Keys(clusterWhy)) {
-		affected := holders(func(k grantKey, _ grantInfo) bool { return k.cluster == c })
-		out = append(out, Risk{Level: High, Affected: affected,
-			Text: fmt.Sprintf("%s: affects every user of the cluster (%d user(s))", clusterWhy[c], len(affected))})
+	for _, u := range c.review.Users {
+		for _, l := range u.Lines {
+			for _, ru := range rules {
+				if ru.line == nil {
+					continue
+				}
+				if text, ok := ru.line(u, l); ok {
+					add(ru, Risk{Text: text, Affected: []string{u.Name}})
+				}
+			}
+		}
+		for _, ru := range rules {
+			if ru.user == nil {
+				continue
+			}
+			if text, ok := ru.user(u); ok {
+				add(ru, Risk{Text: text, Affected: []string{u.Name}})
+			}
+		}
 	}
-	// A base without dbusers.json (no prefix) has no managed accounts to
-	// drop: adopting dbusers is not a change of prefix.
-	if base.Config.Settings.Prefix != "" && base.Config.Settings.Prefix != head.Config.Settings.Prefix {
-		out = append(out, Risk{Level: High, Text: fmt.Sprintf(
-			"prefix changes from %q to %q: every managed account on every cluster would be dropped and recreated (the removal limit will hold the drops back)",
-			base.Config.Settings.Prefix, head.Config.Settings.Prefix)})
+	for _, ru := range rules {
+		if ru.all != nil {
+			for _, r := range ru.all(c) {
+				add(ru, r)
+			}
+		}
 	}
 	slices.SortStableFunc(out, func(a, b Risk) int {
 		if a.Level != b.Level {
@@ -509,10 +582,10 @@ func roleChanges(base, head *config.Config) map[string]string {
 			out[role] = fmt.Sprintf("role %s removed from dbusers.json", role)
 		case !slices.Equal(b, h):
 			var parts []string
-			if add := minus(h, b); len(add) > 0 {
+			if add := privset.Minus(h, b); len(add) > 0 {
 				parts = append(parts, "+"+strings.Join(add, ", +"))
 			}
-			if rm := minus(b, h); len(rm) > 0 {
+			if rm := privset.Minus(b, h); len(rm) > 0 {
 				parts = append(parts, "−"+strings.Join(rm, ", −"))
 			}
 			out[role] = fmt.Sprintf("role %s changed in dbusers.json: %s", role, strings.Join(parts, "; "))
@@ -549,10 +622,10 @@ func clusterChanges(base, head *config.Config) map[string]string {
 		if b.AccountID != h.AccountID || b.Region != h.Region {
 			parts = append(parts, fmt.Sprintf("account/region %s/%s → %s/%s", b.AccountID, b.Region, h.AccountID, h.Region))
 		}
-		if add := minus(h.Databases, b.Databases); len(add) > 0 {
+		if add := privset.Minus(h.Databases, b.Databases); len(add) > 0 {
 			parts = append(parts, "databases added: "+strings.Join(add, ", "))
 		}
-		if rm := minus(b.Databases, h.Databases); len(rm) > 0 {
+		if rm := privset.Minus(b.Databases, h.Databases); len(rm) > 0 {
 			parts = append(parts, "databases removed: "+strings.Join(rm, ", "))
 		}
 		if b.AdminSecret != h.AdminSecret {
@@ -585,10 +658,10 @@ func settingsChanges(base, head *config.Config) []string {
 		out = append(out, fmt.Sprintf("removal limit count %d, fraction %g → count %d, fraction %g",
 			b.RemovalLimit.Count, b.RemovalLimit.Fraction, h.RemovalLimit.Count, h.RemovalLimit.Fraction))
 	}
-	if add := minus(h.ProtectedAccounts, b.ProtectedAccounts); len(add) > 0 {
+	if add := privset.Minus(h.ProtectedAccounts, b.ProtectedAccounts); len(add) > 0 {
 		out = append(out, "protected accounts added: "+strings.Join(add, ", "))
 	}
-	if rm := minus(b.ProtectedAccounts, h.ProtectedAccounts); len(rm) > 0 {
+	if rm := privset.Minus(b.ProtectedAccounts, h.ProtectedAccounts); len(rm) > 0 {
 		out = append(out, "protected accounts removed (dbusers may now change or drop them): "+strings.Join(rm, ", "))
 	}
 	if b.SSM != h.SSM {
@@ -631,16 +704,5 @@ func union[K comparable, V any](a, b map[K]V) map[K]bool {
 	for k := range b {
 		out[k] = true
 	}
-	return out
-}
-
-func minus(a, b []string) []string {
-	var out []string
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			out = append(out, x)
-		}
-	}
-	slices.Sort(out)
 	return out
 }
