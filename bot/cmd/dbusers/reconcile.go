@@ -71,17 +71,23 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 			return fail("%v", err)
 		}
 	}
+	var res *engine.Result
 	db, err := dbconn.OpenDSN(ctx, cluster.Name, *dsn)
-	if err != nil {
+	var connErr *dbconn.Error
+	switch {
+	case errors.As(err, &connErr):
+		// Reported like any failed run, so that --format json readers
+		// see a result with its status.
+		res = &engine.Result{Cluster: cluster.Name, Status: engine.Failed, Err: err, Error: err.Error()}
+	case err != nil:
 		return fail("%v", err)
+	default:
+		defer db.Close()
+		res = engine.Reconcile(ctx, db, engine.Options{
+			State: st, Cluster: *cluster, Passwords: passwords, Apply: *confirm,
+			LockTimeout: *lockTimeout, Audit: audit.NewJSONLines(e.stderr), Now: e.now,
+		})
 	}
-	defer db.Close()
-
-	var sink audit.Sink = audit.NewJSONLines(e.stderr)
-	res := engine.Reconcile(ctx, db, engine.Options{
-		State: st, Cluster: *cluster, Passwords: passwords, Apply: *confirm,
-		LockTimeout: *lockTimeout, Audit: sink, Now: e.now,
-	})
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -10,7 +10,6 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/adminsql"
 	"github.com/dbusers/dbusers/bot/internal/config"
-	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
@@ -96,7 +95,7 @@ func TestLeastPrivilegeAccountReconciles(t *testing.T) {
 			Auth:   config.UserAuth{Type: "password", Secret: "s"},
 			Access: []config.Access{{Clusters: []string{"local"}, Databases: []string{"*"}, Role: role}}})
 	}
-	st, err := desired.Build(&config.Config{Settings: settings, Clusters: []config.Cluster{cluster}, Users: users}, time.Now())
+	st, err := config.Desired(&config.Config{Settings: settings, Clusters: []config.Cluster{cluster}, Users: users}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

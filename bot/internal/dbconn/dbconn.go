@@ -85,7 +85,7 @@ type OpenFunc func(ctx context.Context, l Login) (*sql.DB, error)
 func Connect(ctx context.Context, t Target, open OpenFunc) (*sql.DB, error) {
 	fail := func(stage, format string, err error, args ...any) error {
 		err = redact.Error(err, t.Password)
-		return &Error{Stage: stage, Cluster: t.Cluster, msg: fmt.Sprintf(format, append(args, err)...), err: err}
+		return &Error{Stage: stage, Cluster: t.Cluster, msg: fmt.Errorf(format, append(args, err)...).Error(), err: err}
 	}
 	tlsCfg, err := rdstls.Config(t.TLSMode, t.Host, t.Roots)
 	if err != nil {
@@ -163,14 +163,14 @@ func OpenPool(cfg *mysql.Config) (*sql.DB, error) {
 }
 
 // OpenDSN opens and pings a pool from a go-sql-driver/mysql DSN (the CLI's
-// --dsn), with Defaults for what the DSN leaves unset. Errors never contain
-// the DSN, which holds the password.
+// --dsn), with Defaults for what the DSN leaves unset. A DSN that does not
+// parse is a plain error; a failure to connect is an *Error. Errors never
+// contain the DSN, which holds the password.
 func OpenDSN(ctx context.Context, cluster, dsn string) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, &Error{Stage: StageConnect, Cluster: cluster,
-			msg: fmt.Sprintf("cluster %s: the DSN does not parse (expected user:password@tcp(host:port)/)", cluster),
-			err: errors.New("the DSN does not parse")}
+		// A usage error, not a failure to connect: no *Error.
+		return nil, errors.New("the DSN does not parse (expected user:password@tcp(host:port)/)")
 	}
 	Defaults(cfg)
 	db, err := OpenPool(cfg)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/audit"
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/plan"
@@ -40,9 +41,28 @@ type change struct {
 func changesOf(cs []plan.Change) []change {
 	out := []change{}
 	for _, c := range cs {
-		out = append(out, change{Action: c.Action, User: c.Account.User, DB: c.Database, Privs: c.Privileges})
+		db, privs := scopeOf(c)
+		out = append(out, change{Action: c.Action(), User: c.Account.User, DB: db, Privs: privs})
 	}
 	return out
+}
+
+// scopeOf returns the database (as declared) and the privileges a grant or
+// revoke names; nothing for other kinds of change.
+func scopeOf(c plan.Change) (string, []string) {
+	switch op := c.Op.(type) {
+	case plan.GrantDatabase:
+		return op.Database, op.Privileges
+	case plan.RevokeDatabase:
+		return op.Database, op.Privileges
+	case plan.RevokeTable:
+		return op.Database, op.Privileges
+	case plan.RevokeColumn:
+		return op.Database, op.Privileges
+	case plan.RevokeGlobal:
+		return "", op.Privileges
+	}
+	return "", nil
 }
 
 func stepsOf(steps []engine.Step) []change {
@@ -429,7 +449,7 @@ func TestRemovalLimit(t *testing.T) {
 		}
 		var held []string
 		for _, h := range res.Plan.Held {
-			if h.Action != plan.DropUser {
+			if h.Action() != plan.DropUser {
 				t.Errorf("held change %s is not a drop", h.Summary)
 			}
 			held = append(held, h.Account.User)
@@ -485,8 +505,8 @@ func TestAuthentication(t *testing.T) {
 		}
 		for _, ch := range res.Plan.Changes {
 			rotate := ch.Account.User == s.acct("hand")
-			if ch.Auth == nil || ch.Auth.Rotate != rotate {
-				t.Errorf("%s: auth %+v, want rotate=%v", ch.Summary, ch.Auth, rotate)
+			if op, ok := ch.Op.(plan.SetAuth); !ok || op.Auth.Rotate != rotate {
+				t.Errorf("%s: %+v, want an authentication change with rotate=%v", ch.Summary, ch.Op, rotate)
 			}
 			if rotate && !strings.Contains(ch.Summary, "rotate the password") {
 				t.Errorf("summary %q does not say rotate", ch.Summary)
@@ -526,8 +546,8 @@ func TestPasswordRotation(t *testing.T) {
 			t.Fatalf("rotation: %d writes, applied %+v; want exactly one ALTER USER", res.Writes, res.Applied)
 		}
 		step := res.Applied[0]
-		if step.Change.Action != plan.AlterAuth || step.Change.Account.User != acct || !strings.HasPrefix(step.Statement, "ALTER USER") {
-			t.Errorf("applied %s (%s), want ALTER USER of %s", step.Statement, step.Change.Action, acct)
+		if step.Change.Action() != plan.AlterAuth || step.Change.Account.User != acct || !strings.HasPrefix(step.Statement, "ALTER USER") {
+			t.Errorf("applied %s (%s), want ALTER USER of %s", step.Statement, step.Change.Action(), acct)
 		}
 		if _, err := s.login(t, acct, s.password("app")); err != nil {
 			t.Errorf("log in with the new password: %v", err)
@@ -702,7 +722,7 @@ func TestLocked(t *testing.T) {
 		}
 		defer holder.Close()
 		var got int
-		if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", engine.LockName(s.prefix)).Scan(&got); err != nil || got != 1 {
+		if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", engine.LockName(desired.Prefix(s.prefix))).Scan(&got); err != nil || got != 1 {
 			t.Fatalf("take the lock: %d, %v", got, err)
 		}
 		st, c := s.state(t, s.settings(), s.pwUser("app", "read", s.dbs[0]))
@@ -720,7 +740,7 @@ func TestLocked(t *testing.T) {
 			t.Errorf("the locked-out run took %s with a 1 s lock timeout", d)
 		}
 
-		if err := holder.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", engine.LockName(s.prefix)).Scan(&got); err != nil {
+		if err := holder.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", engine.LockName(desired.Prefix(s.prefix))).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if res := s.mustApply(t, opt); res.Status != engine.Applied {
@@ -759,7 +779,7 @@ func TestAudit(t *testing.T) {
 			}
 			step := res.Applied[i]
 			want := map[string]any{
-				"cluster": clusterName, "account": step.Change.Account.String(), "action": string(step.Change.Action),
+				"cluster": clusterName, "account": step.Change.Account.String(), "action": string(step.Change.Action()),
 				"statement": step.Statement, "outcome": "applied", "config_version": "test", "commit": "0123abc",
 			}
 			for k, v := range want {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/audit"
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
@@ -171,14 +172,14 @@ func (p *proxied) lockFree(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		var holder sql.NullInt64
-		if err := p.DB.QueryRow("SELECT IS_USED_LOCK(?)", engine.LockName(p.prefix)).Scan(&holder); err != nil {
+		if err := p.DB.QueryRow("SELECT IS_USED_LOCK(?)", engine.LockName(desired.Prefix(p.prefix))).Scan(&holder); err != nil {
 			t.Fatalf("IS_USED_LOCK: %v", err)
 		}
 		if !holder.Valid {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the lock %s is still held by session %d after the run returned", engine.LockName(p.prefix), holder.Int64)
+			t.Fatalf("the lock %s is still held by session %d after the run returned", engine.LockName(desired.Prefix(p.prefix)), holder.Int64)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -454,7 +455,7 @@ func TestConcurrentRunsLockedOut(t *testing.T) {
 		creates := 0
 		for _, res := range []*engine.Result{first, fast} {
 			for _, s := range res.Applied {
-				if s.Change.Action == plan.CreateUser {
+				if s.Change.Action() == plan.CreateUser {
 					creates++
 				}
 			}
@@ -480,7 +481,7 @@ func TestFaultLockWaitOutlastsReadTimeout(t *testing.T) {
 		}
 		defer holder.Close()
 		var got int
-		if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", engine.LockName(p.prefix)).Scan(&got); err != nil || got != 1 {
+		if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", engine.LockName(desired.Prefix(p.prefix))).Scan(&got); err != nil || got != 1 {
 			t.Fatalf("take the lock: %d, %v", got, err)
 		}
 		st, c := p.state(t, p.settings(), p.pwUser("app", "read", p.dbs[0]))

@@ -66,7 +66,7 @@ func TestReportGolden(t *testing.T) {
 		}
 
 		var buf bytes.Buffer
-		report.Text(&buf, res, c.Flavor, true)
+		report.Text(&buf, res, c.Flavor(), true)
 		var version string
 		if err := s.DB.QueryRow("SELECT VERSION()").Scan(&version); err != nil {
 			t.Fatal(err)

@@ -123,7 +123,7 @@ func (s *testServer) stateOn(tb testing.TB, eng string, today time.Time, setting
 		}},
 		Users: users,
 	}
-	st, err := desired.Build(cfg, today)
+	st, err := config.Desired(cfg, today)
 	if err != nil {
 		tb.Fatalf("build desired state: %v", err)
 	}
@@ -170,7 +170,7 @@ func summaries(res *engine.Result) string {
 	}
 	var b strings.Builder
 	for _, c := range res.Plan.Changes {
-		fmt.Fprintf(&b, "  %s: %s\n", c.Action, c.Summary)
+		fmt.Fprintf(&b, "  %s: %s\n", c.Action(), c.Summary)
 	}
 	return b.String()
 }

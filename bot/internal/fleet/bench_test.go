@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/dbconn"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
@@ -429,7 +430,7 @@ func newBenchFleet(b *testing.B) *benchFleet {
 
 // connect is Deps.Connect: DefaultConnect's pool, to the cluster's server
 // (through its proxy unless direct), counting the handler's waits.
-func (f *benchFleet) connect(_ context.Context, l Login) (*sql.DB, error) {
+func (f *benchFleet) connect(_ context.Context, l dbconn.Login) (*sql.DB, error) {
 	addr := f.proxied[l.Cluster]
 	if addr == "" || f.direct.Load() {
 		addr = f.addrs[l.Cluster]
@@ -437,7 +438,7 @@ func (f *benchFleet) connect(_ context.Context, l Login) (*sql.DB, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("bench: no server for cluster %s", l.Cluster)
 	}
-	cfg := mysqlConfig(l)
+	cfg := dbconn.Config(l)
 	cfg.Addr = addr
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
@@ -449,7 +450,7 @@ func (f *benchFleet) connect(_ context.Context, l Login) (*sql.DB, error) {
 		tc.waiting.Store(true) // for the server's greeting
 		return tc, nil
 	}
-	return openPool(cfg)
+	return dbconn.OpenPool(cfg)
 }
 
 // turnConn counts the round trips of a connection: the first read after

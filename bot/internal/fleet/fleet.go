@@ -347,7 +347,7 @@ func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, 
 	t0 := r.now()
 	cr := ClusterReport{Cluster: t.at.Name, AccountID: t.at.AccountID, Region: t.at.Region}
 	res, notes, err := r.reconcile(ctx, st, t, settings, dryRun, meta)
-	cr = clusterReport(cr, res, notes, err)
+	cr = reportFrom(cr, res, notes, err)
 	cr.DurationMS = float64(r.now().Sub(t0).Microseconds()) / 1000
 	logCluster(log.With("cluster", cr.Cluster, "account_id", cr.AccountID, "region", cr.Region), cr)
 	return cr
@@ -421,10 +421,10 @@ func (r *run) assume(ctx context.Context, c config.Cluster, roleARN, extID strin
 	return creds, nil
 }
 
-// clusterReport turns what happened on one cluster into its report: the
+// reportFrom turns what happened on one cluster into its report: the
 // stage and error of a failure before the engine ran, or the engine's
 // result in counts, lists and notes. It is pure.
-func clusterReport(cr ClusterReport, res *engine.Result, notes []string, err error) ClusterReport {
+func reportFrom(cr ClusterReport, res *engine.Result, notes []string, err error) ClusterReport {
 	cr.Notes = append(cr.Notes, notes...)
 	if err != nil {
 		cr.Status, cr.Stage, cr.Error = engine.Failed, StageConnect, err.Error()

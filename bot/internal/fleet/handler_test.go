@@ -122,13 +122,11 @@ func testHandleFleet(t *testing.T, maria *mysqltest.Server) {
 	users := []config.User{
 		pwUser("app", appSecret, "write", "c-ok", "c-limit"),
 		pwUser("reporting", reportingSecret, "read", "c-ok"),
-		{Name: "alice", Owner: "alice@acme.example", Kind: "human", // iam: needs no secret
-			Access: []config.Access{{Clusters: []string{"c-ok"}, Databases: []string{"*"}, Role: "read"}}},
 	}
 	w.sts.deny["arn:aws:iam::"+acctC+":role/custom/dbusers"] = true
 	pub := w.publish(t, ssmbundle.Content{Settings: settingsFor(w), Clusters: clusters, Users: users}, "abc123")
 
-	conn := &connector{tb: t, targets: map[string]target{
+	conn := &connector{tb: t, targets: map[string]netAddr{
 		"c-ok":       {primary.net, primary.addr},
 		"c-mismatch": {primary.net, primary.addr},
 		"c-limit":    {limited.net, limited.addr},
@@ -170,8 +168,9 @@ func testHandleFleet(t *testing.T, maria *mysqltest.Server) {
 	}
 
 	// The healthy cluster converged: app exists and logs in with the
-	// secret's password; reporting (no secret) and alice (IAM on a server
-	// without IAM) are skipped and reported.
+	// secret's password; reporting (no secret) is skipped and reported.
+	// (An IAM user on a server without IAM is a validation error: the
+	// bundle is refused whole, see TestHandleRefusesUnresolvableBundle.)
 	ok := byName["c-ok"]
 	if ok.Status != engine.Applied || ok.UsersCreated != 1 || ok.Statements == 0 {
 		t.Errorf("c-ok: %+v", ok)
@@ -186,8 +185,7 @@ func testHandleFleet(t *testing.T, maria *mysqltest.Server) {
 	for _, s := range ok.Skipped {
 		skipped = append(skipped, s.User+": "+s.Reason)
 	}
-	if ok.SkippedCount != 2 || !strings.Contains(strings.Join(skipped, "\n"), "reporting: password secret "+reportingSecret+" is missing") ||
-		!strings.Contains(strings.Join(skipped, "\n"), "alice: iam authentication is not available") {
+	if ok.SkippedCount != 1 || !strings.Contains(strings.Join(skipped, "\n"), "reporting: password secret "+reportingSecret+" is missing") {
 		t.Errorf("c-ok skipped: %q", skipped)
 	}
 	if !slices.Contains(ok.Notes, "password secret "+reportingSecret+": not found") {
@@ -359,7 +357,7 @@ func smallFleet(t *testing.T) (*world, *server, *connector, string) {
 	}
 	pub := w.publish(t, ssmbundle.Content{Settings: settingsFor(w), Clusters: clusters,
 		Users: []config.User{pwUser("app", app, "read", "c-ok")}}, "def456")
-	conn := &connector{tb: t, targets: map[string]target{"c-ok": {srv.net, srv.addr}, "c-two": {"tcp", closedPort(t)}}}
+	conn := &connector{tb: t, targets: map[string]netAddr{"c-ok": {srv.net, srv.addr}, "c-two": {"tcp", closedPort(t)}}}
 	return w, srv, conn, pub.Version
 }
 
@@ -416,6 +414,34 @@ func TestHandleCorruptBundle(t *testing.T) {
 				t.Errorf("EMF %v", emf)
 			}
 		})
+	}
+}
+
+// TestHandleRefusesUnresolvableBundle: a bundle intact by its hash that
+// validation would refuse (here an IAM user on a server without IAM, which
+// publish never writes) changes nothing anywhere: no cluster runs, the
+// bundle error names the user and the cluster, and the alert goes out.
+func TestHandleRefusesUnresolvableBundle(t *testing.T) {
+	t.Parallel()
+	w, srv, conn, _ := smallFleet(t)
+	w.publish(t, ssmbundle.Content{Settings: settingsFor(w), Clusters: []config.Cluster{{Name: "c-ok", Environment: "prod",
+		AccountID: acctA, Region: "eu-west-1", Endpoint: endpoint("c-ok"), Port: 3306, Engine: flavor.EmbeddedEngine,
+		AdminSecret: "admin", Databases: []string{w.name + "_orders"}}},
+		Users: []config.User{{Name: "alice", Owner: "alice@acme.example", Kind: "human",
+			Access: []config.Access{{Clusters: []string{"c-ok"}, Databases: []string{"*"}, Role: "read"}}}}}, "bad123")
+	var out syncBuffer
+	rep, err := Handle(context.Background(), w.deps(&out, conn), testConfig(t, w), w.publishEvent(t))
+	if err == nil || !strings.Contains(err.Error(), "user alice") || !strings.Contains(err.Error(), "cluster c-ok runs go-mysql-server, which has no IAM authentication") {
+		t.Fatalf("error = %v", err)
+	}
+	if rep == nil || rep.BundleError == "" || len(rep.Clusters) != 0 || len(w.sts.calls) != 0 {
+		t.Fatalf("report %+v, STS calls %d", rep, len(w.sts.calls))
+	}
+	if got := srv.accounts(t, w.name); len(got) != 0 {
+		t.Errorf("accounts created: %v", got)
+	}
+	if msgs := w.sns.messages(); len(msgs) != 1 {
+		t.Errorf("SNS: %d messages", len(msgs))
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/dbconn"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
@@ -322,19 +323,19 @@ func closedPort(tb testing.TB) string {
 type connector struct {
 	tb      testing.TB
 	mu      sync.Mutex
-	targets map[string]target // by cluster
-	seen    map[string]Login
+	targets map[string]netAddr // by cluster
+	seen    map[string]dbconn.Login
 }
 
-type target struct {
+type netAddr struct {
 	net, addr string
 }
 
-func (c *connector) connect(ctx context.Context, l Login) (*sql.DB, error) {
+func (c *connector) connect(ctx context.Context, l dbconn.Login) (*sql.DB, error) {
 	c.mu.Lock()
 	t, ok := c.targets[l.Cluster]
 	if c.seen == nil {
-		c.seen = map[string]Login{}
+		c.seen = map[string]dbconn.Login{}
 	}
 	c.seen[l.Cluster] = l
 	c.mu.Unlock()
@@ -343,7 +344,7 @@ func (c *connector) connect(ctx context.Context, l Login) (*sql.DB, error) {
 	}
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = l.User, l.Password, t.net, t.addr
-	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 2*time.Second, IOTimeout, IOTimeout
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 2*time.Second, dbconn.IOTimeout, dbconn.IOTimeout
 	conn, err := mysql.NewConnector(cfg) // TLS off: the local servers have none
 	if err != nil {
 		return nil, err
@@ -351,7 +352,7 @@ func (c *connector) connect(ctx context.Context, l Login) (*sql.DB, error) {
 	return sql.OpenDB(conn), nil
 }
 
-func (c *connector) login(cluster string) (Login, bool) {
+func (c *connector) login(cluster string) (dbconn.Login, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l, ok := c.seen[cluster]

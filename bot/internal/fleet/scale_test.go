@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/dbusers/dbusers/bot/internal/dbconn"
 )
 
 // What keeps the handler flat at 100 clusters of 1,000 users (see
@@ -48,11 +49,11 @@ func TestSecretCacheKeepsNoResponse(t *testing.T) {
 // a prepared statement, which costs two more round trips per query (4 of
 // a converged cluster's 15, 80 ms at 20 ms a round trip).
 func TestConnectionInterpolates(t *testing.T) {
-	cfg := mysqlConfig(Login{Cluster: "c", Host: "db.example", Port: 3306, User: "admin", Password: "pw"})
+	cfg := dbconn.Config(dbconn.Login{Cluster: "c", Host: "db.example", Port: 3306, User: "admin", Password: "pw"})
 	if !cfg.InterpolateParams {
 		t.Error("InterpolateParams is off")
 	}
-	if cfg.Addr != "db.example:3306" || cfg.Timeout != DialTimeout || cfg.ReadTimeout != IOTimeout {
+	if cfg.Addr != "db.example:3306" || cfg.Timeout != dbconn.DialTimeout || cfg.ReadTimeout != dbconn.IOTimeout {
 		t.Errorf("config = %s %v %v", cfg.Addr, cfg.Timeout, cfg.ReadTimeout)
 	}
 }

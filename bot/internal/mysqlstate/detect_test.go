@@ -19,24 +19,24 @@ func TestDetectFlavor(t *testing.T) {
 		{"5.7.12", "MySQL Community Server (GPL)", flavor.MySQL57}, // Aurora 2
 		{"8.0.36", "Source distribution", flavor.MySQL80},
 		{"8.0.28", "Source distribution", flavor.MySQL80}, // Aurora 3
-		{"8.4.2", "MySQL Community Server - GPL", flavor.MySQL80},
+		{"8.4.2", "MySQL Community Server - GPL", flavor.MySQL84},
 	}
 	for _, tt := range tests {
 		t.Run(tt.version, func(t *testing.T) {
-			got, err := detectFlavor(tt.version, tt.comment)
+			got, err := flavor.Detect(tt.version, tt.comment)
 			if err != nil || got != tt.want {
-				t.Errorf("detectFlavor(%q, %q) = %q, %v; want %q", tt.version, tt.comment, got, err, tt.want)
+				t.Errorf("Detect(%q, %q) = %q, %v; want %q", tt.version, tt.comment, got, err, tt.want)
 			}
 		})
 	}
 	for _, v := range []string{"5.6.51", "9.0.1", "", "PostgreSQL 16"} {
-		_, err := detectFlavor(v, "")
+		_, err := flavor.Detect(v, "")
 		if err == nil {
-			t.Errorf("detectFlavor(%q) = nil error; want one", v)
+			t.Errorf("Detect(%q) = nil error; want one", v)
 			continue
 		}
 		if want := `unsupported server version "` + v + `"`; !strings.Contains(err.Error(), want) {
-			t.Errorf("detectFlavor(%q) error %q does not name the version", v, err)
+			t.Errorf("Detect(%q) error %q does not name the version", v, err)
 		}
 	}
 }
@@ -82,7 +82,7 @@ var (
 	mariaDB106  = Identity{Flavor: flavor.MariaDB, Version: "10.6.18-MariaDB", VersionComment: "MariaDB Server"}
 	mysql57     = Identity{Flavor: flavor.MySQL57, Version: "5.7.44-log"}
 	mysql80     = Identity{Flavor: flavor.MySQL80, Version: "8.0.36"}
-	mysql84     = Identity{Flavor: flavor.MySQL80, Version: "8.4.2"}
+	mysql84     = Identity{Flavor: flavor.MySQL84, Version: "8.4.2"}
 	aurora2     = Identity{Flavor: flavor.MySQL57, Version: "5.7.12", AuroraVersion: "2.11.2"}
 	aurora3     = Identity{Flavor: flavor.MySQL80, Version: "8.0.28", AuroraVersion: "3.04.0", PartialRevokes: true}
 	embeddedID  = Identity{Flavor: flavor.Embedded, Version: "8.0.31", VersionComment: "Dolt"}
@@ -118,7 +118,11 @@ func TestCheckEngine(t *testing.T) {
 		{"mysql-8.0", mysql57,
 			"engine mismatch: cluster declares mysql-8.0 (MySQL 8.0) but the server is MySQL 5.7.44-log; refusing to reconcile"},
 		{"mysql-8.0", mysql84,
-			"engine mismatch: cluster declares mysql-8.0 (MySQL 8.0) but the server is MySQL 8.4.2, not MySQL 8.0.x; refusing to reconcile"},
+			"engine mismatch: cluster declares mysql-8.0 (MySQL 8.0) but the server is MySQL 8.4.2; refusing to reconcile"},
+		{"mysql-8.4", mysql84, ""},
+		{"rds-mysql-8.4", mysql84, ""},
+		{"mysql-8.4", mysql80,
+			"engine mismatch: cluster declares mysql-8.4 (MySQL 8.4) but the server is MySQL 8.0.36; refusing to reconcile"},
 		{"mariadb-10.11", mariaDB106,
 			"engine mismatch: cluster declares mariadb-10.11 (MariaDB 10.11) but the server is MariaDB 10.6.18-MariaDB, not MariaDB 10.11.x; refusing to reconcile"},
 		{"mariadb-10.11", mysql80,
@@ -134,7 +138,7 @@ func TestCheckEngine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.engine+"/"+tt.id.Version, func(t *testing.T) {
-			err := CheckEngine(tt.engine, tt.id)
+			err := CheckEngine(engineNamed(tt.engine), tt.id)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("CheckEngine(%s, %s) = %v; want nil", tt.engine, tt.id, err)
@@ -154,6 +158,7 @@ func TestCheckEngineAcceptsEveryEngine(t *testing.T) {
 		"rds-mysql-8.0": mysql80, "rds-mysql-5.7": mysql57,
 		"mysql-8.0": mysql80, "mysql-5.7": mysql57,
 		"mariadb-10.11": mariaDB1011,
+		"mysql-8.4":     mysql84, "rds-mysql-8.4": mysql84,
 	}
 	for _, name := range flavor.Engines() {
 		id, ok := ids[name]
@@ -161,8 +166,17 @@ func TestCheckEngineAcceptsEveryEngine(t *testing.T) {
 			t.Errorf("engine %s has no test identity: add one", name)
 			continue
 		}
-		if err := CheckEngine(name, id); err != nil {
+		if err := CheckEngine(engineNamed(name), id); err != nil {
 			t.Errorf("CheckEngine(%s): %v", name, err)
 		}
 	}
+}
+
+// engineNamed is the engine a cluster file names; an unknown name is an
+// engine without a flavor, as CheckEngine may meet in a bad bundle.
+func engineNamed(name string) flavor.Engine {
+	if e, ok := flavor.LookupEngine(name); ok {
+		return e
+	}
+	return flavor.Engine{Name: name}
 }

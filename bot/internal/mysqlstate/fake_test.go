@@ -153,7 +153,7 @@ func TestReadMySQL80OnAurora(t *testing.T) {
 	}}
 	c := &countingQuerier{q: s.db(t)}
 	ctx := testContext(t)
-	got, err := Read(ctx, c, "acme_")
+	got, err := Read(ctx, c, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestReadMySQL80OnAurora(t *testing.T) {
 	if got.WildcardDatabaseNames() {
 		t.Error("WildcardDatabaseNames = true with partial_revokes on; want false")
 	}
-	if err := CheckEngine("aurora-mysql-3", id); err != nil {
+	if err := CheckEngine(engineNamed("aurora-mysql-3"), id); err != nil {
 		t.Error(err)
 	}
 	bob, svc, role := AccountID{"acme_bob", "%"}, AccountID{"acme_svc", "10.0.%"}, AccountID{"acme_role", "%"}
@@ -220,7 +220,7 @@ func TestReadMySQL57OnAurora(t *testing.T) {
 		columnsQuery: table("Host Db User Table_name Column_name Column_priv"),
 	}}
 	c := &countingQuerier{q: s.db(t)}
-	got, err := Read(testContext(t), c, "acme_")
+	got, err := Read(testContext(t), c, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestReadMySQL57OnAurora(t *testing.T) {
 	if got.Flavor != flavor.MySQL57 || !got.Identity().Aurora() || got.PartialRevokes || !got.WildcardDatabaseNames() {
 		t.Errorf("identity = %+v; want Aurora MySQL 5.7 with wildcard database names", got.Identity())
 	}
-	if err := CheckEngine("aurora-mysql-2", got.Identity()); err != nil {
+	if err := CheckEngine(engineNamed("aurora-mysql-2"), got.Identity()); err != nil {
 		t.Error(err)
 	}
 	bob := AccountID{"acme_bob", "%"}
@@ -251,7 +251,7 @@ func TestReadErrorsNameTheTable(t *testing.T) {
 		dbQuery:          mysqlDBTable(),
 		// no mysql.tables_priv
 	}}
-	_, err := Read(testContext(t), s.db(t), "acme_")
+	_, err := Read(testContext(t), s.db(t), "acme")
 	if err == nil || !strings.HasPrefix(err.Error(), "read mysql.tables_priv: ") {
 		t.Fatalf("error = %v; want it to start with read mysql.tables_priv", err)
 	}
@@ -279,7 +279,7 @@ func TestReadMariaDBUnknownAccessBit(t *testing.T) {
 		mariaDBUserQuery: table("User Host access plugin authentication_string account_locked ssl_type is_role",
 			"acme_bob % 1099511627776 mysql_native_password '' - - -"),
 	}}
-	_, err := Read(testContext(t), s.db(t), "acme_")
+	_, err := Read(testContext(t), s.db(t), "acme")
 	if want := "read mysql.global_priv: account 'acme_bob'@'%': unknown privilege bit 40"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error = %v; want %s...", err, want)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/google/go-cmp/cmp"
 
@@ -28,6 +30,9 @@ func newFixture(tb testing.TB, s *mysqltest.Server) *fixture {
 	stem := mysqltest.Name("t")
 	return &fixture{tb: tb, s: s, stem: stem, prefix: stem + "_"}
 }
+
+// managed is the prefix whose namespace is f.prefix.
+func (f *fixture) managed() desired.Prefix { return desired.Prefix(f.stem) }
 
 func (f *fixture) exec(stmts ...string) {
 	f.tb.Helper()
@@ -109,7 +114,7 @@ func TestDetectServers(t *testing.T) {
 		if id.Aurora() || id.PartialRevokes {
 			t.Errorf("aurora = %v, partial_revokes = %v; want neither", id.Aurora(), id.PartialRevokes)
 		}
-		if err := CheckEngine(s.Engine, id); err != nil {
+		if err := CheckEngine(engineNamed(s.Engine), id); err != nil {
 			t.Errorf("CheckEngine(%s): %v", s.Engine, err)
 		}
 		want := "engine mismatch: cluster declares aurora-mysql-3 (MySQL 8.0 on Aurora) but the server is "
@@ -120,7 +125,7 @@ func TestDetectServers(t *testing.T) {
 			want += "the embedded go-mysql-server (version 8.0.31, version_comment Dolt)"
 		}
 		want += "; refusing to reconcile"
-		if err := CheckEngine("aurora-mysql-3", id); err == nil || err.Error() != want {
+		if err := CheckEngine(engineNamed("aurora-mysql-3"), id); err == nil || err.Error() != want {
 			t.Errorf("CheckEngine(aurora-mysql-3)\n got %v\nwant %s", err, want)
 		}
 	})
@@ -174,7 +179,7 @@ func TestReadServers(t *testing.T) {
 		}
 
 		ctx := testContext(t)
-		got, err := Read(ctx, s.DB, p)
+		got, err := Read(ctx, s.DB, f.managed())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +246,7 @@ func TestReadQueryCountIsConstant(t *testing.T) {
 		count := func(wantAccounts int) int {
 			t.Helper()
 			c := &countingQuerier{q: s.DB}
-			got, err := Read(testContext(t), c, f.prefix)
+			got, err := Read(testContext(t), c, f.managed())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -301,7 +306,7 @@ func BenchmarkRead(b *testing.B) {
 			c := &countingQuerier{q: s.DB}
 			b.ResetTimer()
 			for b.Loop() {
-				got, err := Read(ctx, c, f.prefix)
+				got, err := Read(ctx, c, f.managed())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -311,5 +316,54 @@ func BenchmarkRead(b *testing.B) {
 			}
 			b.ReportMetric(float64(c.n)/float64(b.N), "queries/op")
 		})
+	}
+}
+
+// TestLikePrefixOnServers checks that every server reads likePrefix's
+// pattern, with ESCAPE '!', as this package means it: exactly the names
+// that start with the prefix, _ and % and ! taken literally.
+func TestLikePrefixOnServers(t *testing.T) {
+	prefixes := []string{"acme_", "a%b", `a\b`, "o'b", "x!y", "日本_", "x`y"}
+	names := []string{"acme_bob", "acmeXbob", "acme", "a%bc", "aXbc", `a\bc`, "abc", "o'bc", "x!yz", "xyz", "日本_x", "日本x", "x`yz", "x``yz"}
+	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) {
+		ctx := testContext(t)
+		for _, p := range prefixes {
+			for _, n := range names {
+				// BINARY: mysql.user's columns are binary; a literal alone
+				// compares in the connection's collation, which may be case-
+				// and accent-insensitive.
+				var got string
+				err := s.DB.QueryRowContext(ctx, "SELECT CAST((BINARY ? LIKE BINARY ? ESCAPE '!') AS CHAR)", n, likePrefix(p)).Scan(&got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strings.HasPrefix(n, p); (got == "1") != want {
+					t.Errorf("%q LIKE %q ESCAPE '!' = %s, want %v", n, likePrefix(p), got, want)
+				}
+			}
+		}
+	})
+}
+
+// TestEveryFlavorsGrantTablesAreRead: each table a flavor names in
+// GrantTables (which adminsql grants SELECT on) has a query here.
+func TestEveryFlavorsGrantTablesAreRead(t *testing.T) {
+	for _, f := range flavor.All() {
+		steps, err := readSteps(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		var read []string
+		for _, s := range steps {
+			read = append(read, s.table)
+		}
+		slices.Sort(read)
+		if !slices.Equal(read, f.GrantTables()) {
+			t.Errorf("%s: reads %v, GrantTables %v", f, read, f.GrantTables())
+		}
+	}
+	if _, err := readSteps(flavor.Flavor("oracle")); err == nil {
+		t.Error("an unknown flavor has read steps")
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
@@ -56,7 +55,7 @@ type scenario struct {
 	tls      string // "" means "disabled", which most scenarios use
 	accounts []desired.Account
 	server   []*mysqlstate.Account
-	limit    config.RemovalLimit
+	limit    desired.RemovalLimit
 	protect  []string
 	noSecret bool
 }
@@ -88,11 +87,11 @@ func (s scenario) diff() *Plan {
 		tls = "disabled"
 	}
 	limit := s.limit
-	if limit == (config.RemovalLimit{}) {
-		limit = config.RemovalLimit{Count: 100}
+	if limit == (desired.RemovalLimit{}) {
+		limit = desired.RemovalLimit{Count: 100}
 	}
 	return Diff(Input{
-		Cluster: desired.Cluster{Cluster: config.Cluster{Name: "c1", Engine: engine, TLS: tls}, Flavor: eng.Flavor, Accounts: s.accounts},
+		Cluster: desired.Cluster{Name: "c1", Engine: eng, TLS: tls, Accounts: s.accounts},
 		Server:  srv, Prefix: "acme", Protected: s.protect, Limit: limit, Roles: roles, Passwords: passwords,
 	})
 }
@@ -100,7 +99,7 @@ func (s scenario) diff() *Plan {
 func summaries(p *Plan) []string {
 	var out []string
 	for _, c := range p.Changes {
-		out = append(out, string(c.Action)+": "+c.Summary)
+		out = append(out, string(c.Action())+": "+c.Summary)
 	}
 	return out
 }
@@ -264,7 +263,7 @@ func TestDiffRevokesExactlyTheUnwantedPrivileges(t *testing.T) {
 		t.Fatalf("changes = %v", summaries(p))
 	}
 	c := p.Changes[0]
-	if c.Action != Revoke || c.Pattern != "orders" || !cmp.Equal(c.Privileges, []string{"INSERT", "UPDATE"}) {
+	if op, ok := c.Op.(RevokeDatabase); !ok || op.Pattern != "orders" || !cmp.Equal(op.Privileges, []string{"INSERT", "UPDATE"}) {
 		t.Errorf("change = %+v, want a revoke of INSERT, UPDATE on orders", c)
 	}
 }
@@ -286,8 +285,8 @@ func TestDiffNeverTouchesForeignOrProtectedAccounts(t *testing.T) {
 	for _, a := range s.server {
 		srv.Accounts[a.ID] = a
 	}
-	p := Diff(Input{Cluster: desired.Cluster{Cluster: config.Cluster{Name: "c1", Engine: "mariadb-10.11"}, Flavor: eng.Flavor, Accounts: s.accounts},
-		Server: srv, Prefix: "acme", Protected: s.protect, Limit: config.RemovalLimit{Count: 100}, Roles: roles,
+	p := Diff(Input{Cluster: desired.Cluster{Name: "c1", Engine: eng, Accounts: s.accounts},
+		Server: srv, Prefix: "acme", Protected: s.protect, Limit: desired.RemovalLimit{Count: 100}, Roles: roles,
 		Passwords: map[string]string{"s/breakglass": "pw-breakglass"}})
 	if len(p.Changes) != 0 || len(p.Held) != 0 {
 		t.Fatalf("plan touches foreign or protected accounts: %v held %v", summaries(p), p.Held)
@@ -305,19 +304,19 @@ func TestDiffRemovalLimit(t *testing.T) {
 	accounts := []desired.Account{pwAccount("keep", grant("orders", "write"))}
 	for _, tc := range []struct {
 		name  string
-		limit config.RemovalLimit
+		limit desired.RemovalLimit
 		trips bool
 	}{
-		{"count allows", config.RemovalLimit{Count: 4}, false},
-		{"count trips", config.RemovalLimit{Count: 3}, true},
-		{"fraction allows", config.RemovalLimit{Count: 0, Fraction: 0.8}, false}, // 0.8 × 5 managed = 4
-		{"fraction trips", config.RemovalLimit{Count: 1, Fraction: 0.6}, true},   // max(1, 3) < 4
+		{"count allows", desired.RemovalLimit{Count: 4}, false},
+		{"count trips", desired.RemovalLimit{Count: 3}, true},
+		{"fraction allows", desired.RemovalLimit{Count: 0, Fraction: 0.8}, false}, // 0.8 × 5 managed = 4
+		{"fraction trips", desired.RemovalLimit{Count: 1, Fraction: 0.6}, true},   // max(1, 3) < 4
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := scenario{accounts: accounts, server: server, limit: tc.limit}.diff()
 			drops := 0
 			for _, c := range p.Changes {
-				if c.Action == DropUser {
+				if c.Action() == DropUser {
 					drops++
 				}
 			}
@@ -329,7 +328,7 @@ func TestDiffRemovalLimit(t *testing.T) {
 				t.Errorf("drops %d, held %d, reason %q; want 4 drops", drops, len(p.Held), p.LimitTripped)
 			}
 			// The elevation applies either way.
-			if p.Changes[0].Action != Grant {
+			if p.Changes[0].Action() != Grant {
 				t.Errorf("first change = %s, want the grant to go ahead", p.Changes[0].Summary)
 			}
 		})
@@ -364,7 +363,12 @@ func TestDiffEscapesWildcardDatabaseNames(t *testing.T) {
 		server: []*mysqlstate.Account{live("bob", map[string][]string{"app_db": readPrivs})}}.diff()
 	got := map[Action]string{}
 	for _, c := range p.Changes {
-		got[c.Action] = c.Pattern
+		switch op := c.Op.(type) {
+		case GrantDatabase:
+			got[c.Action()] = op.Pattern
+		case RevokeDatabase:
+			got[c.Action()] = op.Pattern
+		}
 	}
 	if got[Grant] != `app\_db` || got[Revoke] != "app_db" {
 		t.Errorf("patterns = %v; want grant on app\\_db and revoke of the wildcard app_db", got)

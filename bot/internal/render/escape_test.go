@@ -90,34 +90,6 @@ func TestAccount(t *testing.T) {
 	}
 }
 
-func TestLikePrefix(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"acme_", `'acme\\_%'`},
-		{"acme", `'acme%'`},
-		{"a%b", `'a\\%b%'`},
-		{`a\b`, `'a\\\\b%'`},
-		{"o'b", `'o''b%'`},
-		{"", `'%'`},
-	}
-	for _, tt := range tests {
-		if got := LikePrefix(tt.in); got != tt.want {
-			t.Errorf("LikePrefix(%q) = %s, want %s", tt.in, got, tt.want)
-		}
-	}
-	names := append([]string{"acme_bob", "acmeXbob", "ACME_bob", "acme", "acme_", "acme\\_x", "acme%x"}, nasty...)
-	for _, prefix := range append([]string{"acme_", "acme%", `acme\`}, nasty...) {
-		pattern, err := readLiteral(LikePrefix(prefix))
-		if err != nil {
-			t.Fatalf("LikePrefix(%q): %v", prefix, err)
-		}
-		for _, name := range append(names, prefix, prefix+"x", prefix+"_", prefix+"%") {
-			if got, want := likeMatch(name, pattern), strings.HasPrefix(name, prefix); got != want {
-				t.Errorf("%q LIKE LikePrefix(%q) (%q) = %v, want %v", name, prefix, pattern, got, want)
-			}
-		}
-	}
-}
-
 func TestDatabasePattern(t *testing.T) {
 	tests := []struct {
 		name     string

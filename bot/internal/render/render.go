@@ -149,7 +149,7 @@ func grant(id mysqlstate.AccountID, op plan.GrantDatabase, f flavor.Flavor) (Sta
 // onDatabase is the ON clause of one database: `pattern`.*.
 func onDatabase(ref plan.DatabaseRef) (string, error) {
 	if ref.Pattern == "" {
-		return "", errors.New("no database: dbusers never grants or revokes a database privilege on *.*")
+		return "", errors.New("no database: dbusers never grants on *.*, and revokes a global privilege only as such")
 	}
 	if err := CheckIdent(ref.Pattern); err != nil {
 		return "", fmt.Errorf("database pattern: %w", err)
@@ -164,6 +164,9 @@ func onTable(ref plan.DatabaseRef, table string) (string, error) {
 	}
 	if err := CheckIdent(ref.Pattern); err != nil {
 		return "", fmt.Errorf("database: %w", err)
+	}
+	if table == "" {
+		return "", errors.New("revoke on a column without a table")
 	}
 	if err := CheckIdent(table); err != nil {
 		return "", fmt.Errorf("table: %w", err)
@@ -195,6 +198,9 @@ func revoke(id mysqlstate.AccountID, privileges []string, on, column string) (St
 // revokeRole renders the revoke of a granted role. MySQL 8 names roles
 // like accounts; MariaDB names them like identifiers and has no host.
 func revokeRole(id, role mysqlstate.AccountID, f flavor.Flavor) (Statement, error) {
+	if role.User == "" {
+		return Statement{}, errors.New("revoke_role without a role")
+	}
 	var name string
 	switch f.Roles() {
 	case flavor.NoRoles:

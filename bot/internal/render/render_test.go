@@ -30,54 +30,37 @@ func acct(user string) mysqlstate.AccountID { return mysqlstate.AccountID{User: 
 func goldenChanges() []plan.Change {
 	all := flavor.MariaDB.DatabasePrivileges()
 	return []plan.Change{
-		{Action: plan.CreateUser, Account: acct("acme_alice"), Auth: &plan.Auth{Method: "iam", RequireSSL: true},
-			Summary: "create acme_alice (iam)"},
-		{Action: plan.CreateUser, Account: acct("acme_svc"), Auth: &plan.Auth{Method: "password", SecretRef: "svc", Password: goldenPassword},
-			Summary: "create acme_svc (password)"},
-		{Action: plan.CreateUser, Account: acct("acme_tls"), Auth: &plan.Auth{Method: "password", SecretRef: "tls", Password: goldenPassword, RequireSSL: true},
-			Summary: "create acme_tls (password, TLS required)"},
-		{Action: plan.AlterAuth, Account: acct("acme_svc"), Auth: &plan.Auth{Method: "password", SecretRef: "svc", Password: goldenPassword, Rotate: true},
-			Summary: "rotate the password of acme_svc"},
-		{Action: plan.AlterAuth, Account: acct("acme_tls"), Auth: &plan.Auth{Method: "password", SecretRef: "tls", Password: goldenPassword, RequireSSL: true},
-			Summary: "require TLS for acme_tls"},
-		{Action: plan.AlterAuth, Account: acct("acme_alice"), Auth: &plan.Auth{Method: "iam", RequireSSL: true},
-			Summary: "switch acme_alice to iam"},
-		{Action: plan.Grant, Account: acct("acme_alice"), Database: "app_db", Pattern: `app\_db`, Privileges: []string{"UPDATE", "SELECT", "INSERT"},
-			Summary: "grant write on app_db to acme_alice"},
-		{Action: plan.Grant, Account: acct("acme_alice"), Database: "orders", Pattern: "orders", Privileges: all,
-			Summary: "grant trusted_admin on orders to acme_alice"},
-		{Action: plan.Grant, Account: acct("acme_o'brien"), Database: "we`ird 'db'", Pattern: "we`ird 'db'", Privileges: []string{"SELECT"},
-			Summary: "grant read on a database with a hostile name"},
-		{Action: plan.Revoke, Account: acct("acme_alice"), Privileges: []string{"REPLICATION CLIENT", "PROCESS", "BINLOG_ADMIN"},
-			Summary: "revoke global privileges from acme_alice"},
-		{Action: plan.Revoke, Account: acct("acme_alice"), Database: "app_db", Pattern: `app\_db`, Privileges: []string{"INSERT", "UPDATE"},
-			Summary: "downgrade acme_alice on app_db: write → read"},
-		{Action: plan.Revoke, Account: acct("acme_alice"), Database: "orders", Pattern: "orders", Table: "t1", Privileges: []string{"SELECT", "GRANT OPTION"},
-			Summary: "revoke a table grant from acme_alice"},
-		{Action: plan.Revoke, Account: acct("acme_alice"), Database: "orders", Pattern: "orders", Table: "t1", Column: "c", Privileges: []string{"UPDATE", "SELECT"},
-			Summary: "revoke a column grant from acme_alice"},
-		{Action: plan.RevokeRole, Account: acct("acme_alice"), Role: &mysqlstate.AccountID{User: "acme_role", Host: "%"},
-			Summary: "revoke role acme_role from acme_alice"},
-		{Action: plan.DropUser, Account: acct("acme_gone"),
-			Summary: "drop acme_gone"},
+		{Account: acct("acme_alice"), Summary: "create acme_alice (iam)", Op: plan.NewAccount{Auth: plan.Auth{Method: "iam", RequireSSL: true}}},
+		{Account: acct("acme_svc"), Summary: "create acme_svc (password)", Op: plan.NewAccount{Auth: plan.Auth{Method: "password", SecretRef: "svc", Password: goldenPassword}}},
+		{Account: acct("acme_tls"), Summary: "create acme_tls (password, TLS required)", Op: plan.NewAccount{Auth: plan.Auth{Method: "password", SecretRef: "tls", Password: goldenPassword, RequireSSL: true}}},
+		{Account: acct("acme_svc"), Summary: "rotate the password of acme_svc", Op: plan.SetAuth{Auth: plan.Auth{Method: "password", SecretRef: "svc", Password: goldenPassword, Rotate: true}}},
+		{Account: acct("acme_tls"), Summary: "require TLS for acme_tls", Op: plan.SetAuth{Auth: plan.Auth{Method: "password", SecretRef: "tls", Password: goldenPassword, RequireSSL: true}}},
+		{Account: acct("acme_alice"), Summary: "switch acme_alice to iam", Op: plan.SetAuth{Auth: plan.Auth{Method: "iam", RequireSSL: true}}},
+		{Account: acct("acme_alice"), Summary: "grant write on app_db to acme_alice", Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Database: "app_db", Pattern: `app\_db`}, Privileges: []string{"UPDATE", "SELECT", "INSERT"}}},
+		{Account: acct("acme_alice"), Summary: "grant trusted_admin on orders to acme_alice", Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Database: "orders", Pattern: "orders"}, Privileges: all}},
+		{Account: acct("acme_o'brien"), Summary: "grant read on a database with a hostile name", Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Database: "we`ird 'db'", Pattern: "we`ird 'db'"}, Privileges: []string{"SELECT"}}},
+		{Account: acct("acme_alice"), Summary: "revoke global privileges from acme_alice", Op: plan.RevokeGlobal{Privileges: []string{"REPLICATION CLIENT", "PROCESS", "BINLOG_ADMIN"}}},
+		{Account: acct("acme_alice"), Summary: "downgrade acme_alice on app_db: write → read", Op: plan.RevokeDatabase{DatabaseRef: plan.DatabaseRef{Database: "app_db", Pattern: `app\_db`}, Privileges: []string{"INSERT", "UPDATE"}}},
+		{Account: acct("acme_alice"), Summary: "revoke a table grant from acme_alice", Op: plan.RevokeTable{DatabaseRef: plan.DatabaseRef{Database: "orders", Pattern: "orders"}, Table: "t1", Privileges: []string{"SELECT", "GRANT OPTION"}}},
+		{Account: acct("acme_alice"), Summary: "revoke a column grant from acme_alice", Op: plan.RevokeColumn{DatabaseRef: plan.DatabaseRef{Database: "orders", Pattern: "orders"}, Table: "t1", Column: "c", Privileges: []string{"UPDATE", "SELECT"}}},
+		{Account: acct("acme_alice"), Summary: "revoke role acme_role from acme_alice", Op: plan.RevokeRoleGrant{Role: mysqlstate.AccountID{User: "acme_role", Host: "%"}}},
+		{Account: acct("acme_gone"), Summary: "drop acme_gone", Op: plan.Drop{}},
 	}
 }
 
 func TestGolden(t *testing.T) {
-	for _, f := range flavors {
+	for _, f := range flavor.All() {
 		t.Run(string(f), func(t *testing.T) {
 			var b strings.Builder
-			fmt.Fprintf(&b, "# render.Statements for flavor %s.\n# Regenerate: go test ./bot/internal/render -run TestGolden -update\n", f)
+			fmt.Fprintf(&b, "# render.Change for flavor %s.\n# Regenerate: go test ./bot/internal/render -run TestGolden -update\n", f)
 			for _, c := range goldenChanges() {
-				fmt.Fprintf(&b, "\n## %s %s: %s\n", c.Action, c.Account, c.Summary)
-				stmts, err := Statements(c, f)
+				fmt.Fprintf(&b, "\n## %s %s: %s\n", c.Action(), c.Account, c.Summary)
+				st, err := Change(c, f)
 				if err != nil {
 					fmt.Fprintf(&b, "error: %v\n", err)
 					continue
 				}
-				for _, st := range stmts {
-					fmt.Fprintf(&b, "redacted: %s\nsql:      %s\n", st.Redacted, st.SQL)
-				}
+				fmt.Fprintf(&b, "redacted: %s\nsql:      %s\n", st.Redacted, st.SQL)
 			}
 			path := filepath.Join("testdata", string(f)+".golden")
 			if *update {
@@ -105,18 +88,18 @@ func secretForms(pw string) []string {
 func TestRedactedNeverHoldsThePassword(t *testing.T) {
 	passwords := []string{goldenPassword, "plain-password-42", `'`, "a'b\\c\x00d\ne"}
 	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%20s", "%-v", "%d", "%.300q"}
-	for _, f := range flavors {
+	for _, f := range flavor.All() {
 		for _, pw := range passwords {
 			for _, c := range goldenChanges() {
-				if c.Auth == nil || c.Auth.Method != "password" {
+				c, ok := withPassword(c, pw)
+				if !ok {
 					continue
 				}
-				c.Auth.Password = pw
-				stmts, err := Statements(c, f)
+				st, err := Change(c, f)
 				if err != nil {
 					t.Fatalf("%s %s: %v", f, c.Summary, err)
 				}
-				for _, st := range stmts {
+				{
 					if !strings.Contains(st.SQL, Literal(pw)) {
 						t.Errorf("%s: SQL %q does not carry the password", c.Summary, st.SQL)
 					}
@@ -167,25 +150,30 @@ func TestRedactedNeverHoldsThePassword(t *testing.T) {
 func TestErrorsNeverHoldThePassword(t *testing.T) {
 	pw := "never-in-an-error-" + goldenPassword
 	bad := []plan.Change{
-		{Action: plan.CreateUser, Account: acct("acme_x\x00"), Auth: &plan.Auth{Method: "password", Password: pw}},
-		{Action: plan.CreateUser, Account: acct(strings.Repeat("x", 200)), Auth: &plan.Auth{Method: "password", Password: pw}},
-		{Action: plan.AlterAuth, Account: acct("acme_x"), Auth: &plan.Auth{Method: "iam", Password: pw}},
-		{Action: plan.Action("bogus"), Account: acct("acme_x"), Auth: &plan.Auth{Method: "password", Password: pw}},
-		{Action: plan.Grant, Account: acct("acme_x"), Auth: &plan.Auth{Method: "password", Password: pw}},
+		{Account: acct("acme_x\x00"), Op: plan.NewAccount{Auth: plan.Auth{Method: "password", Password: pw}}},
+		{Account: acct(strings.Repeat("x", 200)), Op: plan.NewAccount{Auth: plan.Auth{Method: "password", Password: pw}}},
+		{Account: acct("acme_x"), Op: plan.SetAuth{Auth: plan.Auth{Method: "iam", Password: pw}}},
+		{Account: acct("acme_x"), Summary: pw},
+		{Account: acct("acme_x"), Op: plan.GrantDatabase{}},
 	}
-	failures := 0
+	failures, flavors, iam := 0, append(flavor.All(), flavor.Flavor("mysql-9")), 0
+	for _, f := range flavors {
+		if f.IAMPlugin() {
+			iam++
+		}
+	}
 	for _, c := range bad {
-		for _, f := range append(flavors, flavor.Flavor("mysql-9")) {
-			if _, err := Statements(c, f); err != nil {
+		for _, f := range flavors {
+			if _, err := Change(c, f); err != nil {
 				failures++
 				if strings.Contains(err.Error(), "never-in-an-error") {
-					t.Errorf("Statements(%s, %s) error shows the password: %v", c.Action, f, err)
+					t.Errorf("Change(%s, %s) error shows the password: %v", c.Action(), f, err)
 				}
 			}
 		}
 	}
-	if want := 5*5 - 2; failures != want {
-		t.Errorf("%d changes failed to render, want %d (all but IAM on the two MySQL flavors)", failures, want)
+	if want := len(bad)*len(flavors) - iam; failures != want {
+		t.Errorf("%d changes failed to render, want %d (all but IAM on the MySQL flavors)", failures, want)
 	}
 }
 
@@ -197,47 +185,46 @@ func TestStatementsRejects(t *testing.T) {
 		flavor flavor.Flavor
 		want   string
 	}{
-		{"iam on mariadb", plan.Change{Action: plan.CreateUser, Account: acct("a"), Auth: &plan.Auth{Method: "iam"}}, flavor.MariaDB, "no IAM authentication"},
-		{"iam on embedded", plan.Change{Action: plan.AlterAuth, Account: acct("a"), Auth: &plan.Auth{Method: "iam"}}, flavor.Embedded, "no IAM authentication"},
-		{"no auth", plan.Change{Action: plan.CreateUser, Account: acct("a")}, flavor.MySQL80, "no authentication"},
-		{"empty password", plan.Change{Action: plan.CreateUser, Account: acct("a"), Auth: &plan.Auth{Method: "password"}}, flavor.MySQL80, "empty password"},
-		{"unknown method", plan.Change{Action: plan.CreateUser, Account: acct("a"), Auth: &plan.Auth{Method: "kerberos", Password: "x"}}, flavor.MySQL80, "unknown authentication"},
-		{"grant on *.*", plan.Change{Action: plan.Grant, Account: acct("a"), Privileges: []string{"SELECT"}}, flavor.MySQL80, "never grants on *.*"},
-		{"grant on a table", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db", Table: "t", Privileges: []string{"SELECT"}}, flavor.MySQL80, "per database only"},
-		{"grant no privileges", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db"}, flavor.MySQL80, "no privileges"},
-		{"grant global privilege", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db", Privileges: []string{"SUPER"}}, flavor.MySQL80, "not a database privilege"},
-		{"grant option", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db", Privileges: []string{"SELECT", "GRANT OPTION"}}, flavor.MySQL80, "not a database privilege"},
-		{"grant mariadb-only privilege", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db", Privileges: []string{"DELETE HISTORY"}}, flavor.MySQL80, "not a database privilege"},
-		{"grant ALL PRIVILEGES unexpanded", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db", Privileges: []string{"ALL PRIVILEGES"}}, flavor.MySQL80, "expand it"},
-		{"grant injected privilege", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db", Privileges: []string{"SELECT ON *.* TO x; --"}}, flavor.MySQL80, "not a known privilege"},
-		{"grant lower-case privilege", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "db", Privileges: []string{"select"}}, flavor.MySQL80, "not a known privilege"},
-		{"grant pattern too long", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: strings.Repeat(`a\_`, 22), Privileges: []string{"SELECT"}}, flavor.MariaDB, "longer than 64"},
-		{"grant pattern with NUL", plan.Change{Action: plan.Grant, Account: acct("a"), Pattern: "d\x00b", Privileges: []string{"SELECT"}}, flavor.MariaDB, "NUL"},
-		{"revoke ALL", plan.Change{Action: plan.Revoke, Account: acct("a"), Privileges: []string{"ALL"}}, flavor.MySQL57, "expand it"},
-		{"revoke ALL PRIVILEGES", plan.Change{Action: plan.Revoke, Account: acct("a"), Privileges: []string{"SELECT", "ALL PRIVILEGES"}}, flavor.MySQL57, "expand it"},
-		{"revoke USAGE", plan.Change{Action: plan.Revoke, Account: acct("a"), Privileges: []string{"USAGE"}}, flavor.MySQL57, "not a known privilege"},
-		{"revoke nothing", plan.Change{Action: plan.Revoke, Account: acct("a"), Pattern: "db"}, flavor.MySQL57, "no privileges"},
-		{"revoke table without database", plan.Change{Action: plan.Revoke, Account: acct("a"), Table: "t", Privileges: []string{"SELECT"}}, flavor.MySQL57, "without a database"},
-		{"revoke column without table", plan.Change{Action: plan.Revoke, Account: acct("a"), Pattern: "db", Column: "c", Privileges: []string{"SELECT"}}, flavor.MySQL57, "without a table"},
-		{"revoke column privilege that columns lack", plan.Change{Action: plan.Revoke, Account: acct("a"), Pattern: "db", Table: "t", Column: "c", Privileges: []string{"DELETE"}}, flavor.MySQL57, "does not exist on a column"},
-		{"revoke column on embedded", plan.Change{Action: plan.Revoke, Account: acct("a"), Pattern: "db", Table: "t", Column: "c", Privileges: []string{"SELECT"}}, flavor.Embedded, "no column privileges"},
-		{"revoke bad table name", plan.Change{Action: plan.Revoke, Account: acct("a"), Pattern: "db", Table: "t ", Privileges: []string{"SELECT"}}, flavor.MySQL57, "table"},
-		{"revoke bad column name", plan.Change{Action: plan.Revoke, Account: acct("a"), Pattern: "db", Table: "t", Column: "c\x00", Privileges: []string{"SELECT"}}, flavor.MySQL57, "column"},
-		{"revoke role without role", plan.Change{Action: plan.RevokeRole, Account: acct("a")}, flavor.MySQL80, "without a role"},
-		{"revoke role on 5.7", plan.Change{Action: plan.RevokeRole, Account: acct("a"), Role: role}, flavor.MySQL57, "has no roles"},
-		{"revoke bad role", plan.Change{Action: plan.RevokeRole, Account: acct("a"), Role: &mysqlstate.AccountID{User: "r\x00"}}, flavor.MariaDB, "role"},
-		{"drop anonymous", plan.Change{Action: plan.DropUser, Account: acct("")}, flavor.MySQL80, "empty user"},
-		{"drop too long", plan.Change{Action: plan.DropUser, Account: acct(strings.Repeat("u", 33))}, flavor.MySQL80, "longer than 32"},
-		{"unknown action", plan.Change{Action: "truncate", Account: acct("a")}, flavor.MySQL80, "unknown action"},
-		{"unknown flavor", plan.Change{Action: plan.DropUser, Account: acct("a")}, flavor.Flavor("oracle"), "unknown server flavor"},
+		{"iam on mariadb", plan.Change{Account: acct("a"), Op: plan.NewAccount{Auth: plan.Auth{Method: "iam"}}}, flavor.MariaDB, "no IAM authentication"},
+		{"iam on embedded", plan.Change{Account: acct("a"), Op: plan.SetAuth{Auth: plan.Auth{Method: "iam"}}}, flavor.Embedded, "no IAM authentication"},
+		{"no auth", plan.Change{Account: acct("a"), Op: plan.NewAccount{Auth: plan.Auth{}}}, flavor.MySQL80, "unknown authentication"},
+		{"empty password", plan.Change{Account: acct("a"), Op: plan.NewAccount{Auth: plan.Auth{Method: "password"}}}, flavor.MySQL80, "empty password"},
+		{"unknown method", plan.Change{Account: acct("a"), Op: plan.NewAccount{Auth: plan.Auth{Method: "kerberos", Password: "x"}}}, flavor.MySQL80, "unknown authentication"},
+		{"grant on *.*", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{Privileges: []string{"SELECT"}}}, flavor.MySQL80, "never grants on *.*"},
+		{"grant no privileges", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}}}, flavor.MySQL80, "no privileges"},
+		{"grant global privilege", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Privileges: []string{"SUPER"}}}, flavor.MySQL80, "not a database privilege"},
+		{"grant option", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Privileges: []string{"SELECT", "GRANT OPTION"}}}, flavor.MySQL80, "not a database privilege"},
+		{"grant mariadb-only privilege", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Privileges: []string{"DELETE HISTORY"}}}, flavor.MySQL80, "not a database privilege"},
+		{"grant ALL PRIVILEGES unexpanded", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Privileges: []string{"ALL PRIVILEGES"}}}, flavor.MySQL80, "expand it"},
+		{"grant injected privilege", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Privileges: []string{"SELECT ON *.* TO x; --"}}}, flavor.MySQL80, "not a known privilege"},
+		{"grant lower-case privilege", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Privileges: []string{"select"}}}, flavor.MySQL80, "not a known privilege"},
+		{"grant pattern too long", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: strings.Repeat(`a\_`, 22)}, Privileges: []string{"SELECT"}}}, flavor.MariaDB, "longer than 64"},
+		{"grant pattern with NUL", plan.Change{Account: acct("a"), Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "d\x00b"}, Privileges: []string{"SELECT"}}}, flavor.MariaDB, "NUL"},
+		{"revoke ALL", plan.Change{Account: acct("a"), Op: plan.RevokeGlobal{Privileges: []string{"ALL"}}}, flavor.MySQL57, "expand it"},
+		{"revoke ALL PRIVILEGES", plan.Change{Account: acct("a"), Op: plan.RevokeGlobal{Privileges: []string{"SELECT", "ALL PRIVILEGES"}}}, flavor.MySQL57, "expand it"},
+		{"revoke USAGE", plan.Change{Account: acct("a"), Op: plan.RevokeGlobal{Privileges: []string{"USAGE"}}}, flavor.MySQL57, "not a known privilege"},
+		{"revoke nothing", plan.Change{Account: acct("a"), Op: plan.RevokeDatabase{DatabaseRef: plan.DatabaseRef{Pattern: "db"}}}, flavor.MySQL57, "no privileges"},
+		{"revoke table without database", plan.Change{Account: acct("a"), Op: plan.RevokeTable{Table: "t", Privileges: []string{"SELECT"}}}, flavor.MySQL57, "without a database"},
+		{"revoke column without table", plan.Change{Account: acct("a"), Op: plan.RevokeColumn{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Column: "c", Privileges: []string{"SELECT"}}}, flavor.MySQL57, "without a table"},
+		{"revoke column privilege that columns lack", plan.Change{Account: acct("a"), Op: plan.RevokeColumn{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Table: "t", Column: "c", Privileges: []string{"DELETE"}}}, flavor.MySQL57, "does not exist on a column"},
+		{"revoke column on embedded", plan.Change{Account: acct("a"), Op: plan.RevokeColumn{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Table: "t", Column: "c", Privileges: []string{"SELECT"}}}, flavor.Embedded, "no column privileges"},
+		{"revoke bad table name", plan.Change{Account: acct("a"), Op: plan.RevokeTable{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Table: "t ", Privileges: []string{"SELECT"}}}, flavor.MySQL57, "table"},
+		{"revoke bad column name", plan.Change{Account: acct("a"), Op: plan.RevokeColumn{DatabaseRef: plan.DatabaseRef{Pattern: "db"}, Table: "t", Column: "c\x00", Privileges: []string{"SELECT"}}}, flavor.MySQL57, "column"},
+		{"revoke role without role", plan.Change{Account: acct("a"), Op: plan.RevokeRoleGrant{Role: mysqlstate.AccountID{}}}, flavor.MySQL80, "without a role"},
+		{"revoke role on 5.7", plan.Change{Account: acct("a"), Op: plan.RevokeRoleGrant{Role: *role}}, flavor.MySQL57, "has no roles"},
+		{"revoke bad role", plan.Change{Account: acct("a"), Op: plan.RevokeRoleGrant{Role: mysqlstate.AccountID{User: "r\x00"}}}, flavor.MariaDB, "role"},
+		{"drop anonymous", plan.Change{Account: acct(""), Op: plan.Drop{}}, flavor.MySQL80, "empty user"},
+		{"drop too long", plan.Change{Account: acct(strings.Repeat("u", 33)), Op: plan.Drop{}}, flavor.MySQL80, "longer than 32"},
+		{"no operation", plan.Change{Account: acct("a")}, flavor.MySQL80, "no operation"},
+		{"unknown flavor", plan.Change{Account: acct("a"), Op: plan.Drop{}}, flavor.Flavor("oracle"), "unknown server flavor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stmts, err := Statements(tt.c, tt.flavor)
+			st, err := Change(tt.c, tt.flavor)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Statements = %v, %v; want an error saying %q", stmts, err, tt.want)
+				t.Fatalf("Change = %v, %v; want an error saying %q", st, err, tt.want)
 			}
-			if !strings.HasPrefix(err.Error(), string(tt.c.Action)+" ") {
+			if !strings.HasPrefix(err.Error(), string(tt.c.Action())+" ") {
 				t.Errorf("error %q does not name the action", err)
 			}
 		})
@@ -245,13 +232,13 @@ func TestStatementsRejects(t *testing.T) {
 }
 
 func TestSanitizeError(t *testing.T) {
-	c := plan.Change{Action: plan.CreateUser, Account: acct("acme_svc"), Auth: &plan.Auth{Method: "password", Password: "s3cret'pass\\word-long-enough"}}
-	stmts, err := Statements(c, flavor.MySQL80)
+	c := plan.Change{Account: acct("acme_svc"), Op: plan.NewAccount{Auth: plan.Auth{Method: "password", Password: "s3cret'pass\\word-long-enough"}}}
+	st, err := Change(c, flavor.MySQL80)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := stmts[0]
-	body := strings.Trim(Literal(c.Auth.Password), "'")
+	pw := c.Op.(plan.NewAccount).Auth.Password
+	body := strings.Trim(Literal(pw), "'")
 	near := func(excerpt string) error {
 		return errors.New("Error 1064 (42000): You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '" + excerpt + "' at line 1")
 	}
@@ -259,13 +246,13 @@ func TestSanitizeError(t *testing.T) {
 		near("BY '" + body + "' REQUIRE NONE"),
 		near("BY '" + body[:10]),
 		errors.New("Error 1300 (HY000): Invalid utf8mb4 character string: '" + body + "'"),
-		errors.New("password " + c.Auth.Password + " rejected"),
-		errors.New("a fragment: " + c.Auth.Password[3:9]),
+		errors.New("password " + pw + " rejected"),
+		errors.New("a fragment: " + pw[3:9]),
 		fmt.Errorf("wrapped: %w", near(body)),
 	}
 	for _, in := range leaky {
 		out := st.SanitizeError(in)
-		for _, form := range []string{c.Auth.Password, body, c.Auth.Password[3:9]} {
+		for _, form := range []string{pw, body, pw[3:9]} {
 			if strings.Contains(out.Error(), form) {
 				t.Errorf("SanitizeError(%q) = %q, still shows %q", in, out, form)
 			}
@@ -294,15 +281,34 @@ func TestSecretLiteralWithHostileAccount(t *testing.T) {
 	// An account whose name is the redaction marker must not confuse the
 	// recovery of the password literal.
 	for _, user := range []string{"<redacted>", "'<redacted>'", "x'@'<redacted>"} {
-		c := plan.Change{Action: plan.AlterAuth, Account: mysqlstate.AccountID{User: user, Host: "<redacted>"},
-			Auth: &plan.Auth{Method: "password", Password: "<redacted>-ish pw"}}
-		stmts, err := Statements(c, flavor.MariaDB)
+		c := plan.Change{Account: mysqlstate.AccountID{User: user, Host: "<redacted>"}, Op: plan.SetAuth{Auth: plan.Auth{Method: "password", Password: "<redacted>-ish pw"}}}
+		st, err := Change(c, flavor.MariaDB)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lit, ok := stmts[0].secretLiteral()
-		if !ok || lit != Literal(c.Auth.Password) {
-			t.Errorf("user %q: secretLiteral = %q, %v; want %q", user, lit, ok, Literal(c.Auth.Password))
+		lit, ok := st.secretLiteral()
+		if pw := c.Op.(plan.SetAuth).Auth.Password; !ok || lit != Literal(pw) {
+			t.Errorf("user %q: secretLiteral = %q, %v; want %q", user, lit, ok, Literal(pw))
 		}
 	}
+}
+
+// withPassword returns c with its password set, and whether c sets a
+// password at all.
+func withPassword(c plan.Change, pw string) (plan.Change, bool) {
+	switch op := c.Op.(type) {
+	case plan.NewAccount:
+		if op.Auth.Method == "password" {
+			op.Auth.Password = pw
+			c.Op = op
+			return c, true
+		}
+	case plan.SetAuth:
+		if op.Auth.Method == "password" {
+			op.Auth.Password = pw
+			c.Op = op
+			return c, true
+		}
+	}
+	return c, false
 }

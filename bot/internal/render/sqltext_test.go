@@ -3,7 +3,6 @@ package render
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
 // This file holds a small, independent reader of the SQL text that render
@@ -122,31 +121,4 @@ func readAccount(text string) (user, host string, err error) {
 		}
 	}
 	return "", "", fmt.Errorf("account %q is not 'user'@'host'", text)
-}
-
-// likeMatch reports whether s matches the LIKE pattern with \ as the escape
-// character: % is any run of characters, _ is one character.
-func likeMatch(s, pattern string) bool {
-	if pattern == "" {
-		return s == ""
-	}
-	switch c := pattern[0]; {
-	case c == '%':
-		for i := 0; i <= len(s); i++ {
-			if likeMatch(s[i:], pattern[1:]) {
-				return true
-			}
-		}
-		return false
-	case c == '_':
-		if s == "" {
-			return false
-		}
-		_, n := utf8.DecodeRuneInString(s)
-		return likeMatch(s[n:], pattern[1:])
-	case c == '\\' && len(pattern) > 1:
-		return s != "" && s[0] == pattern[1] && likeMatch(s[1:], pattern[2:])
-	default:
-		return s != "" && s[0] == c && likeMatch(s[1:], pattern[1:])
-	}
 }

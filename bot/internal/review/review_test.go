@@ -43,7 +43,7 @@ func fleet() *config.Config {
 				Databases: []string{"orders", "analytics"}},
 			{Name: "prod-orders", Environment: "prod", Engine: "aurora-mysql-3", Endpoint: "prod-orders.example", Port: 3306,
 				Databases: []string{"orders", "payments"}},
-			{Name: "staging-main", Environment: "staging", Engine: "mysql-8.0", Endpoint: "staging.example", Port: 3306,
+			{Name: "staging-main", Environment: "staging", Engine: "rds-mysql-8.0", Endpoint: "staging.example", Port: 3306,
 				Databases: []string{"orders", "payments", "analytics"}},
 		},
 		Users: []config.User{
@@ -119,9 +119,9 @@ func addUser(c *config.Config, u config.User) {
 
 func side(t testing.TB, label string, c *config.Config) Side {
 	t.Helper()
-	st, err := desired.Build(c, day)
+	st, err := config.Desired(c, day)
 	if err != nil {
-		t.Fatalf("%s: desired.Build: %v", label, err)
+		t.Fatalf("%s: config.Desired: %v", label, err)
 	}
 	return Side{Label: label, Config: c, State: st}
 }
@@ -306,7 +306,7 @@ func scenarios() []scenario {
 		{name: "cluster_change", edit: func(t testing.TB, h *config.Config) {
 			c := cluster(t, h, "staging-main")
 			c.Databases = []string{"orders", "payments"} // analytics dropped
-			c.Engine = "rds-mysql-8.0"
+			c.Engine = "aurora-mysql-3"
 		}, check: func(t *testing.T, r *Review, md string) {
 			if len(r.Users) != 1 || r.Users[0].Name != "alice" || r.Users[0].Lines[0].Kind != Revoke ||
 				!strings.Contains(r.Users[0].Lines[0].Why, "databases removed: analytics") {
