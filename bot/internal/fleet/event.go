@@ -57,10 +57,6 @@ const (
 // --confirm, for the same reason).
 var errNoDryRun = errors.New(`direct invoke: say "dry_run": true to plan or "dry_run": false to apply; nothing was changed`)
 
-// invokeFields are the fields of a direct invoke. Any other is refused: a
-// typo such as "dryrun" must not pass unnoticed.
-var invokeFields = []string{"clusters", "dry_run"}
-
 // DecodeEvent tells the three kinds of event apart and returns what to run.
 // pointer is the pointer parameter's name: a change event for any other
 // parameter, or one that deletes the pointer, is ignored (Request.Ignore),
@@ -143,8 +139,10 @@ func decodeEventBridge(fields map[string]json.RawMessage, pointer string) (Reque
 }
 
 func decodeInvoke(fields map[string]json.RawMessage) (Request, error) {
+	// "dry_run" and "clusters" are the only fields; any other is refused,
+	// so that a typo such as "dryrun" cannot pass unnoticed.
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		if !slices.Contains(invokeFields, k) {
+		if k != "dry_run" && k != "clusters" {
 			return Request{}, fmt.Errorf("direct invoke: unknown field %s (want {\"dry_run\": true|false, \"clusters\": [\"name\", ...]})", jsonpos.Quote(k))
 		}
 	}

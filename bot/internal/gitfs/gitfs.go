@@ -103,7 +103,7 @@ func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, err
 		if !ok || len(fields) != 3 {
 			return nil, fmt.Errorf("git ls-tree: unexpected line %q", rec)
 		}
-		mode, ok := gitModes[fields[0]]
+		mode, ok := fileMode(fields[0])
 		if !ok {
 			return nil, fmt.Errorf("git ls-tree: unexpected mode %q of %q", fields[0], path)
 		}
@@ -149,13 +149,21 @@ func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, err
 	return mfs, nil
 }
 
-// gitModes maps the modes of git tree entries (other than trees, which
-// ls-tree -r descends into) to file modes.
-var gitModes = map[string]fs.FileMode{
-	"100644": 0o644,
-	"100755": 0o755,
-	"120000": fs.ModeSymlink | 0o777,
-	"160000": fs.ModeIrregular,
+// fileMode converts the mode of a git tree entry (other than a tree, which
+// ls-tree -r descends into; git prints modes in canonical form) to a file
+// mode.
+func fileMode(gitMode string) (fs.FileMode, bool) {
+	switch gitMode {
+	case "100644":
+		return 0o644, true
+	case "100755":
+		return 0o755, true
+	case "120000":
+		return fs.ModeSymlink | 0o777, true
+	case "160000":
+		return fs.ModeIrregular, true
+	}
+	return 0, false
 }
 
 // ErrNotRepository is returned when the directory is not inside a git
