@@ -63,9 +63,18 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 		return nil, err
 	}
 
-	var headFS fs.FS = os.DirFS(f.root)
+	var headFS fs.FS
 	headLabel := "working tree"
-	if f.head != "" {
+	if f.head == "" {
+		// Through an os.Root, as config.LoadDir reads: no read of the
+		// working tree can leave it.
+		root, err := os.OpenRoot(f.root)
+		if err != nil {
+			return nil, fmt.Errorf("open repository: %w", err)
+		}
+		defer root.Close()
+		headFS = root.FS()
+	} else {
 		if headFS, err = repo.Tree(ctx, headID, declarationPaths...); err != nil {
 			return nil, err
 		}
@@ -96,7 +105,7 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 		// A base without dbusers.json predates dbusers; a base that does
 		// not validate cannot be expanded. Either way compare with nothing,
 		// so that the pull request that repairs the base can go green.
-		if _, statErr := fs.Stat(baseFS, config.SettingsFile); statErr == nil {
+		if _, statErr := fs.Lstat(baseFS, config.SettingsFile); statErr == nil {
 			note = fmt.Sprintf("the base revision %s does not validate (%d error(s), first: %s); "+
 				"this review compares against an empty configuration", short(baseID), len(errs), errs[0])
 		}

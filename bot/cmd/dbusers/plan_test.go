@@ -249,6 +249,51 @@ func TestPlanInvalidHead(t *testing.T) {
 	}
 }
 
+// TestPlanRefusesLinks: a pull request that adds users/zed.json as a link to
+// a valid declaration outside the repository gets an error at the link, in
+// the working tree and at a committed head, and no plan: zed is never
+// shown as added, so a reviewer cannot approve what the diff does not show.
+func TestPlanRefusesLinks(t *testing.T) {
+	r := prRepo(t)
+	outside := filepath.Join(t.TempDir(), "zed.json")
+	if err := os.WriteFile(outside, []byte(strings.ReplaceAll(henryJSON, "henry", "zed")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(r.Dir, "users", "zed.json")); err != nil {
+		t.Fatal(err)
+	}
+	const refusal = "zed.json is a symbolic link and was not followed"
+	for _, tc := range []struct {
+		name   string
+		commit bool // the link first, so that --head reads it from git
+		args   []string
+	}{
+		{"working tree", false, []string{"--format", "text"}},
+		{"working tree, comment", false, []string{"--format", "markdown"}},
+		{"committed head", true, []string{"--head", "HEAD", "--format", "text"}},
+	} {
+		if tc.commit {
+			r.Commit("zed, as a link")
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := planCLI(t, nil, append([]string{"plan", "--base", "main", "--root", r.Dir}, tc.args...)...)
+			if code != exitError || !strings.Contains(stderr, "do not validate") {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitError, stderr)
+			}
+			want := "users/zed.json: error: " + refusal
+			if tc.args[len(tc.args)-1] == "markdown" {
+				want = "| `users/zed.json` |"
+			}
+			if !strings.Contains(stdout, want) || !strings.Contains(stdout, refusal) {
+				t.Errorf("output lacks %q and %q:\n%s", want, refusal, stdout)
+			}
+			if strings.Contains(stdout, "acme_zed") || strings.Contains(stdout, "zed@acme.example") {
+				t.Errorf("the linked declaration was read:\n%s", stdout)
+			}
+		})
+	}
+}
+
 func TestPlanJSON(t *testing.T) {
 	r := prRepo(t)
 	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir, "--format", "json")

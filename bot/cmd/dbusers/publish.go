@@ -80,7 +80,7 @@ func runPublish(ctx context.Context, e env, args []string) int {
 	// Validate everything before touching AWS: an invalid configuration
 	// writes nothing.
 	now := e.now()
-	loaded, diags, err := config.Load(os.DirFS(*root), now)
+	loaded, diags, err := config.LoadDir(*root, now)
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}

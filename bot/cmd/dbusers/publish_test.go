@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -97,7 +96,7 @@ func (p *publishCLI) run(t *testing.T, args ...string) (code int, stdout, stderr
 // loadContent is what a publish of dir must carry.
 func loadContent(t *testing.T, dir string) ssmbundle.Content {
 	t.Helper()
-	loaded, _, err := config.Load(os.DirFS(dir), publishNow)
+	loaded, _, err := config.LoadDir(dir, publishNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 // desired state. Any validation error stops the command: reconciling a
 // configuration that does not validate could drop accounts by mistake.
 func loadDesired(e env, root string) (*desired.State, error) {
-	loaded, diags, err := config.Load(os.DirFS(root), e.now())
+	loaded, diags, err := config.LoadDir(root, e.now())
 	if err != nil {
 		return nil, err
 	}

@@ -34,8 +34,8 @@ func runValidate(_ context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
 		return exitError
 	}
-	// os.DirFS of a missing directory reads as an empty repository, which
-	// would report "dbusers.json is missing" (exit 1) for a mistyped --root.
+	// Checked here so that a mistyped --root is a usage error (exit 2)
+	// with a plain message, not a problem in the declarations.
 	if fi, err := os.Stat(*root); err != nil {
 		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
 		return exitError
@@ -43,7 +43,7 @@ func runValidate(_ context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "dbusers validate: --root %s is not a directory\n", *root)
 		return exitError
 	}
-	loaded, diags, err := config.Load(os.DirFS(*root), e.now())
+	loaded, diags, err := config.LoadDir(*root, e.now())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
 		return exitError

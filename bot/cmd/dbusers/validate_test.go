@@ -110,7 +110,7 @@ func TestValidateExitCodes(t *testing.T) {
 	settingsDir := validRepo()
 	delete(settingsDir, "dbusers.json")
 	settingsDir["dbusers.json/README"] = "a directory where a file belongs"
-	unreadable := writeRepo(t, settingsDir)
+	settingsIsDir := writeRepo(t, settingsDir)
 
 	tests := []struct {
 		name       string
@@ -132,7 +132,9 @@ func TestValidateExitCodes(t *testing.T) {
 		{"extra argument", []string{"--root", valid, "users/alice.json"}, exitError, `unexpected argument "users/alice.json"`},
 		{"missing root", []string{"--root", filepath.Join(valid, "nope")}, exitError, "no such file or directory"},
 		{"root is a file", []string{"--root", notDir}, exitError, "is not a directory"},
-		{"unreadable declaration", []string{"--root", unreadable}, exitError, "read dbusers.json: "},
+		// A problem in the declarations, reported with the others, not an
+		// I/O error that stops the run.
+		{"dbusers.json is a directory", []string{"--root", settingsIsDir}, exitChanges, "1 error(s), 0 warning(s) in 1 cluster(s) and 1 user(s)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +166,44 @@ users/bob.json:4:3: error: invalid JSON: unexpected '"', expected ',' or '}'
 	}
 	if want := "2 error(s), 1 warning(s) in 1 cluster(s) and 1 user(s)\n"; stderr != want {
 		t.Errorf("stderr = %q, want %q", stderr, want)
+	}
+}
+
+// TestValidateRefusesLinks: a declaration that is a symbolic link (here to
+// a file outside the repository, which holds invalid JSON) is one error at
+// its path, printed with every other problem, and fails validation; the
+// file it points at is never read.
+func TestValidateRefusesLinks(t *testing.T) {
+	root := brokenRepo(t)
+	outside := filepath.Join(t.TempDir(), "secret.json")
+	if err := os.WriteFile(outside, []byte("{\"name\": \"zed\",\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "users", "zed.json")); err != nil {
+		t.Fatal(err)
+	}
+	const notFollowed = "zed.json is a symbolic link and was not followed: declarations are read only from regular files " +
+		"in the repository, whose content a reviewer sees in the pull request; put the file itself here"
+
+	code, stdout, stderr := runValidateArgs(t, "validate", "--root", root)
+	if code != exitChanges {
+		t.Errorf("exit code = %d, want %d\nstderr:\n%s", code, exitChanges, stderr)
+	}
+	want := `users/alice.json:6:68: error: unknown role "reader" (known: admin, read, trusted_admin, write)
+users/alice.json:7:89: warning: access expired on 2026-02-01: it grants nothing and will be revoked; remove the entry
+users/bob.json:4:3: error: invalid JSON: unexpected '"', expected ',' or '}'
+users/zed.json: error: ` + notFollowed + "\n"
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("stdout (-want +got):\n%s", diff)
+	}
+	if want := "3 error(s), 1 warning(s) in 1 cluster(s) and 1 user(s)\n"; stderr != want {
+		t.Errorf("stderr = %q, want %q", stderr, want)
+	}
+
+	// In a pull request the error is an annotation on the link's path.
+	_, stdout, _ = runValidateArgs(t, "validate", "--root", root, "--format", "github")
+	if want := "::error file=users/zed.json::" + notFollowed + "\n"; !strings.Contains(stdout, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, stdout)
 	}
 }
 

@@ -70,7 +70,7 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 		}
 	}
 	section(out, "1. Validate the declarations of "+root)
-	loaded, diags, err := config.Load(os.DirFS(root), now())
+	loaded, diags, err := config.LoadDir(root, now())
 	if err != nil {
 		return err
 	}

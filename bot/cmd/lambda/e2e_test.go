@@ -196,6 +196,18 @@ func TestLambdaE2E(t *testing.T) {
 	if err := json.Unmarshal(body, &fnErr); err != nil || !strings.Contains(fnErr.ErrorMessage, `unknown cluster(s) "nope"`) {
 		t.Errorf("unknown cluster: HTTP %d: %s", status, body)
 	}
+	// So does one that does not say "dry_run", or says it twice: nothing
+	// applies because a field was left out or a decoder kept one value.
+	for _, tc := range []struct{ event, want string }{
+		{`{"clusters": ["local"]}`, `direct invoke: say "dry_run": true to plan or "dry_run": false to apply; nothing was changed`},
+		{`{"dry_run": true, "clusters": ["local"], "dry_run": false}`, `key "dry_run" appears twice in one object`},
+	} {
+		status, body = invoke(ctx, t, rieAddr, tc.event)
+		fnErr.ErrorMessage = ""
+		if err := json.Unmarshal(body, &fnErr); err != nil || !strings.Contains(fnErr.ErrorMessage, tc.want) {
+			t.Errorf("%s: HTTP %d: %s", tc.event, status, body)
+		}
+	}
 	// A second publish event finds nothing to do.
 	_, body = invoke(ctx, t, rieAddr, event)
 	if err := json.Unmarshal(body, &rep); err != nil || rep.Clusters[0].Status != "unchanged" || rep.Clusters[0].Writes != 0 {

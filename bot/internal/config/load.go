@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"runtime"
 	"slices"
@@ -73,6 +74,16 @@ type Loaded struct {
 // judging expiry dates against today. It
 // returns every problem found, not just the first; an I/O error (as opposed
 // to a problem in a file) is returned as err.
+//
+// Declarations are read only from regular files. A symbolic link where a
+// declaration belongs (dbusers.json, clusters/, users/ or a .json entry in
+// them) is reported and never followed: a pull request shows a reviewer the
+// link, not what it points at, so following it would validate, plan and
+// publish content that nobody reviewed. A directory or any other entry with
+// a declaration's name is reported too. Links are told apart by the type
+// bits of directory entries and by fs.Lstat, so fsys should implement
+// fs.ReadLinkFS (os.DirFS, os.Root.FS, fstest.MapFS and gitfs do). For a
+// working tree use LoadDir, which also confines every read to the root.
 func Load(fsys fs.FS, today time.Time, opts ...Option) (*Loaded, diag.List, error) {
 	var o options
 	for _, opt := range opts {
@@ -82,24 +93,23 @@ func Load(fsys fs.FS, today time.Time, opts ...Option) (*Loaded, diag.List, erro
 	l.Config.Files = map[string]string{}
 	var diags diag.List
 
-	settingsSrc, d, err := readDecl(fsys, SettingsFile, kindSettings, &l.Config.Settings, o)
-	if errors.Is(err, fs.ErrNotExist) {
-		diags = append(diags, diag.Diagnostic{File: SettingsFile, Severity: diag.Error,
-			Message: "dbusers.json is missing: every repository needs fleet settings (prefix, removal limit, SSM parameter)"})
-	} else if err != nil {
+	settingsSrc, d, err := readSettings(fsys, &l.Config.Settings, o)
+	if err != nil {
 		return nil, nil, err
 	}
 	diags = append(diags, d...)
 	l.Settings = settingsSrc
 
-	clusterPaths, err := listJSON(fsys, ClustersDir)
+	clusterPaths, d, err := listJSON(fsys, ClustersDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	userPaths, err := listJSON(fsys, UsersDir)
+	diags = append(diags, d...)
+	userPaths, d, err := listJSON(fsys, UsersDir)
 	if err != nil {
 		return nil, nil, err
 	}
+	diags = append(diags, d...)
 
 	clusters := make([]Cluster, len(clusterPaths))
 	clusterSrcs, d, err := readAll(fsys, clusterPaths, kindCluster, func(i int) any { return &clusters[i] }, o)
@@ -177,23 +187,115 @@ func uniqueNames(diags *diag.List, what string, srcs []*Source, name func(int) s
 	return keep
 }
 
-// listJSON returns the sorted paths of the .json files directly in dir. A
-// missing directory is an empty one.
-func listJSON(fsys fs.FS, dir string) ([]string, error) {
-	entries, err := fs.ReadDir(fsys, dir)
+// LoadDir loads the working tree at dir, as Load does, through an os.Root:
+// Load refuses the links it sees when listing, and the root makes sure that
+// no read leaves dir even if a link appears between listing and reading.
+func LoadDir(dir string, today time.Time, opts ...Option) (*Loaded, diag.List, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open repository: %w", err)
+	}
+	defer root.Close()
+	return Load(root.FS(), today, opts...)
+}
+
+// readSettings reads dbusers.json, which every repository must have, into v.
+func readSettings(fsys fs.FS, v *Settings, o options) (*Source, diag.List, error) {
+	fi, err := fs.Lstat(fsys, SettingsFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, diag.List{{File: SettingsFile, Severity: diag.Error,
+			Message: "dbusers.json is missing: every repository needs fleet settings (prefix, removal limit, SSM parameter)"}}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("read %s: %w", SettingsFile, err)
+	}
+	if d, bad := refuse(SettingsFile, fi.Mode(), false); bad {
+		return nil, diag.List{d}, nil
+	}
+	return readDecl(fsys, SettingsFile, kindSettings, v, o)
+}
+
+// listJSON returns the sorted paths of the regular .json files directly in
+// dir, and a diagnostic for every other entry with a .json name and for a
+// dir that is not a directory. A missing directory is an empty one.
+func listJSON(fsys fs.FS, dir string) ([]string, diag.List, error) {
+	fi, err := fs.Lstat(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	if d, bad := refuse(dir, fi.Mode(), true); bad {
+		return nil, diag.List{d}, nil
+	}
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	var paths []string
+	var diags diag.List
 	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") {
-			paths = append(paths, path.Join(dir, e.Name()))
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue // a README, or a directory of notes: not a declaration
 		}
+		p := path.Join(dir, e.Name())
+		// Type comes from the directory listing and describes the entry
+		// itself: a link is ModeSymlink here whatever it points at.
+		if d, bad := refuse(p, e.Type(), false); bad {
+			diags = append(diags, d)
+			continue
+		}
+		paths = append(paths, p)
 	}
-	return paths, nil
+	return paths, diags, nil
+}
+
+// refuse reports whether an entry of type mode at p is other than what a
+// declaration needs there (a regular file, or with dir a directory), and
+// if so the diagnostic that says what it is and that it was not read.
+func refuse(p string, mode fs.FileMode, dir bool) (diag.Diagnostic, bool) {
+	t := mode.Type()
+	want := "a regular file"
+	if dir {
+		if t == fs.ModeDir {
+			return diag.Diagnostic{}, false
+		}
+		want = "a directory"
+	} else if t == 0 {
+		return diag.Diagnostic{}, false
+	}
+	name := path.Base(p)
+	var msg string
+	if t&fs.ModeSymlink != 0 {
+		fix := "put the file itself here"
+		if dir {
+			fix = "make it a directory"
+		}
+		msg = fmt.Sprintf("%s is a symbolic link and was not followed: declarations are read only from "+
+			"regular files in the repository, whose content a reviewer sees in the pull request; %s", name, fix)
+	} else {
+		msg = fmt.Sprintf("%s is %s, not %s, so it was not read", name, describeType(t), want)
+	}
+	return diag.Diagnostic{File: p, Severity: diag.Error, Message: msg}, true
+}
+
+// describeType names a file type for a message.
+func describeType(t fs.FileMode) string {
+	switch {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	// Irregular: what os cannot name, and what gitfs makes of a submodule.
+	return "a special entry (a git submodule, say)"
 }
 
 // readAll reads files concurrently (schema validation dominates load time)
@@ -232,12 +334,18 @@ func readAll(fsys fs.FS, paths []string, k kind, target func(int) any, o options
 func readDecl(fsys fs.FS, p string, k kind, v any, o options) (*Source, diag.List, error) {
 	f, err := fsys.Open(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, err
-		}
 		return nil, nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	defer f.Close()
+	// The listing said a regular file; what was opened must be one too (a
+	// file replaced since, or an fs.FS without type bits in its listing).
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if d, bad := refuse(p, fi.Mode(), false); bad {
+		return nil, diag.List{d}, nil
+	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", p, err)

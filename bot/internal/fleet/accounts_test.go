@@ -35,7 +35,7 @@ func TestHandleRefusesUnmanagedAccount(t *testing.T) {
 	cfg := testConfig(t, w)
 	cfg.ManagedAccounts = map[string]bool{acctA: true}
 	var out syncBuffer
-	rep, err := Handle(context.Background(), w.deps(&out, conn), cfg, []byte(`{}`))
+	rep, err := Handle(context.Background(), w.deps(&out, conn), cfg, []byte(`{"dry_run": false}`))
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 cluster(s) failed: c-two") {
 		t.Fatalf("error = %v", err)
 	}
@@ -96,7 +96,7 @@ func TestHandleRefusesCredentialsFromAnotherAccount(t *testing.T) {
 	var out syncBuffer
 	deps := w.deps(&out, conn)
 	deps.STS = otherAccountSTS{api: w.sts, account: acctC}
-	rep, err := Handle(context.Background(), deps, testConfig(t, w), []byte(`{"clusters": ["c-ok"]}`))
+	rep, err := Handle(context.Background(), deps, testConfig(t, w), []byte(`{"dry_run": false, "clusters": ["c-ok"]}`))
 	if err == nil || !strings.Contains(err.Error(), "1 of 1 cluster(s) failed: c-ok") {
 		t.Fatalf("error = %v", err)
 	}

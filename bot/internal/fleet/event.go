@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+
+	"github.com/dbusers/dbusers/bot/internal/jsonpos"
 )
 
 // Trigger says why the Lambda runs.
@@ -20,7 +23,8 @@ const (
 	// TriggerSchedule is an EventBridge "Scheduled Event": drift repair and
 	// expiry.
 	TriggerSchedule Trigger = "schedule"
-	// TriggerInvoke is a direct invoke: {"dry_run": true, "clusters": [...]}.
+	// TriggerInvoke is a direct invoke: {"dry_run": true, "clusters": [...]},
+	// which must say "dry_run" (true or false); "clusters" is optional.
 	TriggerInvoke Trigger = "invoke"
 )
 
@@ -47,35 +51,27 @@ const (
 	maxInvokedClusters = 10000
 )
 
-// envelope is the part of an EventBridge event the Lambda reads.
-type envelope struct {
-	Source     string          `json:"source"`
-	DetailType string          `json:"detail-type"`
-	Detail     json.RawMessage `json:"detail"`
-}
-
-// parameterChange is the detail of a "Parameter Store Change" event.
-type parameterChange struct {
-	Name      string `json:"name"`
-	Operation string `json:"operation"`
-}
-
-// invoke is a direct invoke's payload. Unknown fields are refused: a typo
-// such as "dryrun" must not turn a dry run into an applying one.
-type invoke struct {
-	DryRun   *bool    `json:"dry_run"`
-	Clusters []string `json:"clusters"`
-}
+// errNoDryRun refuses a direct invoke that does not say whether to apply.
+// Applying is what an invoke does when asked; it must never be what one
+// does because a field was left out (peribolos applies only with
+// --confirm, for the same reason).
+var errNoDryRun = errors.New(`direct invoke: say "dry_run": true to plan or "dry_run": false to apply; nothing was changed`)
 
 // DecodeEvent tells the three kinds of event apart and returns what to run.
 // pointer is the pointer parameter's name: a change event for any other
 // parameter, or one that deletes the pointer, is ignored (Request.Ignore),
-// not an error. Malformed JSON, an EventBridge event of another kind and a
-// direct invoke with unknown fields are errors.
+// not an error. Malformed JSON, a key repeated in one object, an
+// EventBridge event of another kind and a direct invoke with unknown fields
+// or without "dry_run" are errors.
+//
+// Fields are matched exactly. encoding/json matches struct fields without
+// regard to case and keeps the last of a repeated key, so
+// {"dry_run": true, "DRY_RUN": false} or {"dry_run": true, "dry_run": false}
+// would apply while a person reading the event sees a dry run.
 func DecodeEvent(raw []byte, pointer string) (Request, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
-		return Request{}, errors.New("event is empty: want an EventBridge event or {\"dry_run\": ..., \"clusters\": [...]}")
+		return Request{}, errors.New("event is empty: want an EventBridge event or {\"dry_run\": true|false, \"clusters\": [...]}")
 	}
 	if len(raw) > maxEventBytes {
 		return Request{}, fmt.Errorf("event is %d bytes, more than the %d accepted", len(raw), maxEventBytes)
@@ -86,56 +82,86 @@ func DecodeEvent(raw []byte, pointer string) (Request, error) {
 	}
 	_, hasSource := fields["source"]
 	_, hasDetailType := fields["detail-type"]
-	if hasSource || hasDetailType {
-		return decodeEventBridge(raw, pointer)
+	eventBridge := hasSource || hasDetailType
+	what := "direct invoke"
+	if eventBridge {
+		what = "EventBridge event"
 	}
-	return decodeInvoke(raw)
+	// The declaration loader's parser, which refuses a key repeated in
+	// one object at any depth; its message names the key and its line and
+	// column, and quotes nothing else of the event.
+	if _, err := jsonpos.Parse(raw); err != nil {
+		return Request{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if eventBridge {
+		return decodeEventBridge(fields, pointer)
+	}
+	return decodeInvoke(fields)
 }
 
-func decodeEventBridge(raw []byte, pointer string) (Request, error) {
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return Request{}, fmt.Errorf("EventBridge event: %s", jsonProblem(err))
+func decodeEventBridge(fields map[string]json.RawMessage, pointer string) (Request, error) {
+	var source, detailType string
+	if err := field(fields, "source", &source, "a string"); err != nil {
+		return Request{}, fmt.Errorf("EventBridge event: %w", err)
+	}
+	if err := field(fields, "detail-type", &detailType, "a string"); err != nil {
+		return Request{}, fmt.Errorf("EventBridge event: %w", err)
 	}
 	switch {
-	case env.Source == sourceSSM && env.DetailType == detailParameter:
-		var d parameterChange
-		if len(env.Detail) == 0 {
-			return Request{}, fmt.Errorf("%s event: detail: %s", detailParameter, jsonProblem(nil))
+	case source == sourceSSM && detailType == detailParameter:
+		var detail map[string]json.RawMessage
+		if err := field(fields, "detail", &detail, "an object"); err != nil {
+			return Request{}, fmt.Errorf("%s event: %w", detailParameter, err)
 		}
-		if err := json.Unmarshal(env.Detail, &d); err != nil {
-			return Request{}, fmt.Errorf("%s event: detail: %s", detailParameter, jsonProblem(err))
+		if detail == nil {
+			return Request{}, fmt.Errorf("%s event: detail: missing or null", detailParameter)
+		}
+		var name, operation string
+		if err := field(detail, "name", &name, "a string"); err != nil {
+			return Request{}, fmt.Errorf("%s event: detail: %w", detailParameter, err)
+		}
+		if err := field(detail, "operation", &operation, "a string"); err != nil {
+			return Request{}, fmt.Errorf("%s event: detail: %w", detailParameter, err)
 		}
 		req := Request{Trigger: TriggerPublish}
 		switch {
-		case d.Name != pointer:
-			req.Ignore = fmt.Sprintf("change to parameter %q, not the pointer %q", d.Name, pointer)
-		case d.Operation != "Create" && d.Operation != "Update":
-			req.Ignore = fmt.Sprintf("operation %q on the pointer: only Create and Update publish a configuration", d.Operation)
+		case name != pointer:
+			req.Ignore = fmt.Sprintf("change to parameter %q, not the pointer %q", name, pointer)
+		case operation != "Create" && operation != "Update":
+			req.Ignore = fmt.Sprintf("operation %q on the pointer: only Create and Update publish a configuration", operation)
 		}
 		return req, nil
-	case env.Source == sourceEvents && env.DetailType == detailScheduled:
+	case source == sourceEvents && detailType == detailScheduled:
 		return Request{Trigger: TriggerSchedule}, nil
 	}
 	return Request{}, fmt.Errorf("unsupported EventBridge event: source %q, detail-type %q (want %s %q or %s %q)",
-		env.Source, env.DetailType, sourceSSM, detailParameter, sourceEvents, detailScheduled)
+		source, detailType, sourceSSM, detailParameter, sourceEvents, detailScheduled)
 }
 
-func decodeInvoke(raw []byte) (Request, error) {
-	var in invoke
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return Request{}, fmt.Errorf("direct invoke: %s (want {\"dry_run\": true|false, \"clusters\": [\"name\", ...]})", jsonProblem(err))
+func decodeInvoke(fields map[string]json.RawMessage) (Request, error) {
+	// "dry_run" and "clusters" are the only fields; any other is refused,
+	// so that a typo such as "dryrun" cannot pass unnoticed.
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if k != "dry_run" && k != "clusters" {
+			return Request{}, fmt.Errorf("direct invoke: unknown field %s (want {\"dry_run\": true|false, \"clusters\": [\"name\", ...]})", jsonpos.Quote(k))
+		}
 	}
-	if dec.More() {
-		return Request{}, errors.New("direct invoke: more than one JSON value")
+	var dryRun *bool
+	if err := field(fields, "dry_run", &dryRun, "true or false"); err != nil {
+		return Request{}, fmt.Errorf("direct invoke: %w", err)
 	}
-	if len(in.Clusters) > maxInvokedClusters {
-		return Request{}, fmt.Errorf("direct invoke: %d clusters named, more than %d", len(in.Clusters), maxInvokedClusters)
+	if dryRun == nil { // missing or null
+		return Request{}, errNoDryRun
 	}
-	req := Request{Trigger: TriggerInvoke, DryRun: in.DryRun != nil && *in.DryRun}
-	for i, c := range in.Clusters {
+	var clusters []string
+	if err := field(fields, "clusters", &clusters, "a list of cluster names"); err != nil {
+		return Request{}, fmt.Errorf("direct invoke: %w", err)
+	}
+	if len(clusters) > maxInvokedClusters {
+		return Request{}, fmt.Errorf("direct invoke: %d clusters named, more than %d", len(clusters), maxInvokedClusters)
+	}
+	req := Request{Trigger: TriggerInvoke, DryRun: *dryRun}
+	for i, c := range clusters {
 		if strings.TrimSpace(c) == "" {
 			return Request{}, fmt.Errorf("direct invoke: clusters[%d] is empty", i)
 		}
@@ -144,6 +170,24 @@ func decodeInvoke(raw []byte) (Request, error) {
 	slices.Sort(req.Clusters)
 	req.Clusters = slices.Compact(req.Clusters)
 	return req, nil
+}
+
+// field decodes the value of the key name, matched exactly, into v; want
+// says what v holds, for the message. A missing key leaves v as it is, as
+// encoding/json does.
+func field(fields map[string]json.RawMessage, name string, v any, want string) error {
+	raw, ok := fields[name]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return fmt.Errorf("field %s: want %s, got JSON %s", name, want, typ.Value)
+		}
+		return fmt.Errorf("field %s: %s", name, jsonProblem(err))
+	}
+	return nil
 }
 
 // jsonProblem describes a decoding error without quoting the input.

@@ -446,7 +446,7 @@ func TestHandleRefusesUnresolvableBundle(t *testing.T) {
 }
 
 // TestHandleDryRun: a direct invoke asking for a dry run, and the
-// environment's switch overriding an event that would apply, plan only.
+// environment's switch overriding an invoke that asks to apply, plan only.
 func TestHandleDryRun(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -454,7 +454,7 @@ func TestHandleDryRun(t *testing.T) {
 		force bool
 	}{
 		{"direct invoke", func(*world) []byte { return []byte(`{"dry_run": true, "clusters": ["c-ok"]}`) }, false},
-		{"DBUSERS_DRY_RUN", func(w *world) []byte { return []byte(`{"clusters": ["c-ok"]}`) }, true},
+		{"DBUSERS_DRY_RUN", func(w *world) []byte { return []byte(`{"dry_run": false, "clusters": ["c-ok"]}`) }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -483,15 +483,16 @@ func TestHandleDryRun(t *testing.T) {
 	}
 }
 
-// TestHandleRefusedAndIgnored: unknown clusters in a direct invoke refuse
-// the invocation before any cluster runs; a change to another parameter
-// and a deletion of the pointer are ignored.
+// TestHandleRefusedAndIgnored: unknown clusters, a misspelt field, a
+// missing "dry_run" or a repeated key in a direct invoke refuse the
+// invocation before any cluster runs; a change to another parameter and a
+// deletion of the pointer are ignored.
 func TestHandleRefusedAndIgnored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w, srv, conn, _ := smallFleet(t)
 	var out syncBuffer
-	rep, err := Handle(ctx, w.deps(&out, conn), testConfig(t, w), []byte(`{"clusters": ["c-ok", "nope", "c-zz"]}`))
+	rep, err := Handle(ctx, w.deps(&out, conn), testConfig(t, w), []byte(`{"dry_run": false, "clusters": ["c-ok", "nope", "c-zz"]}`))
 	if err == nil || rep != nil || !strings.Contains(err.Error(), `unknown cluster(s) "c-zz", "nope"`) {
 		t.Fatalf("unknown clusters: %v, %+v", err, rep)
 	}
@@ -512,9 +513,20 @@ func TestHandleRefusedAndIgnored(t *testing.T) {
 	if err == nil || rep != nil || !strings.Contains(err.Error(), `unknown field "cluster"`) {
 		t.Errorf("typo: %v", err)
 	}
+	// An invoke that does not say whether to apply, or says it twice, runs
+	// nothing.
+	for _, event := range []string{`{"clusters": ["c-ok"]}`, `{}`, `{"dry_run": true, "dry_run": false}`} {
+		rep, err = Handle(ctx, w.deps(&out, conn), testConfig(t, w), []byte(event))
+		if err == nil || rep != nil {
+			t.Errorf("%s: %+v, %v; want it refused", event, rep, err)
+		}
+	}
+	if len(w.sts.calls) != 0 || len(srv.accounts(t, w.name)) != 0 {
+		t.Error("a refused invocation ran clusters")
+	}
 
 	// A whole run: c-two is unreachable, c-ok applies.
-	rep, err = Handle(ctx, w.deps(&out, conn), testConfig(t, w), []byte(`{}`))
+	rep, err = Handle(ctx, w.deps(&out, conn), testConfig(t, w), []byte(`{"dry_run": false}`))
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 cluster(s) failed: c-two") {
 		t.Fatalf("full run: %v", err)
 	}

@@ -73,6 +73,12 @@ func (r Repo) Subject(ctx context.Context, rev string) (string, error) {
 // Tree returns the files under paths (files or directories, relative to
 // Dir) at commit rev, as an in-memory file system rooted at Dir, so that it
 // matches os.DirFS(Dir) when Dir is a subdirectory of the repository.
+//
+// Entries keep their kind, as os.DirFS would show a checkout: a symbolic
+// link (mode 120000) is an fs.ModeSymlink entry whose data is the link's
+// target, as in fstest.MapFS, and a submodule (mode 160000) is an
+// fs.ModeIrregular entry without data. config.Load refuses both by their
+// type; reading a link as a file would take its target path for content.
 func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, error) {
 	// No --full-tree: git ls-tree run in Dir reads paths relative to Dir
 	// and prints them relative to Dir.
@@ -81,9 +87,13 @@ func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, err
 	if err != nil {
 		return nil, err
 	}
-	type entry struct{ path, sha string }
+	type entry struct {
+		path, sha string
+		mode      fs.FileMode
+	}
 	var entries []entry
 	var batch bytes.Buffer
+	mfs := fstest.MapFS{}
 	for _, rec := range bytes.Split(out, []byte{0}) {
 		if len(rec) == 0 {
 			continue
@@ -93,13 +103,19 @@ func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, err
 		if !ok || len(fields) != 3 {
 			return nil, fmt.Errorf("git ls-tree: unexpected line %q", rec)
 		}
-		if fields[1] != "blob" {
-			continue // submodules and the like hold no declarations
+		mode, ok := fileMode(fields[0])
+		if !ok {
+			return nil, fmt.Errorf("git ls-tree: unexpected mode %q of %q", fields[0], path)
 		}
-		entries = append(entries, entry{string(path), fields[2]})
+		if mode&fs.ModeIrregular != 0 {
+			// A submodule's object is a commit of another repository,
+			// which this one does not hold.
+			mfs[string(path)] = &fstest.MapFile{Mode: mode}
+			continue
+		}
+		entries = append(entries, entry{string(path), fields[2], mode})
 		batch.WriteString(fields[2] + "\n")
 	}
-	mfs := fstest.MapFS{}
 	if len(entries) == 0 {
 		return mfs, nil
 	}
@@ -128,9 +144,26 @@ func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, err
 		if _, err := rd.Discard(1); err != nil { // the newline after each blob
 			return nil, fmt.Errorf("git cat-file: %w", err)
 		}
-		mfs[e.path] = &fstest.MapFile{Data: data, Mode: 0o644, ModTime: time.Time{}}
+		mfs[e.path] = &fstest.MapFile{Data: data, Mode: e.mode, ModTime: time.Time{}}
 	}
 	return mfs, nil
+}
+
+// fileMode converts the mode of a git tree entry (other than a tree, which
+// ls-tree -r descends into; git prints modes in canonical form) to a file
+// mode.
+func fileMode(gitMode string) (fs.FileMode, bool) {
+	switch gitMode {
+	case "100644":
+		return 0o644, true
+	case "100755":
+		return 0o755, true
+	case "120000":
+		return fs.ModeSymlink | 0o777, true
+	case "160000":
+		return fs.ModeIrregular, true
+	}
+	return 0, false
 }
 
 // ErrNotRepository is returned when the directory is not inside a git

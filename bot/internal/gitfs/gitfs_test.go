@@ -11,9 +11,11 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/gittest"
 )
 
@@ -157,19 +159,151 @@ func TestTreeOfSubdirectory(t *testing.T) {
 	}
 }
 
-func TestTreeSkipsSubmodules(t *testing.T) {
+// TestTreeKeepsLinksAndSubmodules: a symbolic link in a revision is a link
+// in its tree (not a file holding the target's path), a submodule is an
+// irregular entry, and an executable file is a regular file, as a checkout
+// read with os.DirFS would show them.
+func TestTreeKeepsLinksAndSubmodules(t *testing.T) {
 	r := newTestRepo(t)
-	r.Write(map[string]string{"users/alice.json": "alice\n"})
+	r.Write(map[string]string{
+		"users/alice.json":   "alice\n",
+		"users/tool.json":    "executable\n",
+		"fleet/prod.json":    "prod\n",
+		"clusters/real.json": "real\n",
+	})
+	if err := os.Chmod(filepath.Join(r.Dir, "users", "tool.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"users/zed.json":    "/etc/passwd",
+		"users/inside.json": "alice.json",
+		"dbusers.json":      "fleet/settings.json",
+	} {
+		if err := os.Symlink(target, filepath.Join(r.Dir, filepath.FromSlash(link))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r.Commit("one")
-	// A gitlink (mode 160000) under users/ is not a declaration.
-	r.Git("update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",users/vendored")
+	// A linked directory: clusters becomes a link to fleet.
+	r.Git("rm", "-rq", "clusters")
+	if err := os.Symlink("fleet", filepath.Join(r.Dir, "clusters")); err != nil {
+		t.Fatal(err)
+	}
+	r.Commit("linked directory")
+	// A gitlink (mode 160000) under users/, which has no working tree
+	// (so not r.Commit, whose add -A would stage its removal).
+	r.Git("update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",users/vendored.json")
 	r.Git("commit", "-q", "-m", "submodule")
-	fsys, err := Repo{Dir: r.Dir}.Tree(context.Background(), "HEAD", "users")
+
+	fsys, err := Repo{Dir: r.Dir}.Tree(context.Background(), "HEAD", "dbusers.json", "clusters", "users")
 	if err != nil {
 		t.Fatalf("Tree: %v", err)
 	}
-	if diff := cmp.Diff(map[string]string{"users/alice.json": "alice\n"}, files(t, fsys)); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	type kind struct {
+		Mode   fs.FileMode
+		Target string // of a link
+		Data   string // of a file
+	}
+	want := map[string]kind{
+		"dbusers.json":        {Mode: fs.ModeSymlink | 0o777, Target: "fleet/settings.json"},
+		"clusters":            {Mode: fs.ModeSymlink | 0o777, Target: "fleet"},
+		"users/alice.json":    {Mode: 0o644, Data: "alice\n"},
+		"users/inside.json":   {Mode: fs.ModeSymlink | 0o777, Target: "alice.json"},
+		"users/tool.json":     {Mode: 0o755, Data: "executable\n"},
+		"users/vendored.json": {Mode: fs.ModeIrregular},
+		"users/zed.json":      {Mode: fs.ModeSymlink | 0o777, Target: "/etc/passwd"},
+	}
+	got := map[string]kind{}
+	for p := range want {
+		fi, err := fs.Lstat(fsys, p)
+		if err != nil {
+			t.Errorf("Lstat(%s): %v", p, err)
+			continue
+		}
+		k := kind{Mode: fi.Mode()}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if k.Target, err = fs.ReadLink(fsys, p); err != nil {
+				t.Errorf("ReadLink(%s): %v", p, err)
+			}
+		case fi.Mode().IsRegular():
+			data, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				t.Errorf("ReadFile(%s): %v", p, err)
+			}
+			k.Data = string(data)
+		}
+		got[p] = k
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+	// The loader takes the kind of an entry from its directory listing.
+	entries, err := fs.ReadDir(fsys, "users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]fs.FileMode{}
+	for _, e := range entries {
+		types[e.Name()] = e.Type()
+	}
+	wantTypes := map[string]fs.FileMode{"alice.json": 0, "inside.json": fs.ModeSymlink, "tool.json": 0,
+		"vendored.json": fs.ModeIrregular, "zed.json": fs.ModeSymlink}
+	if diff := cmp.Diff(wantTypes, types); diff != "" {
+		t.Errorf("ReadDir(users) types (-want +got):\n%s", diff)
+	}
+	// Nothing under the linked directory is in the tree: git does not
+	// follow links, and neither does Tree.
+	if _, err := fs.Lstat(fsys, "clusters/prod.json"); err == nil {
+		t.Error("clusters/prod.json is in the tree through the link clusters -> fleet")
+	}
+}
+
+// TestTreeLinksAreRefusedByLoad: at a pull request's base, as in the
+// working tree, the loader reports every link and submodule where a
+// declaration belongs, and reads none.
+func TestTreeLinksAreRefusedByLoad(t *testing.T) {
+	r := newTestRepo(t)
+	r.Write(map[string]string{
+		"settings/dbusers.json": `{"prefix": "acme"}` + "\n",
+		"users/alice.json":      "{\n",
+	})
+	for link, target := range map[string]string{
+		"dbusers.json":   "settings/dbusers.json",
+		"users/zed.json": "alice.json",
+		"clusters":       "settings",
+	} {
+		if err := os.Symlink(target, filepath.Join(r.Dir, filepath.FromSlash(link))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Commit("links")
+	r.Git("update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",users/vendored.json")
+	r.Git("commit", "-q", "-m", "submodule")
+
+	fsys, err := Repo{Dir: r.Dir}.Tree(context.Background(), "HEAD", "dbusers.json", "clusters", "users")
+	if err != nil {
+		t.Fatalf("Tree: %v", err)
+	}
+	_, diags, err := config.Load(fsys, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.File+": "+d.Message)
+	}
+	const notFollowed = " is a symbolic link and was not followed: declarations are read only from regular files " +
+		"in the repository, whose content a reviewer sees in the pull request; "
+	want := []string{
+		"clusters: clusters" + notFollowed + "make it a directory",
+		"dbusers.json: dbusers.json" + notFollowed + "put the file itself here",
+		"users/alice.json: invalid JSON: unexpected end of file, expected a quoted key",
+		"users/vendored.json: vendored.json is a special entry (a git submodule, say), not a regular file, so it was not read",
+		"users/zed.json: zed.json" + notFollowed + "put the file itself here",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
 	}
 }
 
