@@ -4,5 +4,7 @@
 // that owns clusters, for StackSets) and github-oidc.yaml (the role the
 // publish workflow assumes). It has no Go API: its tests parse the
 // templates and hold them to the names the code uses and to least
-// privilege. docs/deploy.md says how to deploy them.
+// privilege, and hold the GitHub Actions workflows (.github/workflows),
+// which hold the publish role, to pinned actions and pipefail.
+// docs/deploy.md says how to deploy the templates.
 package deploy

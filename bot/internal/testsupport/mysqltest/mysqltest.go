@@ -1,14 +1,18 @@
 // Package mysqltest gives integration tests the live MySQL-compatible
 // servers they run against: the embedded go-mysql-server, started in the
-// test process, which every machine with Go has; and the MariaDB server
-// named by DBUSERS_TEST_MARIADB_DSN (bash .ci/run starts one and sets it),
-// which test packages share while they run in parallel.
+// test process, which every machine with Go has; and one real server per
+// flavor (MariaDB, MySQL 5.7, 8.0 and 8.4), each named by its own
+// environment variable, which test packages share while they run in
+// parallel. bash .ci/run starts MariaDB and sets DBUSERS_TEST_MARIADB_DSN;
+// the MySQL jobs of .github/workflows/ci.yml set the MySQL variables.
 //
 // It exists so that every package reaches the servers the same way: one
-// variable, one loud skip when it is not set (a green run without MariaDB
-// must say what did not run), and one way to claim and clean up a corner
-// of a shared server: names no other test uses, and everything created
-// dropped when the test ends.
+// variable per flavor, one loud skip when it is not set (a green run
+// without a server must say what did not run), and one way to claim and
+// clean up a corner of a shared server: names no other test uses, and
+// everything created dropped when the test ends. Like skeema's
+// SKEEMA_TEST_IMAGES, the list of flavors is what EachServer runs a test
+// against.
 //
 // Like net/http/httptest it is an ordinary package that only tests import.
 package mysqltest
@@ -16,6 +20,7 @@ package mysqltest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -30,15 +35,75 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 )
 
-// MariaDBEnv names the environment variable that holds the root DSN of the
-// MariaDB server the tests also run against, e.g.
-// root@unix(/run/mysqld/mysqld.sock)/.
-const MariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
+// The environment variables that hold root's DSN (go-sql-driver/mysql
+// syntax) of the real server of each flavor the tests also run against,
+// e.g. root@unix(/run/mysqld/mysqld.sock)/ or root:pw@tcp(127.0.0.1:3306)/.
+const (
+	MariaDBEnv = "DBUSERS_TEST_MARIADB_DSN"
+	MySQL57Env = "DBUSERS_TEST_MYSQL57_DSN"
+	MySQL80Env = "DBUSERS_TEST_MYSQL80_DSN"
+	MySQL84Env = "DBUSERS_TEST_MYSQL84_DSN"
+)
+
+// Real is one flavor of real server that tests reach through an
+// environment variable.
+type Real struct {
+	// Name is the server's subtest name in EachServer and its Server.Name.
+	Name string
+	// Label names the server in messages, e.g. "MySQL 8.0".
+	Label  string
+	Env    string
+	Flavor flavor.Flavor
+	// Engine is what a cluster file declares for the server.
+	Engine string
+
+	example string // a value for Env, for the skip message
+	setBy   string // what sets Env, for the skip message
+	// isVersion reports whether VERSION() is this flavor's: a variable
+	// that names the wrong server would fail every test in a confusing way.
+	isVersion func(version string) bool
+}
+
+const (
+	mysqlExample = "root:pw@tcp(127.0.0.1:3306)/"
+	mysqlSetBy   = "the mysql jobs of .github/workflows/ci.yml set them"
+)
+
+// reals are the real servers, in the order EachServer runs them.
+var reals = []Real{
+	{
+		Name: "mariadb", Label: "MariaDB", Env: MariaDBEnv, Flavor: flavor.MariaDB, Engine: "mariadb-10.11",
+		example: "root@unix(/run/mysqld/mysqld.sock)/", setBy: "bash .ci/run sets it",
+		isVersion: func(v string) bool { return strings.Contains(v, "MariaDB") },
+	},
+	{
+		Name: "mysql57", Label: "MySQL 5.7", Env: MySQL57Env, Flavor: flavor.MySQL57, Engine: "mysql-5.7",
+		example: mysqlExample, setBy: mysqlSetBy, isVersion: mysqlVersion("5.7."),
+	},
+	{
+		Name: "mysql80", Label: "MySQL 8.0", Env: MySQL80Env, Flavor: flavor.MySQL80, Engine: "mysql-8.0",
+		example: mysqlExample, setBy: mysqlSetBy, isVersion: mysqlVersion("8.0."),
+	},
+	{
+		// flavor.Flavor("mysql-8.4"): replace with flavor.MySQL84 once package flavor has it.
+		Name: "mysql84", Label: "MySQL 8.4", Env: MySQL84Env, Flavor: flavor.Flavor("mysql-8.4"), Engine: "mysql-8.4",
+		example: mysqlExample, setBy: mysqlSetBy, isVersion: mysqlVersion("8.4."),
+	},
+}
+
+// mysqlVersion matches the VERSION() of an Oracle MySQL release series.
+func mysqlVersion(prefix string) func(string) bool {
+	return func(v string) bool { return strings.HasPrefix(v, prefix) && !strings.Contains(v, "MariaDB") }
+}
+
+// Reals returns the real servers, in the order EachServer runs them after
+// the embedded one.
+func Reals() []Real { return slices.Clone(reals) }
 
 // Server is a live server a test uses as root.
 type Server struct {
-	// Name is "embedded" or "mariadb", and the name of the server's
-	// subtest in EachServer.
+	// Name is "embedded" or the Name of a Real ("mariadb", "mysql80", ...),
+	// and the name of the server's subtest in EachServer.
 	Name   string
 	Flavor flavor.Flavor
 	// Engine is what a cluster file declares for the server.
@@ -55,22 +120,60 @@ type Server struct {
 	cfg *mysql.Config // parsed DSN
 }
 
+// Missing is what a test says, loudly, when r's variable is not set;
+// untested says what therefore did not run.
+func (r Real) Missing(untested string) string {
+	return fmt.Sprintf("SKIPPING AGAINST %s: %s is not set (e.g. %s='%s', as %s); %s",
+		strings.ToUpper(r.Label), r.Env, r.Env, r.example, r.setBy, untested)
+}
+
+// Connect connects to the server of r's variable, and checks that it is a
+// server of r's flavor. Without the variable it skips the test with
+// r.Missing(untested); a set variable whose server cannot be reached fails
+// the test.
+func (r Real) Connect(tb testing.TB, untested string) *Server {
+	tb.Helper()
+	dsn := os.Getenv(r.Env)
+	if dsn == "" {
+		tb.Skip(r.Missing(untested))
+	}
+	s, err := r.open(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.DB.Close() })
+	return s
+}
+
+// open is Connect without the testing.TB.
+func (r Real) open(dsn string) (*Server, error) {
+	s := &Server{Name: r.Name, Flavor: r.Flavor, Engine: r.Engine, DSN: dsn, Shared: true}
+	if err := s.connect(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var version string
+	err := s.DB.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version)
+	if err == nil && !r.isVersion(version) {
+		err = fmt.Errorf("%s names a server whose VERSION() is %q, which is not %s", r.Env, version, r.Label)
+	}
+	if err != nil {
+		_ = s.DB.Close()
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	return s, nil
+}
+
 // MissingMariaDB is what a test says, loudly, when MariaDBEnv is not set;
 // untested says what therefore did not run.
-func MissingMariaDB(untested string) string {
-	return fmt.Sprintf("SKIPPING AGAINST MARIADB: %s is not set (e.g. %s='root@unix(/run/mysqld/mysqld.sock)/', as bash .ci/run sets it); %s",
-		MariaDBEnv, MariaDBEnv, untested)
-}
+func MissingMariaDB(untested string) string { return reals[0].Missing(untested) }
 
 // MariaDB connects to the MariaDB server of MariaDBEnv. Without the
 // variable it skips the test with MissingMariaDB(untested).
 func MariaDB(tb testing.TB, untested string) *Server {
 	tb.Helper()
-	dsn := os.Getenv(MariaDBEnv)
-	if dsn == "" {
-		tb.Skip(MissingMariaDB(untested))
-	}
-	return open(tb, &Server{Name: "mariadb", Flavor: flavor.MariaDB, Engine: "mariadb-10.11", DSN: dsn, Shared: true})
+	return reals[0].Connect(tb, untested)
 }
 
 // Embedded starts an embedded server with databases (created empty) for
@@ -93,36 +196,57 @@ func Embedded(tb testing.TB, databases ...string) *Server {
 	return open(tb, &Server{Name: "embedded", Flavor: flavor.Embedded, Engine: flavor.EmbeddedEngine, DSN: e.RootDSN()})
 }
 
-// open connects s.DB and checks that root can log in. Its errors never
-// show the DSN, which may hold a password.
+// open connects s.DB for a server nothing else closes, and closes it when
+// the test ends.
 func open(tb testing.TB, s *Server) *Server {
 	tb.Helper()
-	cfg, err := mysql.ParseDSN(s.DSN)
-	if err != nil {
-		tb.Fatalf("%s: the root DSN does not parse", s.Name)
+	if err := s.connect(); err != nil {
+		tb.Fatal(err)
 	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		tb.Fatalf("%s: %v", s.Name, err)
-	}
-	s.cfg, s.DB = cfg, sql.OpenDB(conn)
 	tb.Cleanup(func() { _ = s.DB.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.DB.PingContext(ctx); err != nil {
-		tb.Fatalf("%s: connect as root: %v", s.Name, err)
-	}
 	return s
 }
 
+// connect parses s.DSN, connects s.DB and checks that root can log in. Its
+// errors never show the DSN, which may hold a password. On error, s.DB is
+// closed.
+func (s *Server) connect() error {
+	cfg, err := mysql.ParseDSN(s.DSN)
+	if err != nil {
+		return fmt.Errorf("%s: the root DSN does not parse", s.Name)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	s.cfg, s.DB = cfg, sql.OpenDB(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.DB.PingContext(ctx); err != nil {
+		_ = s.DB.Close()
+		return fmt.Errorf("%s: connect as root: %w", s.Name, sanitize(err, cfg))
+	}
+	return nil
+}
+
+// sanitize keeps root's password out of an error. The driver's errors
+// name the address at most, but a server's error text is not the
+// driver's to control.
+func sanitize(err error, cfg *mysql.Config) error {
+	if cfg.Passwd == "" || !strings.Contains(err.Error(), cfg.Passwd) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), cfg.Passwd, "<password>"))
+}
+
 // EachServer runs fn in one subtest per server, named after it: the
-// embedded server always, and MariaDB, whose half skips loudly when
-// MariaDBEnv is not set.
+// embedded server always, then each of Reals, whose subtest skips loudly
+// (naming its variable) when its variable is not set.
 func EachServer(t *testing.T, fn func(t *testing.T, s *Server)) {
 	eachServer(t, false, fn)
 }
 
-// EachServerParallel is EachServer with the two subtests in parallel.
+// EachServerParallel is EachServer with the subtests in parallel.
 func EachServerParallel(t *testing.T, fn func(t *testing.T, s *Server)) {
 	eachServer(t, true, fn)
 }
@@ -134,13 +258,17 @@ func eachServer(t *testing.T, parallel bool, fn func(t *testing.T, s *Server)) {
 		}
 		fn(t, Embedded(t))
 	})
-	t.Run("mariadb", func(t *testing.T) {
-		s := MariaDB(t, "the MariaDB half of this test did NOT run; only the embedded server was tested")
-		if parallel {
-			t.Parallel()
-		}
-		fn(t, s)
-	})
+	for _, r := range reals {
+		t.Run(r.Name, func(t *testing.T) {
+			// Connected (or skipped) before t.Parallel, so the skip is
+			// reported at once rather than after the serial tests.
+			s := r.Connect(t, "this test did NOT run against "+r.Label)
+			if parallel {
+				t.Parallel()
+			}
+			fn(t, s)
+		})
+	}
 }
 
 // Config returns a copy of root's connection configuration, from which a
@@ -177,7 +305,13 @@ func (s *Server) drop(tb testing.TB, owns func(user string) bool, databases []st
 		tb.Errorf("cleanup: list accounts: %v", err)
 		return
 	}
+	// The databases go first: MySQL 8.0.22 and later refuse to drop an
+	// account that is the DEFINER of a view, routine, trigger or event,
+	// and a test's stored objects live in its databases.
 	var drop []string
+	for _, d := range databases {
+		drop = append(drop, "DROP DATABASE IF EXISTS `"+d+"`")
+	}
 	for rows.Next() {
 		var u, h string
 		if err := rows.Scan(&u, &h); err != nil {
@@ -189,9 +323,6 @@ func (s *Server) drop(tb testing.TB, owns func(user string) bool, databases []st
 		}
 	}
 	rows.Close()
-	for _, d := range databases {
-		drop = append(drop, "DROP DATABASE IF EXISTS `"+d+"`")
-	}
 	for _, q := range drop {
 		if _, err := s.DB.ExecContext(ctx, q); err != nil {
 			tb.Errorf("cleanup: %s: %v", q, err)

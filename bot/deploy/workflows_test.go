@@ -1,0 +1,606 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+// This file holds the repository's GitHub Actions workflows to two rules
+// that actionlint does not enforce, because they are what stands between
+// the publish role and code nobody reviewed, and between a failed publish
+// and a green run:
+//
+//   - every action is pinned to a full commit SHA, with its release tag in
+//     a comment for the reader (and for Dependabot): a tag such as v4 can
+//     be moved to other code by whoever controls the action's repository,
+//     and the publish job holds an OIDC token that becomes AWS credentials;
+//   - a run script with a pipeline runs under a shell with pipefail. A step
+//     without shell: runs `bash -e {0}`, which reports only the last
+//     command of a pipeline, so `dbusers publish | tee ...` passes when
+//     publish fails. `shell: bash` means `bash --noprofile --norc -eo
+//     pipefail {0}`.
+//
+// The workflows live in .github/workflows, and these tests read them from
+// there; the deploy package is where the repository's other deployment
+// artifacts are held to the code's expectations.
+
+// workflowGlobs find the workflow files, from this package's directory.
+var workflowGlobs = []string{"../../.github/workflows/*.yml", "../../.github/workflows/*.yaml"}
+
+var (
+	// fullSHA is a commit SHA as GitHub shows it and Dependabot writes it.
+	fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	// dockerDigest is a docker:// action pinned to an image digest.
+	dockerDigest = regexp.MustCompile(`^docker://[^@\s]+@sha256:[0-9a-f]{64}$`)
+	// tagComment is the "# v4.2.2" after a pinned SHA.
+	tagComment = regexp.MustCompile(`^#\s*\S`)
+	// pipefailOption finds -o pipefail in a custom shell, alone or after
+	// other single-letter options (-eo pipefail, -euo pipefail).
+	pipefailOption = regexp.MustCompile(`(^|\s)-[A-Za-z]*o\s+pipefail(\s|$)`)
+)
+
+// githubDefaultShell is what GitHub runs a step with when neither the step
+// nor a defaults: block names a shell (on Linux and macOS runners, which
+// are all this repository uses; Windows would run pwsh).
+const githubDefaultShell = "bash -e {0}"
+
+// problem is one broken rule, at a line of a workflow file.
+type problem struct {
+	line int
+	msg  string
+}
+
+func (p problem) String() string { return fmt.Sprintf("line %d: %s", p.line, p.msg) }
+
+// checkWorkflow returns every problem of one workflow file, ordered by
+// line. An error means the file could not be read as a workflow at all.
+func checkWorkflow(data []byte) ([]problem, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, errors.New("not a single YAML document")
+	}
+	top, err := mapping(doc.Content[0])
+	if err != nil {
+		return nil, err
+	}
+	workflowShell, err := defaultShell(top, "workflow defaults")
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := mapping(top["jobs"])
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	var problems []problem
+	for id, node := range jobs {
+		job, err := mapping(node)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", id, err)
+		}
+		// A job that calls a reusable workflow runs that workflow's code.
+		if u := job["uses"]; u != nil {
+			problems = append(problems, checkUses(u)...)
+		}
+		jobShell, err := defaultShell(job, "job defaults")
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", id, err)
+		}
+		if jobShell.value == "" {
+			jobShell = workflowShell
+		}
+		steps, err := sequence(job["steps"])
+		if err != nil {
+			return nil, fmt.Errorf("job %s: steps: %w", id, err)
+		}
+		for i, node := range steps {
+			step, err := mapping(node)
+			if err != nil {
+				return nil, fmt.Errorf("job %s: step %d: %w", id, i+1, err)
+			}
+			if u := step["uses"]; u != nil {
+				problems = append(problems, checkUses(u)...)
+			}
+			run := step["run"]
+			if run == nil {
+				continue
+			}
+			if run.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: run is not a string", run.Line)
+			}
+			sh := jobShell
+			if s := step["shell"]; s != nil {
+				if s.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("line %d: shell is not a string", s.Line)
+				}
+				sh = shell{value: strings.TrimSpace(s.Value), from: "step shell"}
+			}
+			if hasPipe(run.Value) && !pipefail(sh.value) {
+				problems = append(problems, problem{run.Line, fmt.Sprintf(
+					"job %s, step %s: run has a pipe (|), but its shell, %s, has no pipefail, so the step passes when a command before the last | fails; set `shell: bash` (or a defaults: run: shell: bash)",
+					id, stepName(step, i), sh)})
+			}
+		}
+	}
+	slices.SortFunc(problems, func(a, b problem) int {
+		if a.line != b.line {
+			return a.line - b.line
+		}
+		return strings.Compare(a.msg, b.msg)
+	})
+	return problems, nil
+}
+
+// checkUses checks one uses: value; see the file comment for why.
+func checkUses(n *yaml.Node) []problem {
+	ref := n.Value
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		return []problem{{n.Line, "uses is not a string"}}
+	case strings.HasPrefix(ref, "./"):
+		// A local action or reusable workflow is this repository's code,
+		// reviewed with the change that uses it.
+		return nil
+	case strings.HasPrefix(ref, "docker://"):
+		if !dockerDigest.MatchString(ref) {
+			return []problem{{n.Line, fmt.Sprintf("uses %q: pin the image by digest (docker://<image>@sha256:<64 hex>); a tag can be pushed again with other content", ref)}}
+		}
+		return nil
+	}
+	at := strings.LastIndex(ref, "@")
+	if at < 0 || !fullSHA.MatchString(ref[at+1:]) {
+		action := ref
+		if at >= 0 {
+			action = ref[:at]
+		}
+		return []problem{{n.Line, fmt.Sprintf("uses %q: pin it to a full 40-hex commit SHA with its tag in a comment (uses: %s@<sha> # <tag>); a tag or branch can be moved to other code", ref, action)}}
+	}
+	if !tagComment.MatchString(n.LineComment) {
+		return []problem{{n.Line, fmt.Sprintf("uses %q: no \"# <tag>\" comment after the SHA says which release it is", ref)}}
+	}
+	return nil
+}
+
+// shell is a step's effective shell: value is what shell: says ("" for
+// GitHub's default), from says where it was set.
+type shell struct {
+	value, from string
+}
+
+func (s shell) String() string {
+	switch s.value {
+	case "":
+		return githubDefaultShell + " (GitHub's default for a step with no shell)"
+	case "sh":
+		return "sh -e {0} (shell: sh, from the " + s.from + ")"
+	}
+	return fmt.Sprintf("%q (from the %s)", s.value, s.from)
+}
+
+// defaultShell reads defaults.run.shell of a workflow or job mapping;
+// its value is "" when there is none.
+func defaultShell(m map[string]*yaml.Node, from string) (shell, error) {
+	defaults, err := optionalMapping(m["defaults"])
+	if err != nil {
+		return shell{}, fmt.Errorf("defaults: %w", err)
+	}
+	run, err := optionalMapping(defaults["run"])
+	if err != nil {
+		return shell{}, fmt.Errorf("defaults.run: %w", err)
+	}
+	s := run["shell"]
+	if s == nil {
+		return shell{}, nil
+	}
+	if s.Kind != yaml.ScalarNode {
+		return shell{}, fmt.Errorf("line %d: defaults.run.shell is not a string", s.Line)
+	}
+	return shell{value: strings.TrimSpace(s.Value), from: from}, nil
+}
+
+// pipefail reports whether a step run with shell: value (after defaults;
+// "" for none) fails when any command of a pipeline fails.
+func pipefail(value string) bool {
+	switch value {
+	case "bash":
+		return true // bash --noprofile --norc -eo pipefail {0}
+	case "", "sh":
+		// bash -e {0}, sh -e {0}: dash, Ubuntu's sh, has no pipefail.
+		return false
+	case "pwsh", "powershell", "python", "cmd":
+		// Not a POSIX shell: this check cannot tell what a | does there,
+		// and refuses rather than guesses.
+		return false
+	}
+	return pipefailOption.MatchString(value)
+}
+
+// hasPipe reports whether script has a pipeline: a | that is not half of
+// ||. It is a heuristic, not a shell parser, and errs towards finding a
+// pipe, since a false one costs only a pipefail worth having anyway. It
+// skips what is quoted ('...', "...", \|), comments (# at the start of a
+// word), the >| redirection and ${{ }} expressions (GitHub replaces them
+// before the shell runs, and their || is not the shell's). A | in a
+// heredoc body, a case pattern (a|b)), arithmetic or a [[ =~ ]] regular
+// expression counts as a pipe.
+func hasPipe(script string) bool {
+	var inSingle, inDouble bool
+	for i := 0; i < len(script); i++ {
+		if strings.HasPrefix(script[i:], "${{") {
+			if end := strings.Index(script[i:], "}}"); end >= 0 {
+				i += end + 1
+				continue
+			}
+		}
+		c := script[i]
+		switch {
+		case inSingle:
+			inSingle = c != '\''
+		case c == '\\':
+			i++ // the next byte is literal, in "..." as well (\" and \\)
+		case inDouble:
+			inDouble = c != '"'
+		case c == '\'':
+			inSingle = true
+		case c == '"':
+			inDouble = true
+		case c == '#' && (i == 0 || strings.IndexByte(" \t\n;&|()<>", script[i-1]) >= 0):
+			if nl := strings.IndexByte(script[i:], '\n'); nl >= 0 {
+				i += nl
+			} else {
+				i = len(script)
+			}
+		case c == '|':
+			switch {
+			case i+1 < len(script) && script[i+1] == '|':
+				i++
+			case i > 0 && script[i-1] == '>':
+				// >| file: a redirection that overrides noclobber.
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stepName names a step for a message: its name, else its id, else its
+// position.
+func stepName(step map[string]*yaml.Node, i int) string {
+	for _, key := range []string{"name", "id"} {
+		if n := step[key]; n != nil && n.Kind == yaml.ScalarNode && n.Value != "" {
+			return fmt.Sprintf("%q", n.Value)
+		}
+	}
+	return fmt.Sprintf("%d", i+1)
+}
+
+// mapping returns the entries of a YAML mapping, following an alias. A
+// duplicate key is an error, as it is for actionlint: this check must not
+// read a different value than GitHub does.
+func mapping(n *yaml.Node) (map[string]*yaml.Node, error) {
+	if n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, errors.New("not a mapping")
+	}
+	m := make(map[string]*yaml.Node, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Value == "<<" {
+			return nil, fmt.Errorf("line %d: mapping keys must be plain strings", k.Line)
+		}
+		if _, dup := m[k.Value]; dup {
+			return nil, fmt.Errorf("line %d: duplicate key %q", k.Line, k.Value)
+		}
+		if v.Kind == yaml.AliasNode {
+			v = v.Alias
+		}
+		m[k.Value] = v
+	}
+	return m, nil
+}
+
+// optionalMapping is mapping, with no node meaning no entries.
+func optionalMapping(n *yaml.Node) (map[string]*yaml.Node, error) {
+	if n == nil {
+		return nil, nil
+	}
+	return mapping(n)
+}
+
+// sequence returns the items of a YAML sequence; no node means none (a
+// job that calls a reusable workflow has no steps).
+func sequence(n *yaml.Node) ([]*yaml.Node, error) {
+	if n == nil {
+		return nil, nil
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("line %d: not a sequence", n.Line)
+	}
+	return n.Content, nil
+}
+
+// TestWorkflows holds the repository's own workflows to the rules.
+func TestWorkflows(t *testing.T) {
+	var files []string
+	for _, g := range workflowGlobs {
+		m, err := filepath.Glob(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no workflow files match %v", workflowGlobs)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems, err := checkWorkflow(data)
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		for _, p := range problems {
+			t.Errorf("%s:%d: %s", filepath.Base(file), p.line, p.msg)
+		}
+	}
+}
+
+func TestCheckWorkflow(t *testing.T) {
+	const sha = "11d5960a326750d5838078e36cf38b85af677262"
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want []string // problems, as "line N: " and the start of the message
+	}{
+		{
+			name: "pinned with its tag",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: actions/checkout@" + sha + " # v4.4.0\n",
+		},
+		{
+			name: "a tag",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: actions/checkout@v4\n",
+			want: []string{`line 4: uses "actions/checkout@v4": pin it to a full 40-hex commit SHA`},
+		},
+		{
+			name: "a branch of an action in a subdirectory",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: github/codeql-action/init@main # main\n",
+			want: []string{`line 4: uses "github/codeql-action/init@main": pin it to a full 40-hex commit SHA with its tag in a comment (uses: github/codeql-action/init@<sha>`},
+		},
+		{
+			name: "a short SHA",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: actions/checkout@11d5960 # v4.4.0\n",
+			want: []string{`line 4: uses "actions/checkout@11d5960": pin it`},
+		},
+		{
+			name: "an upper-case SHA",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: actions/checkout@" + strings.ToUpper(sha) + " # v4.4.0\n",
+			want: []string{`line 4: uses "actions/checkout@` + strings.ToUpper(sha) + `": pin it`},
+		},
+		{
+			name: "no ref at all",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: actions/checkout\n",
+			want: []string{`line 4: uses "actions/checkout": pin it to a full 40-hex commit SHA with its tag in a comment (uses: actions/checkout@<sha>`},
+		},
+		{
+			name: "pinned without a tag comment",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: actions/checkout@" + sha + "\n        with:\n          fetch-depth: 0\n",
+			want: []string{`line 4: uses "actions/checkout@` + sha + `": no "# <tag>" comment`},
+		},
+		{
+			name: "an empty comment",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: actions/checkout@" + sha + " #\n",
+			want: []string{`line 4: uses "actions/checkout@` + sha + `": no "# <tag>" comment`},
+		},
+		{
+			name: "a local action",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: ./.github/actions/setup\n",
+		},
+		{
+			name: "a docker image by tag",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: docker://alpine:3.20\n",
+			want: []string{`line 4: uses "docker://alpine:3.20": pin the image by digest`},
+		},
+		{
+			name: "a docker image by digest",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: docker://alpine@sha256:" + strings.Repeat("ab", 32) + "\n",
+		},
+		{
+			name: "a reusable workflow by tag, and a local one",
+			yaml: "jobs:\n  a:\n    uses: acme/ci/.github/workflows/go.yml@v1\n  b:\n    uses: ./.github/workflows/local.yml\n",
+			want: []string{`line 3: uses "acme/ci/.github/workflows/go.yml@v1": pin it`},
+		},
+		{
+			name: "a pipe under GitHub's default shell",
+			yaml: "jobs:\n  a:\n    steps:\n      - name: Publish\n        run: |\n          make\n          dbusers publish | tee out\n",
+			want: []string{`line 5: job a, step "Publish": run has a pipe (|), but its shell, bash -e {0} (GitHub's default for a step with no shell), has no pipefail`},
+		},
+		{
+			name: "a pipe under the workflow's defaults",
+			yaml: "defaults:\n  run:\n    shell: bash\njobs:\n  a:\n    steps:\n      - run: a | b\n",
+		},
+		{
+			name: "job defaults bash win over workflow defaults sh",
+			yaml: "defaults:\n  run:\n    shell: sh\njobs:\n  a:\n    defaults:\n      run:\n        shell: bash\n    steps:\n      - run: a | b\n",
+		},
+		{
+			name: "job defaults sh win over workflow defaults bash",
+			yaml: "defaults:\n  run:\n    shell: bash\njobs:\n  a:\n    defaults:\n      run:\n        shell: sh\n    steps:\n      - id: pipe\n        run: a | b\n",
+			want: []string{`line 11: job a, step "pipe": run has a pipe (|), but its shell, sh -e {0} (shell: sh, from the job defaults), has no pipefail`},
+		},
+		{
+			name: "a step's sh wins over workflow defaults bash",
+			yaml: "defaults:\n  run:\n    shell: bash\njobs:\n  a:\n    steps:\n      - run: a | b\n        shell: sh\n",
+			want: []string{`line 7: job a, step 1: run has a pipe (|), but its shell, sh -e {0} (shell: sh, from the step shell), has no pipefail`},
+		},
+		{
+			name: "a custom shell with pipefail",
+			yaml: "jobs:\n  a:\n    steps:\n      - run: a | b\n        shell: bash -eo pipefail {0}\n      - run: a | b\n        shell: bash --noprofile --norc -e -o pipefail {0}\n",
+		},
+		{
+			name: "a custom shell without pipefail",
+			yaml: "jobs:\n  a:\n    steps:\n      - run: a | b\n        shell: bash -e {0}\n",
+			want: []string{`line 4: job a, step 1: run has a pipe (|), but its shell, "bash -e {0}" (from the step shell), has no pipefail`},
+		},
+		{
+			name: "a custom shell that turns pipefail off",
+			yaml: "jobs:\n  a:\n    steps:\n      - run: a | b\n        shell: bash +o pipefail {0}\n",
+			want: []string{`line 4: job a, step 1: run has a pipe (|), but its shell, "bash +o pipefail {0}"`},
+		},
+		{
+			name: "|| is not a pipe",
+			yaml: "jobs:\n  a:\n    steps:\n      - run: sudo systemctl stop mysql.service || true\n",
+		},
+		{
+			name: "a quoted | is not a pipe",
+			yaml: "jobs:\n  a:\n    steps:\n      - run: gh api x --jq '.[] | .number'\n",
+		},
+		{
+			name: "no run, no shell needed",
+			yaml: "jobs:\n  a:\n    steps:\n      - uses: ./local\n        with:\n          run: a | b\n",
+		},
+		{
+			name: "problems come in line order, across jobs",
+			yaml: "jobs:\n  z:\n    steps:\n      - uses: a/b@v1\n  a:\n    steps:\n      - uses: a/b@v2\n      - run: a | b\n",
+			want: []string{`line 4: uses "a/b@v1"`, `line 7: uses "a/b@v2"`, `line 8: job a, step 2: run has a pipe`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			problems, err := checkWorkflow([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for i, p := range problems {
+				s := p.String()
+				if i < len(tc.want) && strings.HasPrefix(s, tc.want[i]) {
+					s = tc.want[i] // matched: compare the prefix alone
+				}
+				got = append(got, s)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCheckWorkflowRefuses: what the check cannot read is an error, not a
+// pass.
+func TestCheckWorkflowRefuses(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"not YAML", "jobs: [", "yaml: "},
+		{"no jobs", "name: x\n", "jobs: not a mapping"},
+		{"a duplicate key", "jobs:\n  a:\n    steps:\n      - run: a | b\n        shell: bash\n        shell: sh\n", `job a: step 1: line 6: duplicate key "shell"`},
+		{"a merge key", "jobs:\n  a:\n    <<: {steps: []}\n", "job a: line 3: mapping keys must be plain strings"},
+		{"steps not a list", "jobs:\n  a:\n    steps: run\n", "job a: steps: line 3: not a sequence"},
+		{"run not a string", "jobs:\n  a:\n    steps:\n      - run: [a, b]\n", "line 4: run is not a string"},
+		{"defaults.run not a mapping", "defaults:\n  run: bash\njobs: {}\n", "defaults.run: not a mapping"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := checkWorkflow([]byte(tc.yaml))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error %v, want one starting %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHasPipe(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		want   bool
+	}{
+		{"a | b", true},
+		{"a|b", true},
+		{"a |& b", true},
+		{"make\ngo test ./... | tee log\n", true},
+		{`x=$(git log | head -1)`, true},
+		{"a || b", false},
+		{"a||b", false},
+		{"a || b | c", true},
+		{"a ||| b", true}, // || then |, as bash reads it
+		{"'a | b'", false},
+		{`"a | b"`, false},
+		{`"say \"|\""`, false},
+		{`echo "it's" | wc`, true},
+		{`echo 'say "hi"' | wc`, true},
+		{`echo a \| b`, false},
+		{"echo hi # a | b", false},
+		{"# a | b\necho hi", false},
+		{"echo a#b | c", true}, // # inside a word is not a comment
+		{`echo "${#pkgs[@]}" | c`, true},
+		{"echo hi >| file", false},
+		{"echo ${{ inputs.a || 'x' }}", false},
+		{"echo '${{ format('{0}', 'x') }}' | wc", true},
+		{"echo ${{ unterminated | b", true},
+		{"case $x in a|b) ;; esac", true}, // the documented false pipe
+		{"", false},
+	} {
+		if got := hasPipe(tc.script); got != tc.want {
+			t.Errorf("hasPipe(%q) = %v, want %v", tc.script, got, tc.want)
+		}
+	}
+}
+
+func TestPipefail(t *testing.T) {
+	for _, tc := range []struct {
+		shell string
+		want  bool
+	}{
+		{"", false},
+		{"bash", true},
+		{"sh", false},
+		{"pwsh", false},
+		{"python", false},
+		{"bash {0}", false},
+		{"bash -e {0}", false},
+		{"bash -o pipefail {0}", true},
+		{"bash -eo pipefail {0}", true},
+		{"bash -euxo pipefail {0}", true},
+		{"bash --noprofile --norc -eo pipefail {0}", true},
+		{"bash +o pipefail {0}", false},
+		{"bash -o pipefailure {0}", false},
+		{"bash -eopipefail {0}", false},
+	} {
+		if got := pipefail(tc.shell); got != tc.want {
+			t.Errorf("pipefail(%q) = %v, want %v", tc.shell, got, tc.want)
+		}
+	}
+}
+
+// FuzzHasPipe: the scanner never panics, finds no pipe without a |, and
+// finds none inside single quotes.
+func FuzzHasPipe(f *testing.F) {
+	for _, s := range []string{"a | b", "a || b", "'a|b'", `"a|b" | c`, "# a|b\nc", "${{ a || b }} | c", `a \| b`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		got := hasPipe(script)
+		if got && !strings.Contains(script, "|") {
+			t.Fatalf("hasPipe(%q) found a pipe with no |", script)
+		}
+		if quoted := "'" + script + "'"; !strings.Contains(script, "'") && hasPipe(quoted) {
+			t.Fatalf("hasPipe(%q) found a pipe inside single quotes", quoted)
+		}
+	})
+}
