@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
+	"github.com/dbusers/dbusers/bot/internal/quote"
 )
 
 // Trigger says why the Lambda runs.
@@ -143,7 +144,7 @@ func decodeInvoke(fields map[string]json.RawMessage) (Request, error) {
 	// so that a typo such as "dryrun" cannot pass unnoticed.
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		if k != "dry_run" && k != "clusters" {
-			return Request{}, fmt.Errorf("direct invoke: unknown field %s (want {\"dry_run\": true|false, \"clusters\": [\"name\", ...]})", jsonpos.Quote(k))
+			return Request{}, fmt.Errorf("direct invoke: unknown field %s (want {\"dry_run\": true|false, \"clusters\": [\"name\", ...]})", quote.Value(k))
 		}
 	}
 	var dryRun *bool

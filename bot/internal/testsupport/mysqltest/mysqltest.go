@@ -85,8 +85,7 @@ var reals = []Real{
 		example: mysqlExample, setBy: mysqlSetBy, isVersion: mysqlVersion("8.0."),
 	},
 	{
-		// flavor.Flavor("mysql-8.4"): replace with flavor.MySQL84 once package flavor has it.
-		Name: "mysql84", Label: "MySQL 8.4", Env: MySQL84Env, Flavor: flavor.Flavor("mysql-8.4"), Engine: "mysql-8.4",
+		Name: "mysql84", Label: "MySQL 8.4", Env: MySQL84Env, Flavor: flavor.MySQL84, Engine: "mysql-8.4",
 		example: mysqlExample, setBy: mysqlSetBy, isVersion: mysqlVersion("8.4."),
 	},
 }
