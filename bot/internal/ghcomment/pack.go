@@ -54,6 +54,13 @@ type Section struct {
 
 func (s Section) text() string { return s.Head + strings.Join(s.Rows, "") + s.Tail }
 
+func (s Section) continued() string {
+	if s.ContinuedHead == "" {
+		return s.Head
+	}
+	return s.ContinuedHead
+}
+
 // join is the sections as one document, the text that Pack divides.
 func join(sections []Section) string {
 	texts := make([]string, len(sections))
@@ -61,13 +68,6 @@ func join(sections []Section) string {
 		texts[i] = s.text()
 	}
 	return strings.Join(texts, sectionSep)
-}
-
-func (s Section) continued() string {
-	if s.ContinuedHead == "" {
-		return s.Head
-	}
-	return s.ContinuedHead
 }
 
 // Pack divides sections into comment bodies of at most limit bytes
@@ -85,8 +85,9 @@ func (s Section) continued() string {
 // reaches: a row too long to fit a body with its section's head and tail
 // is cut at a character boundary and ends with "… (truncated, N bytes
 // left out)". A section whose Head or ContinuedHead and Tail take more
-// than half a body is not repeated in pieces: its Head and Tail are sent
-// as rows of their own (and cut the same way when longer than a body).
+// than half a body (hostile too) is not repeated in pieces: its Head and
+// Tail are sent as rows of their own, cut the same way when longer than a
+// body, and its pieces may not render on their own.
 //
 // Pack returns nil when there is no text. Markers and "part i of n"
 // headers are added later, by Upsert.
@@ -192,16 +193,17 @@ func take(rows []string, room int) (n, size int) {
 }
 
 // fit prepares a section longer than a body for split: a head and tail of
-// more than half a body become rows of their own, and a row that does not
-// fit a body with the head and tail is truncated.
+// more than half a body become rows of their own, empty rows go, and a row
+// that does not fit a body with the head and tail is truncated.
 func fit(s Section, limit int) Section {
 	frame := max(len(s.Head), len(s.continued())) + len(s.Tail)
 	if frame > limit/2 {
 		s = Section{Rows: slices.Concat([]string{s.Head}, s.Rows, []string{s.Tail})}
 		frame = 0
-	} else {
-		s.Rows = slices.Clone(s.Rows) // truncate must not write to the caller's rows
 	}
+	// Without empty rows, every piece carries text. The copy keeps the
+	// caller's rows as they are.
+	s.Rows = slices.DeleteFunc(slices.Clone(s.Rows), func(r string) bool { return r == "" })
 	for i, r := range s.Rows {
 		if len(r) > limit-frame {
 			s.Rows[i] = truncate(r, limit-frame)
