@@ -397,6 +397,15 @@ func TestGoldenMarkdown(t *testing.T) {
 			r := compare(t, base, head)
 			md := r.Markdown()
 			golden(t, sc.name+".md", md)
+			// A comment may split between rows: each is one whole line,
+			// whatever the user-controlled text in it.
+			for _, sec := range r.Sections() {
+				for _, row := range sec.Rows {
+					if strings.Count(row, "\n") != 1 || !strings.HasSuffix(row, "\n") {
+						t.Errorf("row %q is not one line", row)
+					}
+				}
+			}
 			if sc.check != nil {
 				sc.check(t, r, md)
 			}
