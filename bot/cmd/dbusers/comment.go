@@ -56,15 +56,15 @@ func runComment(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	var sections []string
+	var sections []ghcomment.Section
 	if out.invalid != nil {
 		// Annotations put each problem on the diff; the comment lists them.
 		_ = out.invalid.Write(e.stdout, diag.GitHub)
-		sections = []string{review.InvalidMarkdown(out.invalid)}
+		sections = commentSections(review.InvalidSections(out.invalid))
 	} else {
-		sections = out.review.Sections()
+		sections = commentSections(out.review.Sections())
 	}
-	if err := ghcomment.WriteStepSummary(e.getenv, strings.Join(sections, "\n")); err != nil {
+	if err := ghcomment.WriteStepSummary(e.getenv, sections); err != nil {
 		fmt.Fprintf(e.stderr, "dbusers comment: step summary: %v\n", err)
 	}
 
@@ -90,6 +90,16 @@ func runComment(ctx context.Context, e env, args []string) int {
 		return exitChanges
 	}
 	return exitOK
+}
+
+// commentSections converts the review's sections to ghcomment's, a struct
+// of the same fields (neither package imports the other).
+func commentSections(in []review.Section) []ghcomment.Section {
+	out := make([]ghcomment.Section, len(in))
+	for i, s := range in {
+		out[i] = ghcomment.Section(s)
+	}
+	return out
 }
 
 // resolveTarget takes the pull request from flags, falling back to the

@@ -216,6 +216,9 @@ func TestCommentLargePlanSplits(t *testing.T) {
 		if want := fmt.Sprintf("<!-- dbusers:plan part %d/%d -->", i+1, len(bot)); !strings.HasPrefix(c.Body, want) {
 			t.Errorf("part %d starts with %.60q, want %s", i+1, c.Body, want)
 		}
+		if err := ghcommenttest.CheckRenders(c.Body); err != nil {
+			t.Errorf("part %d does not render on its own: %v", i+1, err)
+		}
 	}
 	if !strings.Contains(bot[0].Body, "#### Needs a careful review") || !strings.Contains(bot[0].Body, "users: 1501 added") {
 		t.Errorf("the first part lacks the summary and risks")

@@ -12,13 +12,14 @@ import (
 // GitHub drops a larger summary whole, with only an error annotation.
 const StepSummaryLimit = 1 << 20
 
-// WriteStepSummary appends markdown to the file named by GITHUB_STEP_SUMMARY,
-// which GitHub shows on the workflow run's page; it does nothing when the
-// variable is not set (outside Actions). The plan stays readable there when
-// the comment cannot be posted. Markdown that would take the file over
-// StepSummaryLimit is cut at a line boundary, its open code fences and
-// <details> blocks closed, and followed by a note of how much was left out.
-func WriteStepSummary(getenv func(string) string, markdown string) error {
+// WriteStepSummary appends sections, joined as one markdown document, to
+// the file named by GITHUB_STEP_SUMMARY, which GitHub shows on the workflow
+// run's page; it does nothing when the variable is not set (outside
+// Actions). The plan stays readable there when the comment cannot be
+// posted. Markdown that would take the file over StepSummaryLimit is cut
+// the way Pack cuts a comment (between sections or rows, every section
+// piece closed) and followed by a note of how much was left out.
+func WriteStepSummary(getenv func(string) string, sections []Section) error {
 	path := getenv("GITHUB_STEP_SUMMARY")
 	if path == "" {
 		return nil
@@ -30,10 +31,7 @@ func WriteStepSummary(getenv func(string) string, markdown string) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("step summary: %w", err)
 	}
-	if !strings.HasSuffix(markdown, "\n") {
-		markdown += "\n"
-	}
-	out := summaryText(markdown, StepSummaryLimit-int(have))
+	out := summaryText(sections, StepSummaryLimit-int(have))
 	if out == "" {
 		return fmt.Errorf("step summary %s is full (%d bytes, GitHub's limit is %d)", path, have, StepSummaryLimit)
 	}
@@ -51,9 +49,13 @@ func WriteStepSummary(getenv func(string) string, markdown string) error {
 	return nil
 }
 
-// summaryText is markdown cut to at most room bytes, with a note when cut;
-// "" when not even the note fits.
-func summaryText(markdown string, room int) string {
+// summaryText is the sections' markdown, ending with a newline, cut to at
+// most room bytes, with a note when cut; "" when not even the note fits.
+func summaryText(sections []Section, room int) string {
+	markdown := join(sections)
+	if !strings.HasSuffix(markdown, "\n") {
+		markdown += "\n"
+	}
 	if len(markdown) <= room {
 		return markdown
 	}
@@ -70,6 +72,6 @@ func summaryText(markdown string, room int) string {
 		}
 		return ""
 	}
-	p := pack([]string{markdown}, room-reserve)[0]
-	return p.reopen + p.text + p.close + note(len(markdown)-len(p.text))
+	p := pack(sections, room-reserve)
+	return p.bodies[0] + note(len(markdown)-p.carried[0])
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dbusers/dbusers/bot/internal/ghcomment/ghcommenttest"
 )
 
 func summaryEnv(path string) func(string) string {
@@ -18,13 +20,13 @@ func summaryEnv(path string) func(string) string {
 }
 
 func TestWriteStepSummary(t *testing.T) {
-	if err := WriteStepSummary(summaryEnv(""), "ignored"); err != nil {
+	if err := WriteStepSummary(summaryEnv(""), []Section{{Head: "ignored"}}); err != nil {
 		t.Errorf("outside Actions: %v", err)
 	}
 
 	path := filepath.Join(t.TempDir(), "step_summary")
 	for _, md := range []string{"### Plan\n\nno changes\n", "second step"} {
-		if err := WriteStepSummary(summaryEnv(path), md); err != nil {
+		if err := WriteStepSummary(summaryEnv(path), []Section{{Head: md}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,14 +41,13 @@ func TestWriteStepSummaryTruncates(t *testing.T) {
 	if err := os.WriteFile(path, []byte("earlier step\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	b.WriteString("### Plan\n\n<details open><summary>all grants</summary>\n\n```sql\n")
-	for i := 0; b.Len() < 2<<20; i++ {
-		fmt.Fprintf(&b, "GRANT SELECT ON `db%d`.* TO 'acme_alice'@'%%';\n", i)
+	var rows []string
+	for i := 0; len(rows) < 60000; i++ { // 2.4 MiB
+		rows = append(rows, fmt.Sprintf("| ➕ | prod-orders | db%d | grant read |\n", i))
 	}
-	b.WriteString("```\n</details>\n")
-	md := b.String()
-	if err := WriteStepSummary(summaryEnv(path), md); err != nil {
+	sections := []Section{{Head: "### Plan\n"}, userSection("alice", rows)}
+	md := join(sections)
+	if err := WriteStepSummary(summaryEnv(path), sections); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
@@ -57,11 +58,13 @@ func TestWriteStepSummaryTruncates(t *testing.T) {
 	if !strings.HasPrefix(got, "earlier step\n### Plan\n") {
 		t.Errorf("summary starts %q", got[:40])
 	}
-	kept := len(got[len("earlier step\n"):strings.Index(got, "```\n\n</details>\n\n> [!NOTE]")])
+	// What is kept ends with a table row; the </details> after it closes
+	// the cut section, and is not the section's own.
+	kept := len(got[len("earlier step\n"):strings.Index(got, "\n</details>\n\n> [!NOTE]")])
 	if want := fmt.Sprintf(": %d bytes were left out", len(md)-kept); !strings.Contains(got, want) {
 		t.Errorf("the note does not say %q: %q", want, got[len(got)-300:])
 	}
-	if err := balancedMarkdown(got); err != nil {
+	if err := ghcommenttest.CheckRenders(got); err != nil {
 		t.Errorf("the truncated summary does not render: %v", err)
 	}
 }
@@ -79,7 +82,7 @@ func TestWriteStepSummaryNearlyFull(t *testing.T) {
 		if err := os.WriteFile(path, []byte(strings.Repeat("x", StepSummaryLimit-tc.room)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err := WriteStepSummary(summaryEnv(path), strings.Repeat("plan line\n", 1000))
+		err := WriteStepSummary(summaryEnv(path), []Section{{Rows: strings.SplitAfter(strings.Repeat("plan line\n", 1000), "\n")}})
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("room %d: err %v, want %q", tc.room, err, tc.wantErr)

@@ -139,21 +139,6 @@ func TestUpsertFindsItsCommentOnALaterPage(t *testing.T) {
 	}
 }
 
-// bigPlan is a summary and n user sections of about size bytes each.
-func bigPlan(n, size int) []string {
-	sections := []string{"### dbusers plan\n\n**Summary:** " + strconv.Itoa(n) + " users change. Production: 3 grants.\n"}
-	for i := range n {
-		var b strings.Builder
-		fmt.Fprintf(&b, "<details><summary><b>user%03d</b></summary>\n\n```sql\n", i)
-		for b.Len() < size {
-			fmt.Fprintf(&b, "GRANT SELECT ON `orders`.* TO 'acme_user%03d'@'%%';\n", i)
-		}
-		b.WriteString("```\n</details>\n")
-		sections = append(sections, b.String())
-	}
-	return sections
-}
-
 func TestUpsertSplitsThenShrinks(t *testing.T) {
 	f := newFakeGitHub(t)
 	sections := bigPlan(30, 5000)
@@ -179,7 +164,7 @@ func TestUpsertSplitsThenShrinks(t *testing.T) {
 			t.Errorf("part %d was created before part %d", i, i-1)
 		}
 	}
-	if !strings.Contains(parts[1].Body, sections[0]) {
+	if !strings.Contains(parts[1].Body, sections[0].text()) {
 		t.Error("the summary is not whole in part 1")
 	}
 	if !strings.HasSuffix(res.URL, fmt.Sprintf("#issuecomment-%d", parts[1].ID)) {

@@ -30,11 +30,37 @@ const openLimit = 5
 // affectedLimit caps the names listed under one risk.
 const affectedLimit = 30
 
+// Section is one part of the rendered review that a comment split in
+// several may divide only between Rows, repeating the head and tail in
+// every piece so that each comment renders on its own (a user's table
+// keeps its header row). Its markdown is Head, the rows, then Tail.
+//
+// ghcomment declares the same struct, which callers convert to with
+// ghcomment.Section(s): review stays pure and knows no comment API.
+type Section struct {
+	// Head opens the section: for a user, the <details> and <summary>
+	// lines and the table's header and delimiter rows.
+	Head string
+	// Rows are the table rows or list items, each ending with a newline.
+	Rows []string
+	// Tail closes the section, e.g. "\n</details>\n".
+	Tail string
+	// ContinuedHead opens a piece after the first: the head marked
+	// "(continued)"; "" means Head.
+	ContinuedHead string
+}
+
+// Markdown is the section as one block of markdown.
+func (s Section) Markdown() string {
+	return s.Head + strings.Join(s.Rows, "") + s.Tail
+}
+
 type summaryView struct {
 	*Review
-	Headline string
-	Risks    []riskView
-	Summary  summaryCounts
+	Headline  string
+	Risks     []riskView
+	Summary   summaryCounts
+	Continued bool
 }
 
 type summaryCounts struct {
@@ -55,8 +81,9 @@ type riskView struct {
 
 type userView struct {
 	User
-	Open  bool
-	Lines []lineView
+	Open      bool
+	Lines     []lineView
+	Continued bool
 }
 
 type lineView struct {
@@ -65,10 +92,11 @@ type lineView struct {
 	Sentence string
 }
 
-// Sections renders the review as markdown sections: the summary with the
-// risks first, then one section per user. A comment that must be split
-// keeps the first section whole.
-func (r *Review) Sections() []string {
+// Sections renders the review as markdown sections: the summary, whose
+// rows are the risks, first; then the configuration changes, the heading
+// of the users and one section per user, whose rows are its table's.
+// A comment that must be split keeps the first section whole when it can.
+func (r *Review) Sections() []Section {
 	sv := summaryView{Review: r, Headline: r.headline()}
 	sv.Summary.Summary = r.Summary
 	for _, e := range r.Summary.Environments {
@@ -88,23 +116,56 @@ func (r *Review) Sections() []string {
 		}
 		sv.Risks = append(sv.Risks, v)
 	}
-	sections := []string{execute("summary.md.tmpl", sv)}
+	sections := []Section{section("summary", func(c bool) any { sv.Continued = c; return sv }, sv.Risks)}
+	if len(r.Settings) > 0 {
+		sections = append(sections, section("settings", continuedView, r.Settings))
+	}
 	if len(r.Users) > 0 {
-		sections[0] += fmt.Sprintf("\n#### Changes per user (%d)\n", len(r.Users))
+		sections = append(sections, Section{Head: execute("users", len(r.Users))})
 	}
 	for _, u := range r.Users {
 		uv := userView{User: u, Open: len(r.Users) <= openLimit}
 		for _, l := range u.Lines {
 			uv.Lines = append(uv.Lines, lineView{Line: l, Symbol: symbol(l.Kind), Sentence: cell(l.Short())})
 		}
-		sections = append(sections, execute("user.md.tmpl", uv))
+		sections = append(sections, section("user", func(c bool) any { uv.Continued = c; return uv }, uv.Lines))
 	}
 	return sections
 }
 
+// section renders the section that the templates name (its head, from the
+// view that head returns, once for Head and once, continued, for
+// ContinuedHead), name.row (once per row) and name.tail (if defined).
+func section[R any](name string, head func(continued bool) any, rows []R) Section {
+	s := Section{Head: execute(name, head(false)), ContinuedHead: execute(name, head(true))}
+	for _, row := range rows {
+		s.Rows = append(s.Rows, execute(name+".row", row))
+	}
+	if templates.Lookup(name+".tail") != nil {
+		s.Tail = execute(name+".tail", nil)
+	}
+	return s
+}
+
+// continuedView is the view of a head that shows nothing but whether it
+// opens a continuation.
+func continuedView(c bool) any { return struct{ Continued bool }{c} }
+
 // Markdown is the whole review as one markdown document.
 func (r *Review) Markdown() string {
-	return strings.Join(r.Sections(), "\n")
+	return join(r.Sections())
+}
+
+// join is sections as one document: a blank line between two sections.
+func join(sections []Section) string {
+	var b strings.Builder
+	for i, s := range sections {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s.Markdown())
+	}
+	return b.String()
 }
 
 func (r *Review) headline() string {
@@ -221,16 +282,26 @@ func execute(name string, data any) string {
 		// Templates are fixed and tested; a failure is a programming error.
 		panic(fmt.Sprintf("review template %s: %v", name, err))
 	}
-	return strings.TrimRight(b.String(), "\n") + "\n"
+	return b.String()
 }
 
-// InvalidMarkdown renders validation problems in place of a plan.
-func InvalidMarkdown(diags diag.List) string {
+// InvalidSections renders validation problems in place of a plan: one
+// section whose rows are the problems, so that thousands of them split
+// between comments with the table's header repeated.
+func InvalidSections(diags diag.List) []Section {
 	errs, warns := diags.Count()
-	return execute("invalid.md.tmpl", struct {
-		Errors, Warnings int
-		Diagnostics      diag.List
-	}{errs, warns, diags})
+	head := func(c bool) any {
+		return struct {
+			Errors, Warnings int
+			Continued        bool
+		}{errs, warns, c}
+	}
+	return []Section{section("invalid", head, diags)}
+}
+
+// InvalidMarkdown is InvalidSections as one markdown document.
+func InvalidMarkdown(diags diag.List) string {
+	return join(InvalidSections(diags))
 }
 
 // Text renders the review for a terminal.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/ghcomment"
+	"github.com/dbusers/dbusers/bot/internal/ghcomment/ghcommenttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -395,6 +397,15 @@ func TestGoldenMarkdown(t *testing.T) {
 			r := compare(t, base, head)
 			md := r.Markdown()
 			golden(t, sc.name+".md", md)
+			// A comment may split between rows: each is one whole line,
+			// whatever the user-controlled text in it.
+			for _, sec := range r.Sections() {
+				for _, row := range sec.Rows {
+					if strings.Count(row, "\n") != 1 || !strings.HasSuffix(row, "\n") {
+						t.Errorf("row %q is not one line", row)
+					}
+				}
+			}
 			if sc.check != nil {
 				sc.check(t, r, md)
 			}
@@ -464,7 +475,9 @@ func TestTextControlCharacters(t *testing.T) {
 }
 
 // TestLargePlanSplits: 2,000 new users do not fit one comment. Every body
-// fits, and the first carries the whole summary with the risks.
+// fits and renders on its own (each table under its header), the first
+// carries the whole summary with the risks, and every user is in exactly
+// one body, in order.
 func TestLargePlanSplits(t *testing.T) {
 	base := fleet()
 	head := clone(t, base)
@@ -479,8 +492,7 @@ func TestLargePlanSplits(t *testing.T) {
 	// And one risk, so the first body must carry it.
 	user(t, head, "bob").Access[0].Expires = ""
 	r := compare(t, base, head)
-	sections := r.Sections()
-	bodies := ghcomment.Pack(sections, ghcomment.MaxBody)
+	bodies := pack(r.Sections(), ghcomment.MaxBody)
 	if len(bodies) < 3 {
 		t.Fatalf("%d bodies for 2,000 users, want several", len(bodies))
 	}
@@ -488,8 +500,11 @@ func TestLargePlanSplits(t *testing.T) {
 		if len(b) > ghcomment.MaxBody {
 			t.Errorf("body %d is %d bytes, over %d", i+1, len(b), ghcomment.MaxBody)
 		}
+		if err := ghcommenttest.CheckRenders(b); err != nil {
+			t.Errorf("body %d does not render on its own: %v", i+1, err)
+		}
 	}
-	if !strings.HasPrefix(bodies[0], sections[0]) {
+	if summary := r.Sections()[0].Markdown(); !strings.HasPrefix(bodies[0], summary) {
 		t.Errorf("the first body does not start with the whole summary")
 	}
 	for _, want := range []string{"users: 2000 added, 1 changed", "expiry removed for bob", "#### Changes per user (2001)"} {
@@ -500,14 +515,114 @@ func TestLargePlanSplits(t *testing.T) {
 	if strings.Contains(strings.Join(bodies[1:], ""), "#### Needs a careful review") {
 		t.Errorf("the risks are repeated after the first body")
 	}
-	// Every user is in some body, folded (past openLimit).
-	all := strings.Join(bodies, "\n")
-	for _, name := range []string{"svc0000", "svc1000", "svc1999"} {
-		if !strings.Contains(all, "<details><summary><b>"+name+"</b>") {
-			t.Errorf("%s is missing or not folded", name)
-		}
+	// Every user once, in order, folded (past openLimit), and never split:
+	// each user's section fits a body whole.
+	var names []string
+	for _, m := range regexp.MustCompile(`<details><summary><b>(\w+)</b>`).FindAllStringSubmatch(strings.Join(bodies, ""), -1) {
+		names = append(names, m[1])
+	}
+	want := []string{"bob"}
+	for i := range 2000 {
+		want = append(want, fmt.Sprintf("svc%04d", i))
+	}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("users across the bodies (-want +got):\n%s", diff)
 	}
 	golden(t, "large_first_body.md", bodies[0])
+}
+
+// TestSplitSectionsRender: a section longer than a comment splits between
+// its rows, and the next comment opens it again, marked "(continued)", so
+// that it renders: a user's table keeps its <details> and header, a long
+// list of risks its heading, thousands of validation errors their table.
+func TestSplitSectionsRender(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		sections  func(t *testing.T) []Section
+		continued string // some body after the first starts with it
+	}{
+		{
+			name: "a user's table",
+			sections: func(t *testing.T) []Section {
+				base := fleet()
+				c := cluster(t, base, "staging-main")
+				for i := range 3000 {
+					c.Databases = append(c.Databases, fmt.Sprintf("db%04d", i))
+				}
+				head := clone(t, base)
+				addUser(head, config.User{Name: "wide", Owner: "wide@acme.example", Kind: "human",
+					Access: []config.Access{{Clusters: []string{"staging-main"}, Databases: []string{"*"}, Role: "read"}}})
+				return compare(t, base, head).Sections()
+			},
+			continued: "<details open><summary><b>wide</b> <code>acme_wide</code> (human, wide@acme.example): added, 3003 change(s) (continued)</summary>\n\n" +
+				"| | cluster | database | change |\n|---|---|---|---|\n| ➕ | staging-main | db",
+		},
+		{
+			name: "risks",
+			sections: func(t *testing.T) []Section {
+				base := fleet()
+				for i := range 1500 {
+					addUser(base, config.User{Name: fmt.Sprintf("svc%04d", i), Owner: "team-data", Kind: "service",
+						Access: []config.Access{{Clusters: []string{"staging-main"}, Databases: []string{"orders"}, Role: "read"}}})
+				}
+				return compare(t, base, fleet()).Sections()
+			},
+			continued: "#### Needs a careful review (continued)\n\n- 🟠 user svc",
+		},
+		{
+			name: "validation errors",
+			sections: func(t *testing.T) []Section {
+				var diags diag.List
+				for i := range 3000 {
+					diags = append(diags, diag.Diagnostic{File: fmt.Sprintf("users/u%04d.json", i), Line: 3, Severity: diag.Error, Message: `unknown role "reader"`})
+				}
+				return InvalidSections(diags)
+			},
+			continued: "### dbusers plan: ❌ the declarations do not validate (continued)\n\n| file | line | problem |\n|---|---:|---|\n| `users/u",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sections := tc.sections(t)
+			bodies := pack(sections, ghcomment.MaxBody)
+			if len(bodies) < 2 {
+				t.Fatalf("%d body, want the section split", len(bodies))
+			}
+			continued := false
+			for i, b := range bodies {
+				if len(b) > ghcomment.MaxBody {
+					t.Errorf("body %d is %d bytes", i+1, len(b))
+				}
+				if err := ghcommenttest.CheckRenders(b); err != nil {
+					t.Errorf("body %d does not render on its own: %v", i+1, err)
+				}
+				continued = continued || (i > 0 && strings.HasPrefix(b, tc.continued))
+			}
+			if !continued {
+				t.Errorf("no body goes on with %q", tc.continued)
+			}
+			// Every row, in order.
+			all, pos := strings.Join(bodies, ""), 0
+			for _, s := range sections {
+				for _, row := range s.Rows {
+					i := strings.Index(all[pos:], row)
+					if i < 0 {
+						t.Fatalf("row %q is missing or out of order", row)
+					}
+					pos += i + len(row)
+				}
+			}
+		})
+	}
+}
+
+// pack is what `dbusers comment` posts: the sections converted to
+// ghcomment's identical struct, then packed.
+func pack(sections []Section, limit int) []string {
+	converted := make([]ghcomment.Section, len(sections))
+	for i, s := range sections {
+		converted[i] = ghcomment.Section(s)
+	}
+	return ghcomment.Pack(converted, limit)
 }
 
 func TestInvalidMarkdown(t *testing.T) {

@@ -9,7 +9,9 @@
 // comment` command check the same client against the same GitHub: it keeps
 // the comments in memory, records every request, refuses a wrong token,
 // a wrong repository or pull request and a body over GitHub's size limit,
-// and answers scripted failures on demand.
+// and answers scripted failures on demand. CheckRenders tells whether a
+// body it holds renders on its own: fences and <details> closed, every
+// table row under its header.
 //
 // Like net/http/httptest it is an ordinary package that only tests import.
 // It does not import ghcomment, so that ghcomment's in-package tests can
