@@ -130,8 +130,11 @@ func loadSide(fsys fs.FS, label string, today time.Time, opts ...config.Option) 
 	if len(diags.Errors()) > 0 {
 		return side, diags, nil
 	}
-	// No error in the diagnostics: the state means what the files say.
-	side.State = loaded.Desired
+	st, err := config.Desired(&loaded.Config, today)
+	if err != nil {
+		return review.Side{}, nil, err
+	}
+	side.State = st
 	return side, diags, nil
 }
 

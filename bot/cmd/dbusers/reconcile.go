@@ -121,7 +121,7 @@ func loadDesired(e env, root string) (*desired.State, error) {
 		_ = errs.Write(e.stderr, "text")
 		return nil, fmt.Errorf("the declarations have %d error(s); run dbusers validate", len(errs))
 	}
-	return loaded.Desired, nil
+	return config.Desired(&loaded.Config, e.now())
 }
 
 // readSecretsFile reads {"ref": {"password": "..."}} and returns ref →

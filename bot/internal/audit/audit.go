@@ -89,17 +89,3 @@ func (m *Memory) Records() []Record {
 	defer m.mu.Unlock()
 	return append([]Record(nil), m.records...)
 }
-
-// Tee sends each record to every sink and returns the first error.
-type Tee []Sink
-
-// Record forwards r.
-func (t Tee) Record(r Record) error {
-	var first error
-	for _, s := range t {
-		if err := s.Record(r); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}

@@ -94,16 +94,14 @@ func Desired(c *Config, today time.Time) (*desired.State, error) {
 }
 
 // Check runs the semantic rules over decoded declarations; today is the
-// date expiry is judged against. It resolves the desired state on the way
-// and keeps it in l.Desired.
+// date expiry is judged against. The access entries are checked by the
+// resolver of package desired, which Desired then builds the state with.
 func (l *Loaded) Check(today time.Time) diag.List {
 	var out diag.List
 	c := &checker{l: l}
 	c.clusters(&out)
 	c.users(&out)
-	st, problems := desired.Resolve(l.Config.Declarations(), today)
-	l.Desired = st
-	for _, p := range problems {
+	for _, p := range desired.Check(l.Config.Declarations(), today) {
 		if d, ok := l.place(p); ok {
 			out = append(out, d)
 		}

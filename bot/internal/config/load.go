@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
 	"github.com/dbusers/dbusers/bot/internal/quote"
@@ -59,11 +58,7 @@ func SkipSchema() Option {
 // Loaded is the result of reading a repository: the declarations that could
 // be decoded, where each came from, and every problem found on the way.
 type Loaded struct {
-	Config Config
-	// Desired is the desired state the declarations resolve to on Load's
-	// day. Only use it when the diagnostics hold no error: it then means
-	// exactly what the declarations say.
-	Desired  *desired.State
+	Config   Config
 	Settings *Source
 	Clusters map[string]*Source // by cluster name
 	Users    map[string]*Source // by user name

@@ -2,11 +2,13 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -14,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dbusers/dbusers/bot/internal/diag"
+	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
 )
 
@@ -521,5 +524,30 @@ func TestDecodeWholeNumbers(t *testing.T) {
 				t.Errorf("source = %v with diagnostics %v", src, got)
 			}
 		})
+	}
+}
+
+// TestSchemaEnginesMatchFlavors: the engines editors complete from the
+// cluster schema are exactly the ones package flavor knows, so a new
+// flavor's engines cannot be forgotten there (or a schema engine lack a
+// flavor).
+func TestSchemaEnginesMatchFlavors(t *testing.T) {
+	data, err := schemaFS.ReadFile("schema/cluster.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Properties struct {
+			Engine struct {
+				Enum []string `json:"enum"`
+			} `json:"engine"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(s.Properties.Engine.Enum))
+	if diff := cmp.Diff(flavor.Engines(), got); diff != "" {
+		t.Errorf("cluster schema engines differ from flavor.Engines() (-flavor +schema):\n%s", diff)
 	}
 }

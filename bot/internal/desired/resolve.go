@@ -158,7 +158,19 @@ func (ps Problems) Err() error {
 // could be resolved; a caller that acts on it first checks that
 // problems.Err() is nil.
 func Resolve(d Declarations, today time.Time) (*State, Problems) {
-	r := &resolver{date: today.UTC().Format(DateLayout)}
+	return resolve(d, today, false)
+}
+
+// Check reports the problems Resolve would, without building the state:
+// validation of a large repository must not pay for millions of grants it
+// never looks at.
+func Check(d Declarations, today time.Time) Problems {
+	_, problems := resolve(d, today, true)
+	return problems
+}
+
+func resolve(d Declarations, today time.Time, checkOnly bool) (*State, Problems) {
+	r := &resolver{date: today.UTC().Format(DateLayout), checkOnly: checkOnly}
 	st := &State{
 		Prefix:       d.Prefix,
 		Protected:    slices.Clone(d.Protected),
@@ -175,9 +187,11 @@ func Resolve(d Declarations, today time.Time) (*State, Problems) {
 }
 
 type resolver struct {
-	date     string
-	problems Problems
-	roles    map[string][]string // resolved templates, ALL PRIVILEGES unexpanded
+	date string
+	// checkOnly leaves the grants out: only the problems are wanted.
+	checkOnly bool
+	problems  Problems
+	roles     map[string][]string // resolved templates, ALL PRIVILEGES unexpanded
 	// byName and envs index the state's clusters; managed holds each
 	// cluster's databases as a set, so that an entry naming n databases
 	// of a cluster managing m costs n lookups, not n×m comparisons.
@@ -187,6 +201,8 @@ type resolver struct {
 	// expanded caches a role's privileges per flavor: 10,000 users share
 	// a handful of roles.
 	expanded map[roleOn]expansion
+	// targets is reused by every access entry.
+	targets []target
 }
 
 type roleOn struct {
@@ -357,19 +373,20 @@ func (r *resolver) users(st *State, decls []UserDecl) {
 	}
 }
 
-// target is a cluster an access entry reaches, with the path of the
-// element that named it (a cluster or an environment), so that
-// per-cluster problems point at the right place.
+// target is a cluster an access entry reaches, with the element that
+// named it (clusters or environments, and its index), so that per-cluster
+// problems point at the right place. The path is built only for a
+// problem: 10,000 users reach hundreds of thousands of clusters.
 type target struct {
-	ci   int
-	path []string
+	ci    int
+	field string
+	j     int
 }
 
 // access resolves one access entry into grants and reports whether it is
 // still in force.
 func (r *resolver) access(st *State, u UserDecl, method string, i int, a AccessDecl, grants userGrants) bool {
-	idx := strconv.Itoa(i)
-	path := func(more ...string) []string { return append([]string{"access", idx}, more...) }
+	path := func(more ...string) []string { return append([]string{"access", strconv.Itoa(i)}, more...) }
 	at := func(sev Severity, p []string, format string, args ...any) {
 		r.add(sev, InUser, u.Name, p, format, args...)
 	}
@@ -392,14 +409,15 @@ func (r *resolver) access(st *State, u UserDecl, method string, i int, a AccessD
 	if !roleKnown {
 		at(Error, path("role"), "unknown role %s (known: %s)", quote.ASCII(a.Role), someOf(slices.Sorted(maps.Keys(r.roles))))
 	}
-	var targets []target
+	targets := r.targets[:0]
+	defer func() { r.targets = targets[:0] }()
 	for j, name := range a.Clusters {
 		ci, ok := r.byName[name]
 		if !ok {
 			at(Error, path("clusters", strconv.Itoa(j)), "unknown cluster %s (known: %s)", quote.ASCII(name), someOf(slices.Sorted(maps.Keys(r.byName))))
 			continue
 		}
-		targets = append(targets, target{ci, path("clusters", strconv.Itoa(j))})
+		targets = append(targets, target{ci, "clusters", j})
 	}
 	for j, env := range a.Environments {
 		cis, ok := r.envs[env]
@@ -408,7 +426,7 @@ func (r *resolver) access(st *State, u UserDecl, method string, i int, a AccessD
 			continue
 		}
 		for _, ci := range cis {
-			targets = append(targets, target{ci, path("environments", strconv.Itoa(j))})
+			targets = append(targets, target{ci, "environments", j})
 		}
 	}
 	all := false
@@ -428,12 +446,15 @@ func (r *resolver) access(st *State, u UserDecl, method string, i int, a AccessD
 		}
 	}
 	// Per cluster: what the engine cannot do refuses the entry there.
-	usable := make(map[int]bool, len(targets))
+	var usable map[int]bool
+	if !r.checkOnly {
+		usable = make(map[int]bool, len(targets))
+	}
 	for _, t := range targets {
 		c := &st.Clusters[t.ci]
 		ok := true
 		if method == "iam" && !c.Engine.IAM {
-			at(Error, t.path, "user %s uses iam authentication, but cluster %s runs %s, which has no IAM authentication; use password authentication",
+			at(Error, path(t.field, strconv.Itoa(t.j)), "user %s uses iam authentication, but cluster %s runs %s, which has no IAM authentication; use password authentication",
 				u.Name, c.Name, c.Engine.Name)
 			ok = false
 		}
@@ -445,7 +466,9 @@ func (r *resolver) access(st *State, u UserDecl, method string, i int, a AccessD
 				}
 			}
 		}
-		usable[t.ci] = ok // the same for every path that names the cluster
+		if usable != nil {
+			usable[t.ci] = ok // the same for every path that names the cluster
+		}
 	}
 	if !inForce {
 		return false
@@ -466,7 +489,7 @@ func (r *resolver) access(st *State, u UserDecl, method string, i int, a AccessD
 			at(Warning, path("role"), "admin on production cluster(s) %s for %s: make sure a second reviewer approves", strings.Join(prod, ", "), u.Name)
 		}
 	}
-	if !roleKnown {
+	if !roleKnown || r.checkOnly {
 		return true
 	}
 	for _, ci := range slices.Sorted(maps.Keys(usable)) {
