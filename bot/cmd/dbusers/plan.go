@@ -122,7 +122,7 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 var declarationPaths = []string{config.SettingsFile, config.ClustersDir, config.UsersDir}
 
 func loadSide(fsys fs.FS, label string, today time.Time, opts ...config.Option) (review.Side, diag.List, error) {
-	loaded, diags, err := config.Load(fsys, today, opts...)
+	loaded, diags, err := config.Load(fsys, today, append(opts, config.WithState())...)
 	if err != nil {
 		return review.Side{}, nil, err
 	}
@@ -130,11 +130,8 @@ func loadSide(fsys fs.FS, label string, today time.Time, opts ...config.Option) 
 	if len(diags.Errors()) > 0 {
 		return side, diags, nil
 	}
-	st, err := config.Desired(&loaded.Config, today)
-	if err != nil {
-		return review.Side{}, nil, err
-	}
-	side.State = st
+	// No error in the diagnostics: the state means what the files say.
+	side.State = loaded.Desired
 	return side, diags, nil
 }
 

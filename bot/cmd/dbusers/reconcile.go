@@ -113,7 +113,7 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 // desired state. Any validation error stops the command: reconciling a
 // configuration that does not validate could drop accounts by mistake.
 func loadDesired(e env, root string) (*desired.State, error) {
-	loaded, diags, err := config.LoadDir(root, e.now())
+	loaded, diags, err := config.LoadDir(root, e.now(), config.WithState())
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func loadDesired(e env, root string) (*desired.State, error) {
 		_ = errs.Write(e.stderr, "text")
 		return nil, fmt.Errorf("the declarations have %d error(s); run dbusers validate", len(errs))
 	}
-	return config.Desired(&loaded.Config, e.now())
+	return loaded.Desired, nil
 }
 
 // readSecretsFile reads {"ref": {"password": "..."}} and returns ref →

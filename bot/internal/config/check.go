@@ -96,12 +96,21 @@ func Desired(c *Config, today time.Time) (*desired.State, error) {
 // Check runs the semantic rules over decoded declarations; today is the
 // date expiry is judged against. The access entries are checked by the
 // resolver of package desired, which Desired then builds the state with.
-func (l *Loaded) Check(today time.Time) diag.List {
+func (l *Loaded) Check(today time.Time) diag.List { return l.check(today, false) }
+
+// check is Check, building l.Desired on the way when resolve is set.
+func (l *Loaded) check(today time.Time, resolve bool) diag.List {
 	var out diag.List
 	c := &checker{l: l}
 	c.clusters(&out)
 	c.users(&out)
-	for _, p := range desired.Check(l.Config.Declarations(), today) {
+	var problems desired.Problems
+	if resolve {
+		l.Desired, problems = desired.Resolve(l.Config.Declarations(), today)
+	} else {
+		problems = desired.Check(l.Config.Declarations(), today)
+	}
+	for _, p := range problems {
 		if d, ok := l.place(p); ok {
 			out = append(out, d)
 		}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
 	"github.com/dbusers/dbusers/bot/internal/quote"
@@ -44,6 +45,14 @@ type Option func(*options)
 
 type options struct {
 	skipSchema bool
+	resolve    bool
+}
+
+// WithState also builds the desired state (Loaded.Desired) in the same
+// pass that checks the access entries, for callers that plan: without it
+// Load only checks, which is what validation of a large repository wants.
+func WithState() Option {
+	return func(o *options) { o.resolve = true }
 }
 
 // SkipSchema leaves out the JSON Schema check, which is two thirds of the
@@ -58,7 +67,11 @@ func SkipSchema() Option {
 // Loaded is the result of reading a repository: the declarations that could
 // be decoded, where each came from, and every problem found on the way.
 type Loaded struct {
-	Config   Config
+	Config Config
+	// Desired is the state the declarations resolve to on Load's day, set
+	// with WithState. Use it only when the diagnostics hold no error: it
+	// then means exactly what the declarations say.
+	Desired  *desired.State
 	Settings *Source
 	Clusters map[string]*Source // by cluster name
 	Users    map[string]*Source // by user name
@@ -144,7 +157,7 @@ func Load(fsys fs.FS, today time.Time, opts ...Option) (*Loaded, diag.List, erro
 		l.Config.Files["users/"+name] = src.Path
 	}
 
-	diags = append(diags, l.Check(today)...)
+	diags = append(diags, l.check(today, o.resolve)...)
 	diags.Sort()
 	return l, diags, nil
 }
