@@ -118,6 +118,15 @@ func (f Flavor) Known() bool { return f.spec() != &unknown }
 // Product names the server software for people: "MySQL", "MariaDB".
 func (f Flavor) Product() string { return f.spec().product }
 
+// Server names a server of this flavor for people, from what it reports:
+// "MySQL 8.0.36", "MariaDB 10.11.19-MariaDB".
+func (f Flavor) Server(version, comment string) string {
+	if f == Embedded {
+		return fmt.Sprintf("the embedded go-mysql-server (version %s, version_comment %s)", version, comment)
+	}
+	return f.Product() + " " + version
+}
+
 // Detect returns the flavor of a server from its VERSION() and
 // @@version_comment.
 func Detect(version, comment string) (Flavor, error) {

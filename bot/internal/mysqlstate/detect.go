@@ -51,10 +51,7 @@ func (id Identity) Aurora() bool { return id.AuroraVersion != "" }
 // String describes the server for people, e.g. "MySQL 8.0.28 on Aurora
 // (aurora_version 3.04.0)".
 func (id Identity) String() string {
-	if id.Flavor == flavor.Embedded {
-		return fmt.Sprintf("the embedded go-mysql-server (version %s, version_comment %s)", id.Version, id.VersionComment)
-	}
-	s := id.Flavor.Product() + " " + id.Version
+	s := id.Flavor.Server(id.Version, id.VersionComment)
 	if id.Aurora() {
 		s += " on Aurora (aurora_version " + id.AuroraVersion + ")"
 	}
