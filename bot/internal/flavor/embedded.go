@@ -19,13 +19,14 @@ var embedded = spec{
 	// It accepts REQUIRE in CREATE USER only, and enforces it in neither.
 	enforcesRequireSSL: false,
 	roles:              RolesAsAccounts,
-	// go-mysql-server v0.20.0 has no column grants (no mysql.columns_priv)
-	// and no dynamic privileges (no mysql.global_grants).
+	// go-mysql-server v0.20.0 has no column grants (no mysql.columns_priv),
+	// no dynamic privileges (no mysql.global_grants), no proxies, no
+	// default roles, no ACCOUNT LOCK and no PASSWORD EXPIRE.
 	columnPrivileges: false,
 	nameLimit:        32,
 	nameInBytes:      true,
 	hostLimit:        255,
-	grantTables:      []string{"db", "role_edges", "tables_priv", "user"},
+	grantTables:      []string{"db", "procs_priv", "role_edges", "tables_priv", "user"},
 
 	wildcardDatabaseNames: func(bool) bool { return false },
 

@@ -67,6 +67,14 @@ type spec struct {
 	enforcesRequireSSL bool
 	roles              RoleModel
 	columnPrivileges   bool
+	// accountLock: ALTER USER ... ACCOUNT LOCK exists.
+	accountLock bool
+	// accountOptions: ALTER USER ... PASSWORD EXPIRE DEFAULT exists, and
+	// resource limits can be reset (WITH MAX_..._PER_HOUR 0).
+	accountOptions bool
+	// defaultRoles: how SET DEFAULT ROLE NONE names the account ("TO" on
+	// MySQL, "FOR" on MariaDB); empty where default roles do not exist.
+	defaultRoles string
 	// nameLimit is the longest user name, in characters (bytes when
 	// nameInBytes); hostLimit the longest host name.
 	nameLimit   int
@@ -162,6 +170,10 @@ type Engine struct {
 	// partial_revokes on (Aurora MySQL 3), which makes database names in
 	// GRANT literal.
 	PartialRevokes bool
+	// RDS is true on RDS and Aurora, where the admin login has no SUPER or
+	// CONNECTION_ADMIN and ends another account's session with CALL
+	// mysql.rds_kill(id) rather than KILL.
+	RDS bool
 }
 
 // EmbeddedEngine is the engine name the demo and tests give the embedded
@@ -317,6 +329,21 @@ func (f Flavor) EnforcesRequireSSL() bool { return f.spec().enforcesRequireSSL }
 
 // Roles returns how f stores roles.
 func (f Flavor) Roles() RoleModel { return f.spec().roles }
+
+// AccountLock reports whether f has ALTER USER ... ACCOUNT LOCK, which
+// dbusers uses to keep an account that still owns stored objects from
+// logging in instead of dropping it.
+func (f Flavor) AccountLock() bool { return f.spec().accountLock }
+
+// AccountOptions reports whether f can reset an account's password expiry
+// policy (PASSWORD EXPIRE DEFAULT) and resource limits (WITH
+// MAX_..._PER_HOUR 0) with ALTER USER.
+func (f Flavor) AccountOptions() bool { return f.spec().accountOptions }
+
+// DefaultRolesClause is the word SET DEFAULT ROLE NONE puts before the
+// account: "TO" on MySQL 8, "FOR" on MariaDB; "" where default roles do
+// not exist.
+func (f Flavor) DefaultRolesClause() string { return f.spec().defaultRoles }
 
 // ColumnPrivileges reports whether f has column-level grants.
 func (f Flavor) ColumnPrivileges() bool { return f.spec().columnPrivileges }

@@ -20,12 +20,15 @@ var mariadb = spec{
 	enforcesRequireSSL: true,
 	roles:              RolesAsNames,
 	columnPrivileges:   true,
+	accountLock:        true,
+	accountOptions:     true,
+	defaultRoles:       "FOR",
 	nameLimit:          128,
 	hostLimit:          255,
 	// mysql.user is a view over mysql.global_priv that lacks
 	// account_locked and the privileges of access bits 30 and up: the
 	// table itself is read.
-	grantTables: []string{"columns_priv", "db", "global_priv", "roles_mapping", "tables_priv"},
+	grantTables: []string{"columns_priv", "db", "global_priv", "procs_priv", "proxies_priv", "roles_mapping", "tables_priv"},
 
 	wildcardDatabaseNames: alwaysWildcard,
 

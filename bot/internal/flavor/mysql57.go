@@ -17,15 +17,17 @@ var mysql57 = spec{
 	enforcesRequireSSL: true,
 	roles:              NoRoles,
 	columnPrivileges:   true,
+	accountLock:        true,
+	accountOptions:     true,
 	nameLimit:          32,
 	hostLimit:          60,
-	grantTables:        []string{"columns_priv", "db", "tables_priv", "user"},
+	grantTables:        []string{"columns_priv", "db", "procs_priv", "proxies_priv", "tables_priv", "user"},
 
 	wildcardDatabaseNames: alwaysWildcard,
 
 	engines: []Engine{
-		{Name: "aurora-mysql-2", Flavor: MySQL57, Series: "5.7", IAM: true, Aurora: true},
-		{Name: "rds-mysql-5.7", Flavor: MySQL57, Series: "5.7", IAM: true},
+		{Name: "aurora-mysql-2", Flavor: MySQL57, Series: "5.7", IAM: true, Aurora: true, RDS: true},
+		{Name: "rds-mysql-5.7", Flavor: MySQL57, Series: "5.7", IAM: true, RDS: true},
 		{Name: "mysql-5.7", Flavor: MySQL57, Series: "5.7"},
 	},
 }

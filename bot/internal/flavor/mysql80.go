@@ -18,16 +18,20 @@ var mysql80 = spec{
 	enforcesRequireSSL: true,
 	roles:              RolesAsAccounts,
 	columnPrivileges:   true,
+	accountLock:        true,
+	accountOptions:     true,
+	defaultRoles:       "TO",
 	nameLimit:          32,
 	hostLimit:          255,
-	grantTables:        []string{"columns_priv", "db", "global_grants", "role_edges", "tables_priv", "user"},
+	grantTables: []string{"columns_priv", "db", "default_roles", "global_grants", "procs_priv", "proxies_priv",
+		"role_edges", "tables_priv", "user"},
 
 	// With partial_revokes on, database names in GRANT are literal.
 	wildcardDatabaseNames: func(partialRevokes bool) bool { return !partialRevokes },
 
 	engines: []Engine{
-		{Name: "aurora-mysql-3", Flavor: MySQL80, Series: "8.0", IAM: true, Aurora: true, PartialRevokes: true},
-		{Name: "rds-mysql-8.0", Flavor: MySQL80, Series: "8.0", IAM: true},
+		{Name: "aurora-mysql-3", Flavor: MySQL80, Series: "8.0", IAM: true, Aurora: true, PartialRevokes: true, RDS: true},
+		{Name: "rds-mysql-8.0", Flavor: MySQL80, Series: "8.0", IAM: true, RDS: true},
 		{Name: "mysql-8.0", Flavor: MySQL80, Series: "8.0"},
 	},
 }

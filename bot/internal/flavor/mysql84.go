@@ -15,7 +15,7 @@ var mysql84 = func() spec {
 	s.passwordPlugin = "caching_sha2_password"
 	s.passwordClause = "IDENTIFIED WITH caching_sha2_password BY "
 	s.engines = []Engine{
-		{Name: "rds-mysql-8.4", Flavor: MySQL84, Series: "8.4", IAM: true},
+		{Name: "rds-mysql-8.4", Flavor: MySQL84, Series: "8.4", IAM: true, RDS: true},
 		{Name: "mysql-8.4", Flavor: MySQL84, Series: "8.4"},
 	}
 	return s

@@ -32,6 +32,10 @@ type Identity struct {
 	CurrentUser AccountID
 	// SQLMode is the session's sql_mode.
 	SQLMode string
+	// ReadOnly is true when the server refuses writes: read_only,
+	// super_read_only or innodb_read_only is on (a replica, or an Aurora
+	// reader, which a cluster endpoint can point at during a failover).
+	ReadOnly bool
 }
 
 // NoBackslashEscapes reports whether the session's sql_mode makes a
@@ -67,6 +71,7 @@ func (s *Server) Identity() Identity {
 		AuroraVersion:  s.AuroraVersion,
 		PartialRevokes: s.PartialRevokes,
 		CurrentUser:    s.CurrentUser,
+		ReadOnly:       s.ReadOnly,
 	}
 }
 
@@ -74,7 +79,8 @@ func (s *Server) Identity() Identity {
 // off Aurora, partial_revokes before MySQL 8.0) are simply absent from the
 // result.
 const (
-	variablesQuery   = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version','version_comment','aurora_version','partial_revokes')"
+	variablesQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN " +
+		"('version','version_comment','aurora_version','partial_revokes','read_only','super_read_only','innodb_read_only')"
 	currentUserQuery = "SELECT CURRENT_USER(), @@SESSION.sql_mode"
 )
 
@@ -90,10 +96,15 @@ func Detect(ctx context.Context, q Querier) (Identity, error) {
 		VersionComment: vars["version_comment"],
 		AuroraVersion:  vars["aurora_version"],
 	}
-	switch strings.ToUpper(vars["partial_revokes"]) {
-	case "ON", "1", "TRUE":
-		id.PartialRevokes = true
+	on := func(name string) bool {
+		switch strings.ToUpper(vars[name]) {
+		case "ON", "1", "TRUE":
+			return true
+		}
+		return false
 	}
+	id.PartialRevokes = on("partial_revokes")
+	id.ReadOnly = on("read_only") || on("super_read_only") || on("innodb_read_only")
 	if id.Flavor, err = flavor.Detect(id.Version, id.VersionComment); err != nil {
 		return Identity{}, err
 	}

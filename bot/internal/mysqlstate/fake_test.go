@@ -150,6 +150,14 @@ func TestReadMySQL80OnAurora(t *testing.T) {
 			"acme_role % acme_bob %",
 			"app_admin % acme_bob %",
 			"acme_role % ACME_bob %"),
+		defaultRolesQuery: table("HOST USER DEFAULT_ROLE_HOST DEFAULT_ROLE_USER",
+			"% acme_bob % acme_role",
+			"% ACME_bob % acme_role"),
+		procsQuery: table("Host Db User Routine_name Routine_type Proc_priv",
+			"% orders acme_bob refund PROCEDURE Execute,Alter~Routine",
+			"% orders acmeXbob refund PROCEDURE Execute"),
+		proxiesQuery: table("Host User Proxied_host Proxied_user",
+			"% acme_bob localhost root"),
 	}}
 	c := &countingQuerier{q: s.db(t)}
 	ctx := testContext(t)
@@ -157,7 +165,8 @@ func TestReadMySQL80OnAurora(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantQueries := []string{variablesQuery, currentUserQuery, userQuery, dbQuery, tablesQuery, columnsQuery, globalGrantsQuery, roleEdgesQuery}
+	wantQueries := []string{variablesQuery, currentUserQuery, userQuery, dbQuery, tablesQuery, columnsQuery, globalGrantsQuery,
+		roleEdgesQuery, defaultRolesQuery, procsQuery, proxiesQuery}
 	if !slices.Equal(s.sent, wantQueries) || c.n != maxQueries {
 		t.Errorf("sent %d queries:\n%s\nwant:\n%s", c.n, strings.Join(s.sent, "\n"), strings.Join(wantQueries, "\n"))
 	}
@@ -187,14 +196,17 @@ func TestReadMySQL80OnAurora(t *testing.T) {
 				{Database: "orders", Table: "t2", Column: "b", Privileges: []string{"UPDATE"}},
 				{Database: "orders", Table: "t2", Column: "c", Privileges: []string{"REFERENCES", "SELECT"}},
 			},
-			Roles: []AccountID{{"acme_role", "%"}, {"app_admin", "%"}},
+			Roles:        []AccountID{{"acme_role", "%"}, {"app_admin", "%"}},
+			DefaultRoles: []AccountID{{"acme_role", "%"}},
+			Routines:     []RoutineGrant{{Database: "orders", Name: "refund", Type: "PROCEDURE", Privileges: []string{"ALTER ROUTINE", "EXECUTE"}}},
+			Proxies:      []AccountID{{"root", "localhost"}},
 		},
 		svc: {
 			ID: svc, Plugin: "caching_sha2_password", AuthString: "$A$005$x", Locked: true,
 			Global:    []string{"PROCESS", "REPLICATION CLIENT", "SELECT"},
 			Databases: map[string][]string{"orders": {"GRANT OPTION", "INSERT", "SELECT", "UPDATE"}},
 		},
-		role: {ID: role, Plugin: "caching_sha2_password", Locked: true},
+		role: {ID: role, Plugin: "caching_sha2_password", Locked: true, PasswordExpired: true},
 	}
 	if diff := cmp.Diff(want, got.Accounts); diff != "" {
 		t.Errorf("accounts (-want +got):\n%s", diff)
@@ -218,13 +230,15 @@ func TestReadMySQL57OnAurora(t *testing.T) {
 			`% app\_db acme_bob Y Y Y Y Y Y N Y Y Y Y Y Y Y Y Y Y Y Y`),
 		tablesQuery:  table("Host Db User Table_name Table_priv"),
 		columnsQuery: table("Host Db User Table_name Column_name Column_priv"),
+		procsQuery:   table("Host Db User Routine_name Routine_type Proc_priv"),
+		proxiesQuery: table("Host User Proxied_host Proxied_user"),
 	}}
 	c := &countingQuerier{q: s.db(t)}
 	got, err := Read(testContext(t), c, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wantQueries := []string{variablesQuery, currentUserQuery, userQuery, dbQuery, tablesQuery, columnsQuery}; !slices.Equal(s.sent, wantQueries) {
+	if wantQueries := []string{variablesQuery, currentUserQuery, userQuery, dbQuery, tablesQuery, columnsQuery, procsQuery, proxiesQuery}; !slices.Equal(s.sent, wantQueries) {
 		t.Errorf("sent:\n%s\nwant:\n%s", strings.Join(s.sent, "\n"), strings.Join(wantQueries, "\n"))
 	}
 	if got.Flavor != flavor.MySQL57 || !got.Identity().Aurora() || got.PartialRevokes || !got.WildcardDatabaseNames() {

@@ -40,6 +40,7 @@ func ReadAccounts(ctx context.Context, q Querier, id Identity, prefix desired.Pr
 		AuroraVersion:  id.AuroraVersion,
 		PartialRevokes: id.PartialRevokes,
 		CurrentUser:    id.CurrentUser,
+		ReadOnly:       id.ReadOnly,
 		Accounts:       map[AccountID]*Account{},
 	}
 	steps, err := readSteps(id.Flavor)
@@ -76,7 +77,12 @@ const (
 	mariaDBUserQuery = "SELECT User, Host, JSON_VALUE(Priv, '$.access') AS access, " +
 		"JSON_VALUE(Priv, '$.plugin') AS plugin, JSON_VALUE(Priv, '$.authentication_string') AS authentication_string, " +
 		"JSON_VALUE(Priv, '$.account_locked') AS account_locked, JSON_VALUE(Priv, '$.ssl_type') AS ssl_type, " +
-		"JSON_VALUE(Priv, '$.is_role') AS is_role " +
+		"JSON_VALUE(Priv, '$.is_role') AS is_role, JSON_VALUE(Priv, '$.default_role') AS default_role, " +
+		"JSON_VALUE(Priv, '$.password_last_changed') AS password_last_changed, " +
+		"JSON_VALUE(Priv, '$.password_lifetime') AS password_lifetime, " +
+		"JSON_VALUE(Priv, '$.max_questions') AS max_questions, JSON_VALUE(Priv, '$.max_updates') AS max_updates, " +
+		"JSON_VALUE(Priv, '$.max_connections') AS max_connections, " +
+		"JSON_VALUE(Priv, '$.max_user_connections') AS max_user_connections " +
 		"FROM mysql.global_priv WHERE User LIKE ? ESCAPE '!'"
 	dbQuery           = "SELECT * FROM mysql.db WHERE User LIKE ? ESCAPE '!'"
 	tablesQuery       = "SELECT Host, Db, User, Table_name, Table_priv FROM mysql.tables_priv WHERE User LIKE ? ESCAPE '!'"
@@ -84,6 +90,9 @@ const (
 	globalGrantsQuery = "SELECT USER, HOST, PRIV, WITH_GRANT_OPTION FROM mysql.global_grants WHERE USER LIKE ? ESCAPE '!'"
 	roleEdgesQuery    = "SELECT FROM_USER, FROM_HOST, TO_USER, TO_HOST FROM mysql.role_edges WHERE TO_USER LIKE ? ESCAPE '!'"
 	rolesMappingQuery = "SELECT User, Host, Role FROM mysql.roles_mapping WHERE User LIKE ? ESCAPE '!'"
+	procsQuery        = "SELECT Host, Db, User, Routine_name, Routine_type, Proc_priv FROM mysql.procs_priv WHERE User LIKE ? ESCAPE '!'"
+	proxiesQuery      = "SELECT Host, User, Proxied_host, Proxied_user FROM mysql.proxies_priv WHERE User LIKE ? ESCAPE '!'"
+	defaultRolesQuery = "SELECT HOST, USER, DEFAULT_ROLE_HOST, DEFAULT_ROLE_USER FROM mysql.default_roles WHERE USER LIKE ? ESCAPE '!'"
 )
 
 // steps reads each grant table a flavor may have. The accounts come
@@ -97,6 +106,9 @@ var steps = []step{
 	{"global_grants", globalGrantsQuery, (*reader).globalGrantRow},
 	{"role_edges", roleEdgesQuery, (*reader).roleEdgeRow},
 	{"roles_mapping", rolesMappingQuery, (*reader).rolesMappingRow},
+	{"default_roles", defaultRolesQuery, (*reader).defaultRoleRow},
+	{"procs_priv", procsQuery, (*reader).procRow},
+	{"proxies_priv", proxiesQuery, (*reader).proxyRow},
 }
 
 // readSteps lists the queries for a flavor: one per table of
@@ -247,14 +259,42 @@ func (r *reader) userRow(row *row) error {
 		return nil
 	}
 	a := &Account{
-		ID:         id,
-		Plugin:     row.get("plugin"),
-		AuthString: row.get("authentication_string"),
-		Locked:     yes(row.get("account_locked")),
-		RequireSSL: row.get("ssl_type") != "",
+		ID:               id,
+		Plugin:           row.get("plugin"),
+		AuthString:       row.get("authentication_string"),
+		Locked:           yes(row.get("account_locked")),
+		RequireSSL:       row.get("ssl_type") != "",
+		PasswordExpired:  yes(row.get("password_expired")),
+		PasswordLifetime: row.get("password_lifetime"), // NULL: the default
+	}
+	if err := a.Limits.read(row); err != nil {
+		return fmt.Errorf("account %s: %w", id, err)
 	}
 	a.Global = row.granted()
 	r.srv.Accounts[id] = a
+	return nil
+}
+
+// read takes the resource limits of a mysql.user row (or of MariaDB's
+// global_priv, read under the same names).
+func (l *Limits) read(row *row) error {
+	for _, f := range []struct {
+		col string
+		v   *int64
+	}{
+		{"max_questions", &l.Queries}, {"max_updates", &l.Updates},
+		{"max_connections", &l.Connections}, {"max_user_connections", &l.UserConnections},
+	} {
+		s := row.get(f.col)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", f.col, s, err)
+		}
+		*f.v = n
+	}
 	return nil
 }
 
@@ -277,14 +317,27 @@ func (r *reader) mariaDBUserRow(row *row) error {
 		return fmt.Errorf("account %s: %w", id, err)
 	}
 	ssl := row.get("ssl_type")
-	r.srv.Accounts[id] = &Account{
+	a := &Account{
 		ID:         id,
 		Plugin:     row.get("plugin"),
 		AuthString: row.get("authentication_string"),
 		Locked:     yes(row.get("account_locked")),
 		RequireSSL: ssl != "" && ssl != "0",
 		Global:     global,
+		// MariaDB marks PASSWORD EXPIRE by a last change at time 0.
+		PasswordExpired: row.get("password_last_changed") == "0",
 	}
+	// -1 (or nothing) is the server default.
+	if lt := row.get("password_lifetime"); lt != "" && lt != "-1" {
+		a.PasswordLifetime = lt
+	}
+	if err := a.Limits.read(row); err != nil {
+		return fmt.Errorf("account %s: %w", id, err)
+	}
+	if dr := row.get("default_role"); dr != "" {
+		a.DefaultRoles = []AccountID{{User: dr}}
+	}
+	r.srv.Accounts[id] = a
 	return nil
 }
 
@@ -354,6 +407,31 @@ func (r *reader) roleEdgeRow(row *row) error {
 	return nil
 }
 
+func (r *reader) defaultRoleRow(row *row) error {
+	if a := r.managed(row.account("user", "host")); a != nil {
+		a.DefaultRoles = append(a.DefaultRoles, row.account("default_role_user", "default_role_host"))
+	}
+	return nil
+}
+
+func (r *reader) procRow(row *row) error {
+	a := r.managed(row.account("user", "host"))
+	privs := parsePrivilegeSet(row.get("proc_priv"))
+	if a == nil || len(privs) == 0 {
+		return nil
+	}
+	a.Routines = append(a.Routines, RoutineGrant{Database: row.get("db"), Name: row.get("routine_name"),
+		Type: strings.ToUpper(row.get("routine_type")), Privileges: privs})
+	return nil
+}
+
+func (r *reader) proxyRow(row *row) error {
+	if a := r.managed(row.account("user", "host")); a != nil {
+		a.Proxies = append(a.Proxies, row.account("proxied_user", "proxied_host"))
+	}
+	return nil
+}
+
 func (r *reader) rolesMappingRow(row *row) error {
 	if a := r.managed(row.account("user", "host")); a != nil {
 		// MariaDB roles have no host.
@@ -376,11 +454,26 @@ func (r *reader) finish() {
 		slices.SortFunc(a.Tables, func(x, y TableGrant) int {
 			return cmp.Or(cmp.Compare(x.Database, y.Database), cmp.Compare(x.Table, y.Table), cmp.Compare(x.Column, y.Column))
 		})
-		slices.SortFunc(a.Roles, func(x, y AccountID) int {
-			return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.Host, y.Host))
+		a.Roles = sortedAccounts(a.Roles)
+		a.DefaultRoles = sortedAccounts(a.DefaultRoles)
+		a.Proxies = sortedAccounts(a.Proxies)
+		for i := range a.Routines {
+			a.Routines[i].Privileges = sortedSet(a.Routines[i].Privileges)
+		}
+		slices.SortFunc(a.Routines, func(x, y RoutineGrant) int {
+			return cmp.Or(cmp.Compare(x.Database, y.Database), cmp.Compare(x.Type, y.Type), cmp.Compare(x.Name, y.Name))
 		})
-		a.Roles = slices.Compact(a.Roles)
 	}
+}
+
+// sortedAccounts sorts accounts and drops duplicates.
+func sortedAccounts(ids []AccountID) []AccountID {
+	slices.SortFunc(ids, compareAccounts)
+	return slices.Compact(ids)
+}
+
+func compareAccounts(x, y AccountID) int {
+	return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.Host, y.Host))
 }
 
 // sortedSet sorts privileges, drops duplicates and USAGE, and returns nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
@@ -236,7 +237,7 @@ func (c *countingQuerier) QueryContext(ctx context.Context, query string, args .
 }
 
 // maxQueries is the most Detect plus Read may send, on any flavor.
-const maxQueries = 8
+const maxQueries = 11
 
 func TestReadQueryCountIsConstant(t *testing.T) {
 	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) {
@@ -366,4 +367,101 @@ func TestEveryFlavorsGrantTablesAreRead(t *testing.T) {
 	if _, err := readSteps(flavor.Flavor("oracle")); err == nil {
 		t.Error("an unknown flavor has read steps")
 	}
+}
+
+// TestReadEveryGrant: routine grants, proxy grants, default roles,
+// password expiry, password lifetime and resource limits set by hand are
+// all read, so that no privilege or setting stays invisible to a plan.
+func TestReadEveryGrant(t *testing.T) {
+	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) {
+		f := newFixture(t, s)
+		db := f.stem + "db"
+		f.database(db)
+		f.exec("CREATE PROCEDURE " + ident(db) + ".p() SELECT 1")
+		bob := f.user(f.prefix+"bob", "IDENTIFIED BY 'secret'")
+		f.exec("GRANT EXECUTE ON PROCEDURE " + ident(db) + ".p TO " + account(bob))
+		want := &Account{ID: bob, Plugin: "mysql_native_password", AuthString: NativePasswordHash("secret"),
+			Routines: []RoutineGrant{{Database: db, Name: "p", Type: "PROCEDURE", Privileges: []string{"EXECUTE"}}}}
+		if s.Flavor != flavor.Embedded {
+			role := f.prefix + "r"
+			f.role(role)
+			f.exec("GRANT PROXY ON 'root'@'localhost' TO "+account(bob),
+				"GRANT "+ident(role)+" TO "+account(bob),
+				"ALTER USER "+account(bob)+" WITH MAX_USER_CONNECTIONS 3 MAX_QUERIES_PER_HOUR 7 PASSWORD EXPIRE INTERVAL 30 DAY",
+				"ALTER USER "+account(bob)+" PASSWORD EXPIRE")
+			want.Proxies = []AccountID{{User: "root", Host: "localhost"}}
+			want.Limits = Limits{Queries: 7, UserConnections: 3}
+			want.PasswordLifetime, want.PasswordExpired = "30", true
+			if s.Flavor == flavor.MariaDB {
+				f.exec("SET DEFAULT ROLE " + ident(role) + " FOR " + account(bob))
+				want.Roles, want.DefaultRoles = []AccountID{{User: role}}, []AccountID{{User: role}}
+			} else {
+				f.exec("SET DEFAULT ROLE " + account(AccountID{User: role, Host: "%"}) + " TO " + account(bob))
+				r := AccountID{User: role, Host: "%"}
+				want.Roles, want.DefaultRoles = []AccountID{r}, []AccountID{r}
+			}
+		}
+		got, err := Read(testContext(t), s.DB, f.managed())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got.Accounts[bob]); diff != "" {
+			t.Errorf("bob (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestReadSessionsAndObjects: the open sessions of managed user names
+// (never the reader's own) and the stored objects they define, each in one
+// query.
+func TestReadSessionsAndObjects(t *testing.T) {
+	mysqltest.EachServer(t, func(t *testing.T, s *mysqltest.Server) {
+		f := newFixture(t, s)
+		db := f.stem + "db"
+		f.database(db)
+		bob := f.user(f.prefix+"bob", "IDENTIFIED BY 'secret'")
+		other := f.user("x"+f.prefix+"eve", "IDENTIFIED BY 'secret'")
+		f.exec("GRANT SELECT ON "+ident(db)+".* TO "+account(bob), "GRANT SELECT ON "+ident(db)+".* TO "+account(other),
+			"CREATE TABLE "+ident(db)+".t (id INT PRIMARY KEY)",
+			"CREATE DEFINER="+account(bob)+" SQL SECURITY DEFINER VIEW "+ident(db)+".v AS SELECT id FROM "+ident(db)+".t",
+			"CREATE DEFINER="+account(bob)+" PROCEDURE "+ident(db)+".p() SELECT 1",
+			"CREATE DEFINER="+account(bob)+" TRIGGER "+ident(db)+".tr BEFORE INSERT ON "+ident(db)+".t FOR EACH ROW SET NEW.id = NEW.id",
+			"CREATE DEFINER="+account(other)+" VIEW "+ident(db)+".w AS SELECT 1 AS one")
+		f.exec("CREATE DEFINER=" + account(bob) + " EVENT " + ident(db) + ".e ON SCHEDULE EVERY 1 DAY DO SELECT 1")
+		cfg := s.Config()
+		cfg.User, cfg.Passwd, cfg.DBName = bob.User, "secret", db
+		connector, err := mysql.NewConnector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := sql.OpenDB(connector)
+		defer conn.Close()
+		var sessionID int64
+		if err := conn.QueryRowContext(testContext(t), "SELECT CONNECTION_ID()").Scan(&sessionID); err != nil {
+			t.Fatal(err)
+		}
+		srv := &Server{}
+		ctx := testContext(t)
+		if err := ReadSessions(ctx, s.DB, srv, f.managed()); err != nil {
+			t.Fatal(err)
+		}
+		if len(srv.Sessions) != 1 || srv.Sessions[0].ID != sessionID || srv.Sessions[0].User != bob.User || srv.Sessions[0].DB != db {
+			t.Errorf("sessions %+v, want bob's session %d in %s", srv.Sessions, sessionID, db)
+		}
+		if err := ReadObjects(ctx, s.DB, srv, f.managed()); err != nil {
+			t.Fatal(err)
+		}
+		want := []StoredObject{
+			{Kind: "event", Database: db, Name: "e", Definer: bob},
+			{Kind: "procedure", Database: db, Name: "p", Definer: bob},
+			{Kind: "trigger", Database: db, Name: "tr", Definer: bob},
+			{Kind: "view", Database: db, Name: "v", Definer: bob},
+		}
+		if diff := cmp.Diff(want, srv.Objects); diff != "" {
+			t.Errorf("objects (-want +got):\n%s", diff)
+		}
+		if got := srv.OwnedBy(bob); len(got) != 4 {
+			t.Errorf("OwnedBy(bob) = %v", got)
+		}
+	})
 }

@@ -34,12 +34,26 @@ type Server struct {
 	// CurrentUser is the account this session authenticated as; it is
 	// protected whatever its name.
 	CurrentUser AccountID
+	// ReadOnly is true when the server refuses writes (read_only,
+	// super_read_only or innodb_read_only: a replica, or an Aurora reader
+	// after a failover).
+	ReadOnly bool
 	// Accounts holds every account whose user name starts with the managed
 	// prefix (an exact, case-sensitive prefix match), keyed by account.
 	// On MySQL 8.0 and the embedded server a role is an account (locked,
 	// without password) and is included; a MariaDB role is not an account
 	// and is left out.
 	Accounts map[AccountID]*Account
+	// Sessions are the open sessions of managed user names, other than
+	// this one, sorted by ID; read by ReadSessions when a plan needs them
+	// (SessionsRead).
+	Sessions     []Session
+	SessionsRead bool
+	// Objects are the stored objects whose definer is a managed account,
+	// sorted; read by ReadObjects when a plan would drop an account
+	// (ObjectsRead).
+	Objects     []StoredObject
+	ObjectsRead bool
 }
 
 // WildcardDatabaseNames reports whether GRANT treats _ and % in database
@@ -70,6 +84,63 @@ type Account struct {
 	// Roles holds the roles granted to the account, sorted. A MariaDB role
 	// has Host "".
 	Roles []AccountID
+	// DefaultRoles are the roles activated at login (SET DEFAULT ROLE),
+	// sorted.
+	DefaultRoles []AccountID
+	// Routines holds grants on single stored procedures and functions.
+	Routines []RoutineGrant
+	// Proxies holds the accounts this one may proxy as (GRANT PROXY).
+	Proxies []AccountID
+	// PasswordExpired is true when PASSWORD EXPIRE was set (MariaDB: the
+	// password's last change is 0): the next login may only change it.
+	PasswordExpired bool
+	// PasswordLifetime is the account's own password lifetime as stored
+	// ("" for the server default, "0" for never, else days).
+	PasswordLifetime string
+	// Limits are the account's resource limits; zero means none.
+	Limits Limits
+}
+
+// Limits are an account's resource limits (WITH MAX_..._PER_HOUR,
+// MAX_USER_CONNECTIONS).
+type Limits struct {
+	Queries, Updates, Connections, UserConnections int64
+}
+
+// RoutineGrant is a privilege set on one stored routine.
+type RoutineGrant struct {
+	Database   string // the routine's database, as stored (never a pattern)
+	Name       string
+	Type       string   // PROCEDURE or FUNCTION
+	Privileges []string // sorted
+}
+
+// Session is one open connection of a managed account, as the processlist
+// shows it. The processlist names the user, not the account: MySQL does not
+// say which of several accounts of one user name (hosts) a session logged
+// in as.
+type Session struct {
+	ID   int64  `json:"id"`
+	User string `json:"user"`
+	// Client is where the session comes from (host:port), as the server
+	// reports it.
+	Client string `json:"client,omitempty"`
+	// DB is the session's current database, empty when none.
+	DB string `json:"db,omitempty"`
+}
+
+// StoredObject is a view, routine, trigger or event and the account it
+// runs as (DEFINER).
+type StoredObject struct {
+	Kind     string    `json:"kind"` // view, procedure, function, trigger, event
+	Database string    `json:"database"`
+	Name     string    `json:"name"`
+	Definer  AccountID `json:"definer"`
+}
+
+// String names the object as people read it: orders.v_refunds (view).
+func (o StoredObject) String() string {
+	return o.Database + "." + o.Name + " (" + o.Kind + ")"
 }
 
 // TableGrant is a privilege set on one table, or on columns of it.
