@@ -61,6 +61,7 @@ func (c *Config) Declarations() desired.Declarations {
 		Prefix:       desired.Prefix(c.Settings.Prefix),
 		Protected:    slices.Clone(c.Settings.ProtectedAccounts),
 		RemovalLimit: desired.RemovalLimit{Count: c.Settings.RemovalLimit.Count, Fraction: c.Settings.RemovalLimit.Fraction},
+		Sessions:     c.Settings.EndSessions.Policy(),
 		Roles:        c.Settings.roleTemplates(),
 		Clusters:     make([]desired.ClusterDecl, len(c.Clusters)),
 		Users:        make([]desired.UserDecl, len(c.Users)),

@@ -4,6 +4,8 @@
 // problem with the file, line and column to fix.
 package config
 
+import "github.com/dbusers/dbusers/bot/internal/desired"
+
 // Config is every declaration of one repository, as written.
 type Config struct {
 	Settings Settings
@@ -30,6 +32,33 @@ type Settings struct {
 	AWS               AWS          `json:"aws"`
 	// Concurrency is how many clusters reconcile at once.
 	Concurrency int `json:"concurrency,omitempty"`
+	// EndSessions says which removals end the open sessions of the
+	// account that loses access; nil fields mean true.
+	EndSessions *EndSessions `json:"end_sessions,omitempty"`
+}
+
+// EndSessions is dbusers.json's "end_sessions".
+type EndSessions struct {
+	Drop   *bool `json:"drop,omitempty"`
+	Lock   *bool `json:"lock,omitempty"`
+	Revoke *bool `json:"revoke,omitempty"`
+}
+
+// Policy is the session policy the settings ask for.
+func (e *EndSessions) Policy() desired.SessionPolicy {
+	p := desired.DefaultSessionPolicy
+	if e == nil {
+		return p
+	}
+	for _, f := range []struct {
+		set *bool
+		to  *bool
+	}{{e.Drop, &p.OnDrop}, {e.Lock, &p.OnLock}, {e.Revoke, &p.OnRevoke}} {
+		if f.set != nil {
+			*f.to = *f.set
+		}
+	}
+	return p
 }
 
 // Role is a named privilege set.

@@ -12,6 +12,7 @@
 package desired
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/dbusers/dbusers/bot/internal/flavor"
@@ -48,6 +49,27 @@ func (p Prefix) User(account string) string {
 	return account[len(p.Namespace()):]
 }
 
+// DeclarableName reports whether name can be a user file's name, and so the
+// part of a managed account's name after the prefix: lowercase letters,
+// digits and _, starting with a letter. It ends up in account names, file
+// names and log lines, so it is kept to a small alphabet; an account named
+// otherwise (acme_Bob, acme_bоb with a Cyrillic о) is one no user file can
+// own.
+func DeclarableName(name string) bool { return declarable.MatchString(name) }
+
+var declarable = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// SessionPolicy says which removals end the open sessions of the account
+// that loses access (dbusers.json "end_sessions"; every one by default):
+// MySQL and MariaDB keep a connected session's database privileges until
+// it changes database, and DROP USER closes nothing.
+type SessionPolicy struct {
+	OnDrop, OnLock, OnRevoke bool
+}
+
+// DefaultSessionPolicy ends sessions on every removal.
+var DefaultSessionPolicy = SessionPolicy{OnDrop: true, OnLock: true, OnRevoke: true}
+
 // RemovalLimit caps how many managed accounts one run may drop on one
 // cluster: at most max(Count, Fraction × managed accounts).
 type RemovalLimit struct {
@@ -68,6 +90,12 @@ type State struct {
 	Protected []string
 	// RemovalLimit caps drops per cluster and run.
 	RemovalLimit RemovalLimit
+	// Sessions says which removals end open sessions.
+	Sessions SessionPolicy
+	// Users are the declared user names, fleet-wide: an account with the
+	// prefix and one of these names is that user's, whether or not the
+	// user holds anything on a given cluster.
+	Users map[string]bool
 	// Roles are the role templates' privileges after extends, with ALL
 	// PRIVILEGES unexpanded; plans use them to name live privilege sets.
 	Roles map[string][]string

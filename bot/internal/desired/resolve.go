@@ -22,6 +22,9 @@ type Declarations struct {
 	Prefix       Prefix
 	Protected    []string
 	RemovalLimit RemovalLimit
+	// Sessions says which removals end sessions; the zero value is
+	// DefaultSessionPolicy's opposite, so callers set it.
+	Sessions SessionPolicy
 	// Roles are dbusers.json's role templates; they add to or redefine
 	// BuiltinRoles.
 	Roles    map[string]RoleTemplate
@@ -175,7 +178,12 @@ func resolve(d Declarations, today time.Time, checkOnly bool) (*State, Problems)
 		Prefix:       d.Prefix,
 		Protected:    slices.Clone(d.Protected),
 		RemovalLimit: d.RemovalLimit,
+		Sessions:     d.Sessions,
+		Users:        make(map[string]bool, len(d.Users)),
 		Date:         r.date,
+	}
+	for _, u := range d.Users {
+		st.Users[u.Name] = true
 	}
 	if d.Prefix == "" {
 		r.add(Error, InSettings, "", []string{"prefix"}, "prefix is empty")

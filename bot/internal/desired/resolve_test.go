@@ -75,6 +75,7 @@ func TestBuild(t *testing.T) {
 		Prefix:       "acme",
 		Protected:    []string{"acme_breakglass"},
 		RemovalLimit: RemovalLimit{Count: 5, Fraction: 0.2},
+		Users:        map[string]bool{"alice": true, "etl_job": true},
 		Date:         "2026-03-01",
 		Roles: map[string][]string{
 			"read":          {"SELECT"},

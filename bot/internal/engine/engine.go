@@ -1,8 +1,11 @@
 // Package engine reconciles one cluster: it takes the server's named lock,
 // reads the live state, plans, applies the plan one statement at a time with
-// an audit record each, and then reads again to prove the server converged.
-// Every entry point (the CLI, the Lambda, the demo) runs clusters through
-// it, so the safety rails hold everywhere.
+// an audit record each, ends the sessions of the accounts that lost access,
+// and then reads again to prove the server converged. A statement the server
+// refuses stops only its own account's changes; the run reports that
+// account and goes on with the others. Every entry point (the CLI, the
+// Lambda, the demo) runs clusters through it, so the safety rails hold
+// everywhere.
 package engine
 
 import (
@@ -11,6 +14,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,8 +68,30 @@ const (
 	Unchanged Status = "unchanged" // nothing to do
 	Planned   Status = "planned"   // dry run with changes
 	Applied   Status = "applied"   // changes applied and verified
-	Failed    Status = "failed"    // see Error; Applied lists what took effect
+	// Partial: some accounts failed (Failures says which and why), every
+	// other one applied and verified.
+	Partial Status = "partial"
+	Failed  Status = "failed" // see Error; Applied lists what took effect
 )
+
+// ErrPartial means some accounts failed while the others converged.
+var ErrPartial = errors.New("some accounts failed")
+
+// ErrReadOnly means the server refuses writes; nothing was changed.
+var ErrReadOnly = errors.New("the server is read-only")
+
+// Failure is one account whose change the server refused. The account's
+// later changes were not sent; the other accounts' were.
+type Failure struct {
+	Account mysqlstate.AccountID `json:"account"`
+	User    string               `json:"user,omitempty"`
+	// Summary is the change that failed, Statement its redacted SQL.
+	Summary   string `json:"summary"`
+	Statement string `json:"statement,omitempty"`
+	Error     string `json:"error"`
+	// Skipped counts the account's changes that were not sent after it.
+	Skipped int `json:"skipped,omitempty"`
+}
 
 // Step is one statement that took effect.
 type Step struct {
@@ -87,7 +113,9 @@ type Result struct {
 	// was lost, before the server answered: it may or may not have taken
 	// effect. The next run reads the server and settles it.
 	InDoubt []plan.Change `json:"in_doubt,omitempty"`
-	Error   string        `json:"error,omitempty"`
+	// Failures are the accounts whose changes the server refused.
+	Failures []Failure `json:"failures,omitempty"`
+	Error    string    `json:"error,omitempty"`
 	// Err is the error behind Error, for errors.Is.
 	Err error `json:"-"`
 	// Queries counts every statement sent, reads included; Writes counts
@@ -120,6 +148,9 @@ func Reconcile(ctx context.Context, db *sql.DB, opt Options) *Result {
 		res.Err = sanitize(err, opt.Passwords)
 		res.Error = res.Err.Error()
 		res.Status = Failed
+		if errors.Is(err, ErrPartial) {
+			res.Status = Partial
+		}
 	}
 	res.DurationMS = ms(now().Sub(start))
 	return res
@@ -169,23 +200,49 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	case !opt.Apply:
 		res.Status = Planned
 		return nil
+	case id.ReadOnly:
+		// Before the first write: an Aurora reader or a replica answers
+		// every statement with an error, or (with SUPER) takes writes
+		// that replication then overwrites.
+		return fmt.Errorf("cluster %s: %w (read_only, super_read_only or innodb_read_only is on: a replica, or an Aurora reader after a failover? the cluster file's endpoint must be the writer); nothing was changed",
+			name, ErrReadOnly)
 	}
 
-	if err := apply(ctx, c, opt, p, res, now); err != nil {
+	a := &applier{ctx: ctx, c: c, opt: opt, res: res, now: now, failed: map[mysqlstate.AccountID]int{}}
+	if err := a.apply(p.Changes); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
-	// Verify: what was applied must leave nothing to do.
+	if err := a.endSessions(id); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	// Verify: what was applied must leave nothing to do but what the
+	// failed accounts still need.
 	again, err := readAndPlan(ctx, c, opt, id)
 	if err != nil {
 		return fmt.Errorf("cluster %s: verify: %w", name, err)
 	}
-	if !again.Empty() {
-		var left []string
-		for _, ch := range again.Changes {
+	var left []string
+	for _, ch := range again.Changes {
+		if _, failed := a.failed[ch.Account]; !failed {
 			left = append(left, ch.Summary)
 		}
+	}
+	if len(left) > 0 {
 		return fmt.Errorf("cluster %s: %w: %d change(s) remain after applying: %s",
-			name, ErrNotConverged, len(again.Changes), strings.Join(left, "; "))
+			name, ErrNotConverged, len(left), strings.Join(left, "; "))
+	}
+	if len(res.Failures) > 0 {
+		var who []string
+		for _, f := range res.Failures {
+			who = append(who, f.Account.String()+": "+f.Error)
+		}
+		err := fmt.Errorf("cluster %s: %w: %d account(s) failed, %d statement(s) applied for the others: %s",
+			name, ErrPartial, len(res.Failures), len(res.Applied), strings.Join(who, "; "))
+		if len(res.Applied) == 0 {
+			// Nothing converged: that is a failure, not a partial run.
+			return errors.New(err.Error())
+		}
+		return err
 	}
 	res.Status = Applied
 	return nil
@@ -193,77 +250,254 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 
 // readAndPlan reads the accounts of the server run has already detected
 // (mysqlstate.Read would detect it again, two more queries on every run and
-// every verify).
+// every verify) and plans. Only when the plan would drop an account does it
+// read the stored objects (an account that still defines some is locked,
+// not dropped), and only when the plan takes access away does it read the
+// sessions to end: a run with nothing to remove costs no more queries.
 func readAndPlan(ctx context.Context, c *counting, opt Options, id mysqlstate.Identity) (*plan.Plan, error) {
 	srv, err := mysqlstate.ReadAccounts(ctx, c, id, opt.State.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("read live state: %w", err)
 	}
-	return plan.Diff(plan.Input{
-		Cluster:   opt.Cluster,
-		Server:    srv,
-		Prefix:    opt.State.Prefix,
-		Protected: opt.State.Protected,
-		Limit:     opt.State.RemovalLimit,
-		Roles:     opt.State.Roles,
-		Passwords: opt.Passwords,
-	}), nil
+	diff := func() *plan.Plan { return plan.Diff(plan.InputFor(opt.State, opt.Cluster, srv, opt.Passwords)) }
+	p := diff()
+	if drops(p) {
+		if err := mysqlstate.ReadObjects(ctx, c, srv, opt.State.Prefix); err != nil {
+			return nil, err
+		}
+		p = diff()
+	}
+	if slices.ContainsFunc(p.Changes, plan.Change.TakesAccess) {
+		if err := mysqlstate.ReadSessions(ctx, c, srv, opt.State.Prefix); err != nil {
+			return nil, err
+		}
+		p = diff()
+	}
+	return p, nil
 }
 
-// apply sends the plan one statement at a time. The first failure stops the
-// cluster: later statements may depend on it (a GRANT on a user whose
-// CREATE failed), and a person should look before anything else changes.
-func apply(ctx context.Context, c *counting, opt Options, p *plan.Plan, res *Result, now func() time.Time) error {
-	flv := opt.Cluster.Flavor()
-	for i, ch := range p.Changes {
+// drops reports whether a plan drops an account, or would but for the
+// removal limit.
+func drops(p *plan.Plan) bool {
+	isDrop := func(c plan.Change) bool { return c.Action() == plan.DropUser }
+	return slices.ContainsFunc(p.Changes, isDrop) || slices.ContainsFunc(p.Held, isDrop)
+}
+
+// applier sends a plan one statement at a time, with one audit record
+// each. A statement the server refuses stops its account's later changes
+// (a GRANT on an account whose CREATE failed makes no sense) and nothing
+// else: every other account goes on converging, and Failures says which
+// account failed and why. A lost connection stops everything: the
+// statement in flight may or may not have taken effect, and the next run
+// reads the server before it touches that account again.
+type applier struct {
+	ctx context.Context
+	c   *counting
+	opt Options
+	res *Result
+	now func() time.Time
+	// failed maps a failed account to its entry in res.Failures.
+	failed map[mysqlstate.AccountID]int
+	// took are the applied changes that took access away.
+	took []plan.Change
+}
+
+func (a *applier) apply(changes []plan.Change) error {
+	flv := a.opt.Cluster.Flavor()
+	for i, ch := range changes {
+		if ch.Action() == plan.EndSession {
+			// Ended after everything else, from a fresh read.
+			continue
+		}
+		if f, failed := a.failed[ch.Account]; failed {
+			a.res.Failures[f].Skipped++
+			a.res.NotApplied = append(a.res.NotApplied, ch)
+			continue
+		}
 		st, err := render.Change(ch, flv)
 		if err != nil {
-			res.NotApplied = p.Changes[i:]
-			return fmt.Errorf("render %q: %w", ch.Summary, err)
+			a.fail(ch, "", fmt.Errorf("render: %w", err))
+			a.res.NotApplied = append(a.res.NotApplied, ch)
+			continue
 		}
-		t0 := now()
-		_, err = c.exec(ctx, st.SQL)
-		d := now().Sub(t0)
-		rec := audit.Record{
-			Time: t0.UTC(), Cluster: opt.Cluster.Name, Account: ch.Account.String(), User: ch.User,
-			Action: string(ch.Action()), Summary: ch.Summary, Statement: st.Redacted,
-			ConfigVersion: opt.ConfigVersion, Commit: opt.Commit, Outcome: audit.Applied, DurationMS: ms(d),
-		}
-		inDoubt := false
-		if err != nil {
-			inDoubt = !answered(err)
-			// The statement knows its own password, including the
-			// fragments a server echoes back ("near '...'").
-			err = sanitize(st.SanitizeError(err), opt.Passwords)
-			if inDoubt {
-				err = fmt.Errorf("connection lost before the server answered (%w); the statement may have taken effect, the next run reads the server again and settles it", err)
-			}
-			rec.Outcome, rec.Error = audit.Failed, err.Error()
-			if inDoubt {
-				rec.Outcome = audit.InDoubt
-			}
-		}
-		if opt.Audit != nil {
-			if aerr := opt.Audit.Record(rec); aerr != nil && err == nil {
-				// An unaudited change is a change nobody can account
-				// for: stop here.
-				res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
-				res.NotApplied = p.Changes[i+1:]
-				return fmt.Errorf("audit log: %w (statement was applied: %s)", aerr, st.Redacted)
-			}
-		}
-		if err != nil {
-			if inDoubt {
-				res.InDoubt = p.Changes[i : i+1]
-				res.NotApplied = p.Changes[i+1:]
-			} else {
-				res.NotApplied = p.Changes[i:]
+		ok, inDoubt, err := a.send(ch, st)
+		switch {
+		case inDoubt:
+			a.res.InDoubt = append(a.res.InDoubt, ch)
+			for _, rest := range changes[i+1:] {
+				if rest.Action() != plan.EndSession {
+					a.res.NotApplied = append(a.res.NotApplied, rest)
+				}
 			}
 			return fmt.Errorf("%s: %s: %w", ch.Summary, st.Redacted, err)
+		case err != nil:
+			// The audit log failed after the statement applied: stop.
+			for _, rest := range changes[i+1:] {
+				if rest.Action() != plan.EndSession {
+					a.res.NotApplied = append(a.res.NotApplied, rest)
+				}
+			}
+			return err
+		case !ok:
+			a.res.NotApplied = append(a.res.NotApplied, ch)
+		case ch.TakesAccess():
+			a.took = append(a.took, ch)
 		}
-		res.Applied = append(res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
 	}
 	return nil
+}
+
+// send runs one statement and audits it. ok is false when the server
+// refused it (the failure is recorded against the account); err is set
+// when the run must stop: the connection was lost (inDoubt), or the audit
+// record of an applied statement could not be written.
+func (a *applier) send(ch plan.Change, st render.Statement) (ok, inDoubt bool, err error) {
+	t0 := a.now()
+	_, err = a.c.exec(a.ctx, st.SQL)
+	d := a.now().Sub(t0)
+	rec := audit.Record{
+		Time: t0.UTC(), Cluster: a.opt.Cluster.Name, Account: ch.Account.String(), User: ch.User,
+		Action: string(ch.Action()), Summary: ch.Summary, Statement: st.Redacted,
+		ConfigVersion: a.opt.ConfigVersion, Commit: a.opt.Commit, Outcome: audit.Applied, DurationMS: ms(d),
+	}
+	gone := false
+	if err != nil {
+		inDoubt = !answered(err)
+		// The statement knows its own password, including the fragments a
+		// server echoes back ("near '...'").
+		err = sanitize(st.SanitizeError(err), a.opt.Passwords)
+		switch {
+		case inDoubt:
+			err = fmt.Errorf("connection lost before the server answered (%w); the statement may have taken effect, the next run reads the server again and settles it", err)
+			rec.Outcome = audit.InDoubt
+		case ch.Action() == plan.EndSession && isErrNo(err, errNoSuchThread):
+			// The session ended by itself meanwhile: what was wanted.
+			gone, err = true, nil
+			rec.Summary += " (it had already ended)"
+		default:
+			err = explain(ch, err)
+			rec.Outcome = audit.Failed
+		}
+		if err != nil {
+			rec.Error = err.Error()
+		}
+	}
+	if a.opt.Audit != nil {
+		if aerr := a.opt.Audit.Record(rec); aerr != nil && err == nil {
+			// An unaudited change is a change nobody can account for: stop.
+			a.res.Applied = append(a.res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
+			return true, false, fmt.Errorf("audit log: %w (statement was applied: %s)", aerr, st.Redacted)
+		}
+	}
+	switch {
+	case inDoubt:
+		return false, true, err
+	case err != nil:
+		a.fail(ch, st.Redacted, err)
+		return false, false, nil
+	}
+	if !gone {
+		a.res.Applied = append(a.res.Applied, Step{Change: ch, Statement: st.Redacted, DurationMS: ms(d)})
+	}
+	return true, false, nil
+}
+
+// fail records that the server refused a change of an account.
+func (a *applier) fail(ch plan.Change, statement string, err error) {
+	a.failed[ch.Account] = len(a.res.Failures)
+	a.res.Failures = append(a.res.Failures, Failure{Account: ch.Account, User: ch.User, Summary: ch.Summary,
+		Statement: statement, Error: err.Error()})
+}
+
+// sessionWait bounds how long the run waits for ended sessions to leave
+// the processlist: KILL marks a session, which ends at its next check.
+const sessionWait = 3 * time.Second
+
+// endSessions ends the open sessions of every account a change took access
+// from, read fresh now that the changes are applied, and checks that they
+// are gone. A session that stays is a failure of its account: until it
+// ends, the access it held is not gone.
+func (a *applier) endSessions(id mysqlstate.Identity) error {
+	if len(a.took) == 0 {
+		return nil
+	}
+	srv := &mysqlstate.Server{}
+	if err := mysqlstate.ReadSessions(a.ctx, a.c, srv, a.opt.State.Prefix); err != nil {
+		return err
+	}
+	ends := plan.SessionsToEnd(a.took, srv, a.opt.Cluster, a.opt.State.Sessions)
+	if len(ends) == 0 {
+		return nil
+	}
+	// The plan showed what it read before; these are what is open now.
+	if a.res.Plan != nil {
+		a.res.Plan.Changes = append(slices.DeleteFunc(slices.Clone(a.res.Plan.Changes), func(c plan.Change) bool {
+			return c.Action() == plan.EndSession
+		}), ends...)
+	}
+	if err := a.apply(ends); err != nil {
+		return err
+	}
+	for deadline := a.now().Add(sessionWait); ; {
+		if err := mysqlstate.ReadSessions(a.ctx, a.c, srv, a.opt.State.Prefix); err != nil {
+			return err
+		}
+		open := map[int64]bool{}
+		for _, s := range srv.Sessions {
+			open[s.ID] = true
+		}
+		var left []plan.Change
+		for _, e := range ends {
+			if _, failed := a.failed[e.Account]; !failed && open[e.Op.(plan.Disconnect).Session.ID] {
+				left = append(left, e)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if a.now().After(deadline) {
+			for _, e := range left {
+				a.fail(e, "", fmt.Errorf("session %d is still open %s after it was ended", e.Op.(plan.Disconnect).Session.ID, sessionWait))
+			}
+			return nil
+		}
+		select {
+		case <-a.ctx.Done():
+			return a.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Server error numbers the engine reads.
+const (
+	// errNoSuchThread: KILL of a session that has ended (ER_NO_SUCH_THREAD).
+	errNoSuchThread = 1094
+	// errKillDenied: KILL of another account's session without
+	// CONNECTION_ADMIN or SUPER (ER_KILL_DENIED_ERROR).
+	errKillDenied = 1095
+	// errDefinerInUse: MySQL 8.0.22+ refuses to drop an account that is
+	// the definer of stored objects (ER_CANNOT_USER_REFERENCED_AS_DEFINER).
+	errDefinerInUse = 4006
+)
+
+// isErrNo reports whether err is the server's error number n.
+func isErrNo(err error, n uint16) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == n
+}
+
+// explain adds to a server's refusal what a person should do about it.
+func explain(ch plan.Change, err error) error {
+	switch {
+	case isErrNo(err, errDefinerInUse):
+		return fmt.Errorf("%w: the account is the definer of stored objects that dbusers could not see (give the management account what dbusers admin-sql grants to read them); it stays as it is", err)
+	case isErrNo(err, errKillDenied):
+		return fmt.Errorf("%w: the management account may not end other accounts' sessions (dbusers admin-sql grants what it needs)", err)
+	case ch.Action() == plan.EndSession && isErrNo(err, 1370): // ER_PROCACCESS_DENIED_ERROR: no EXECUTE on mysql.rds_kill
+		return fmt.Errorf("%w: the management account may not call mysql.rds_kill (dbusers admin-sql grants it)", err)
+	}
+	return err
 }
 
 // answered reports whether a failed statement's error is the server's

@@ -10,6 +10,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/privset"
+	"github.com/dbusers/dbusers/bot/internal/quote"
 )
 
 // Host is the host part of every account dbusers creates. People and
@@ -47,15 +48,30 @@ type Input struct {
 	// A password user whose secret is absent is skipped, never created
 	// without a password.
 	Passwords map[string]string
+	// Users are the declared user names, fleet-wide: the drop of an
+	// account named after one says whose it was.
+	Users map[string]bool
+	// Sessions says which removals end the sessions of the account that
+	// loses access; only sessions the server's state holds
+	// (Server.SessionsRead) are planned.
+	Sessions desired.SessionPolicy
+}
+
+// InputFor is the input of one cluster of a desired state.
+func InputFor(st *desired.State, c desired.Cluster, srv *mysqlstate.Server, passwords map[string]string) Input {
+	return Input{Cluster: c, Server: srv, Prefix: st.Prefix, Protected: st.Protected, Limit: st.RemovalLimit,
+		Roles: st.Roles, Passwords: passwords, Users: st.Users, Sessions: st.Sessions}
 }
 
 // Diff returns the changes that make the server match the cluster's desired
-// state, in apply order. It never plans a change to an account outside the
-// prefix or to a protected account, and it withholds drops past the removal
-// limit.
+// state, in apply order, each account's changes together. It never plans a
+// change to an account outside the prefix or to a protected account; it
+// locks, rather than drops, an account that still defines stored objects;
+// it ends the sessions of an account that loses access after the change
+// that takes it; and it withholds removals past the removal limit.
 func Diff(in Input) *Plan {
 	p := &Plan{Cluster: in.Cluster.Name}
-	d := differ{in: in, flavor: in.Server.Flavor, wildcard: in.Server.WildcardDatabaseNames()}
+	d := differ{in: in, flavor: in.Server.Flavor, wildcard: in.Server.WildcardDatabaseNames(), ended: map[int64]bool{}}
 	d.names = d.roleNames()
 
 	declared := map[mysqlstate.AccountID]bool{}
@@ -75,13 +91,18 @@ func Diff(in Input) *Plan {
 			p.Skipped = append(p.Skipped, Skip{User: acct.User, Reason: skip})
 			continue
 		}
+		if slices.ContainsFunc(changes, Change.TakesAccess) && in.Sessions.OnRevoke {
+			changes = append(changes, d.endSessions(id, acct.User, "access revoked")...)
+		}
 		p.Changes = append(p.Changes, changes...)
 		p.Notes = append(p.Notes, notes...)
 	}
 
-	// Every managed account that is not declared here goes, unless the
-	// removal limit says this run would remove too much at once.
-	var drops []Change
+	// Every managed account that is not declared here goes (or is locked,
+	// if it still defines objects), unless the removal limit says this run
+	// would remove too much at once.
+	var removals [][]Change // each: the drop or lock, then its sessions
+	locks := 0
 	managed := 0
 	for _, id := range sortedIDs(in.Server.Accounts) {
 		if !in.Prefix.Owns(id.User) || d.protected(id.User) != "" {
@@ -91,28 +112,153 @@ func Diff(in Input) *Plan {
 		if declared[id] {
 			continue
 		}
-		c := Change{Account: id, User: in.Prefix.User(id.User), Op: Drop{}}
-		if id.Host == Host {
-			c.Summary = fmt.Sprintf("drop %s: the configuration grants it nothing on %s", id.User, in.Cluster.Name)
-		} else {
-			c.Summary = fmt.Sprintf("drop %s: dbusers manages only host '%%'", id)
+		user := d.owner(id)
+		if objects := in.Server.OwnedBy(id); len(objects) > 0 {
+			live := in.Server.Accounts[id]
+			switch {
+			case !d.flavor.AccountLock():
+				p.Notes = append(p.Notes, fmt.Sprintf("%s is kept: it is the definer of %s, and %s cannot lock accounts, so it can still log in; give its objects another definer and the next run drops it",
+					id, listObjects(objects), d.flavor.Product()))
+			case live.Locked:
+				p.Notes = append(p.Notes, fmt.Sprintf("%s stays locked: it is still the definer of %s; give them another definer and the next run drops it",
+					id, listObjects(objects)))
+				if in.Sessions.OnLock {
+					p.Changes = append(p.Changes, d.endSessions(id, user, "account locked")...)
+				}
+			default:
+				c := Change{Account: id, User: user, Op: Lock{Objects: objects},
+					Summary: fmt.Sprintf("lock %s instead of dropping it: it is the definer of %s; give them another definer (recreate them, or ALTER them with DEFINER = another account) and the next run drops it",
+						id, listObjects(objects))}
+				group := []Change{c}
+				if in.Sessions.OnLock {
+					group = append(group, d.endSessions(id, user, "account locked")...)
+				}
+				removals = append(removals, group)
+				locks++
+			}
+			continue
 		}
-		drops = append(drops, c)
+		group := []Change{{Account: id, User: user, Op: Drop{}, Summary: d.dropSentence(id)}}
+		if in.Sessions.OnDrop {
+			group = append(group, d.endSessions(id, user, "account dropped")...)
+		}
+		removals = append(removals, group)
 	}
-	if allowed := in.Limit.Allowed(managed); len(drops) > allowed {
-		p.Held = drops
-		p.LimitTripped = fmt.Sprintf("removal limit tripped on %s: %d of %d managed accounts would be dropped, the limit allows %d (max of %d and %.0f%%); nothing is dropped, everything else applies",
-			in.Cluster.Name, len(drops), managed, allowed, in.Limit.Count, in.Limit.Fraction*100)
+	if allowed := in.Limit.Allowed(managed); len(removals) > allowed {
+		what := "dropped"
+		if locks > 0 {
+			what = "dropped or locked"
+		}
+		for _, g := range removals {
+			p.Held = append(p.Held, g[0]) // its sessions stay: nothing was taken
+		}
+		p.LimitTripped = fmt.Sprintf("removal limit tripped on %s: %d of %d managed accounts would be %s, the limit allows %d (max of %d and %.0f%%); nothing is %s, everything else applies",
+			in.Cluster.Name, len(removals), managed, what, allowed, in.Limit.Count, in.Limit.Fraction*100, what)
 	} else {
-		p.Changes = append(p.Changes, drops...)
+		for _, g := range removals {
+			p.Changes = append(p.Changes, g...)
+		}
 	}
 	return p
+}
+
+// owner returns the declared user an account of the prefix belongs to: the
+// name after the prefix when a user file declares it and the account is
+// at '%', the only host dbusers creates. Otherwise "" (a hand-made account,
+// or a shadow at another host, is nobody's).
+func (d *differ) owner(id mysqlstate.AccountID) string {
+	if u := d.in.Prefix.User(id.User); id.Host == Host && d.in.Users[u] {
+		return u
+	}
+	return ""
+}
+
+// dropSentence says why an account of the namespace goes: every
+// <prefix>_… account at any host is dbusers', and dbusers keeps only the
+// ones the configuration grants something at '%'.
+func (d *differ) dropSentence(id mysqlstate.AccountID) string {
+	u := d.in.Prefix.User(id.User)
+	switch {
+	case !desired.DeclarableName(u):
+		return fmt.Sprintf("drop %s: %s is not a declarable user name (lowercase letters, digits and _), so no user file can own it", id, quote.ASCII(u))
+	case id.Host != Host:
+		return fmt.Sprintf("drop %s: dbusers manages %s only at '%%'", id, id.User)
+	case d.in.Users[u]:
+		return fmt.Sprintf("drop %s: the configuration grants it nothing on %s", id.User, d.in.Cluster.Name)
+	}
+	return fmt.Sprintf("drop %s: no user file declares %s", id.User, u)
+}
+
+// endSessions ends, once per plan, the open sessions of id's user name.
+// The processlist names users, not accounts (hosts): every session of the
+// name ends, and one of an account that keeps its access reconnects.
+func (d *differ) endSessions(id mysqlstate.AccountID, user, why string) []Change {
+	via := KillConnection
+	if d.in.Cluster.Engine.RDS {
+		via = RDSKill
+	}
+	var out []Change
+	for _, s := range d.in.Server.SessionsOf(id.User) {
+		if d.ended[s.ID] {
+			continue
+		}
+		d.ended[s.ID] = true
+		where := s.Client
+		if s.DB != "" {
+			where += ", database " + s.DB
+		}
+		out = append(out, Change{Account: id, User: user, Op: Disconnect{Session: s, Via: via},
+			Summary: fmt.Sprintf("end session %d of %s (%s): %s", s.ID, id.User, where, why)})
+	}
+	return out
+}
+
+// SessionsToEnd returns the changes that end the open sessions (in
+// srv.Sessions, read after changes were applied) of the accounts that
+// changes took access from, as policy says, once per session. The engine
+// ends sessions with these rather than with the plan's own: a session
+// opened between the plan's read and the revoke holds the old privileges
+// too.
+func SessionsToEnd(changes []Change, srv *mysqlstate.Server, c desired.Cluster, policy desired.SessionPolicy) []Change {
+	d := differ{in: Input{Cluster: c, Server: srv}, ended: map[int64]bool{}}
+	var out []Change
+	for _, ch := range changes {
+		var why string
+		var on bool
+		switch ch.Op.(type) {
+		case Drop:
+			why, on = "account dropped", policy.OnDrop
+		case Lock:
+			why, on = "account locked", policy.OnLock
+		default:
+			why, on = "access revoked", policy.OnRevoke && ch.TakesAccess()
+		}
+		if on {
+			out = append(out, d.endSessions(ch.Account, ch.User, why)...)
+		}
+	}
+	return out
+}
+
+// listObjects names stored objects for a sentence, at most five of them.
+func listObjects(objects []mysqlstate.StoredObject) string {
+	var names []string
+	for _, o := range objects[:min(len(objects), 5)] {
+		names = append(names, o.String())
+	}
+	s := strings.Join(names, ", ")
+	if len(objects) > 5 {
+		s += fmt.Sprintf(" and %d more", len(objects)-5)
+	}
+	return s
 }
 
 type differ struct {
 	in       Input
 	flavor   flavor.Flavor
 	wildcard bool
+	// ended are the sessions the plan ends already.
+	ended map[int64]bool
 	// names maps a sorted privilege list (joined with ",") to the role
 	// names whose templates expand to it on this flavor.
 	names map[string]string
@@ -233,6 +379,17 @@ func (d *differ) account(acct desired.Account, live *mysqlstate.Account) (change
 				summary = fmt.Sprintf("change authentication of %s: %s → %s", acct.Name, liveAuth(live), describeAuth(want))
 			}
 			add(summary, SetAuth{Auth: auth})
+		} else if live.PasswordExpired {
+			// Setting the authentication again is what clears it.
+			add(fmt.Sprintf("reset the expired password of %s: PASSWORD EXPIRE was set by hand, and the account could only change its password", acct.Name),
+				SetAuth{Auth: *want})
+		}
+		switch r, what := d.reset(live); {
+		case what == "":
+		case d.flavor.AccountOptions():
+			add(fmt.Sprintf("reset %s of %s to what dbusers creates: set by hand", what, acct.Name), r)
+		default:
+			notes = append(notes, fmt.Sprintf("%s has %s set by hand, which %s cannot reset", acct.Name, what, d.flavor.Product()))
 		}
 		if live.Locked {
 			notes = append(notes, fmt.Sprintf("%s is locked on %s; dbusers leaves lock state to operators", acct.Name, d.in.Cluster.Name))
@@ -243,6 +400,21 @@ func (d *differ) account(acct desired.Account, live *mysqlstate.Account) (change
 	// privileges, table and column grants.
 	for _, role := range live.Roles {
 		add(fmt.Sprintf("revoke role %s from %s: roles are not managed by dbusers", role, acct.Name), RevokeRoleGrant{Role: role})
+	}
+	if len(live.DefaultRoles) > 0 && d.flavor.DefaultRolesClause() != "" {
+		var names []string
+		for _, r := range live.DefaultRoles {
+			names = append(names, r.String())
+		}
+		add(fmt.Sprintf("clear the default roles of %s (%s): roles are not managed by dbusers", acct.Name, strings.Join(names, ", ")), ClearDefaults{})
+	}
+	for _, r := range live.Routines {
+		add(fmt.Sprintf("revoke %s on %s %s.%s from %s: dbusers grants per database only", strings.Join(r.Privileges, ", "),
+			strings.ToLower(r.Type), r.Database, r.Name, acct.Name),
+			RevokeRoutine{Database: r.Database, Routine: r.Name, Type: r.Type, Privileges: r.Privileges})
+	}
+	for _, px := range live.Proxies {
+		add(fmt.Sprintf("revoke PROXY on %s from %s: dbusers grants no proxy rights", px, acct.Name), RevokeProxy{Proxied: px})
 	}
 	if len(live.Global) > 0 {
 		add(fmt.Sprintf("revoke global %s from %s: dbusers grants per database only", strings.Join(live.Global, ", "), acct.Name),
@@ -306,6 +478,33 @@ func (d *differ) account(acct desired.Account, live *mysqlstate.Account) (change
 		}
 	}
 	return changes, "", notes
+}
+
+// reset returns the Reset that puts an account's password lifetime and
+// resource limits back to the defaults dbusers creates accounts with, and
+// what it resets in words; "" when nothing needs it.
+func (d *differ) reset(live *mysqlstate.Account) (Reset, string) {
+	var r Reset
+	var what []string
+	if live.PasswordLifetime != "" {
+		r.PasswordLifetime = true
+		what = append(what, fmt.Sprintf("the password lifetime (%s days)", live.PasswordLifetime))
+	}
+	if live.Limits != (mysqlstate.Limits{}) {
+		r.Limits = true
+		l := live.Limits
+		var set []string
+		for _, x := range []struct {
+			name string
+			v    int64
+		}{{"MAX_QUERIES_PER_HOUR", l.Queries}, {"MAX_UPDATES_PER_HOUR", l.Updates}, {"MAX_CONNECTIONS_PER_HOUR", l.Connections}, {"MAX_USER_CONNECTIONS", l.UserConnections}} {
+			if x.v != 0 {
+				set = append(set, fmt.Sprintf("%s %d", x.name, x.v))
+			}
+		}
+		what = append(what, "the resource limits ("+strings.Join(set, ", ")+")")
+	}
+	return r, strings.Join(what, " and ")
 }
 
 func liveAuth(a *mysqlstate.Account) string {

@@ -58,6 +58,13 @@ type scenario struct {
 	limit    desired.RemovalLimit
 	protect  []string
 	noSecret bool
+	// users are the declared names, fleet-wide (default: the accounts');
+	// sessions and objects, when set, are what the server reads back for
+	// them; policy (default: end sessions on every removal).
+	users    []string
+	sessions []mysqlstate.Session
+	objects  []mysqlstate.StoredObject
+	policy   *desired.SessionPolicy
 }
 
 func (s scenario) diff() *Plan {
@@ -73,6 +80,19 @@ func (s scenario) diff() *Plan {
 	}
 	for _, a := range s.server {
 		srv.Accounts[a.ID] = a
+	}
+	srv.Sessions, srv.SessionsRead = s.sessions, true
+	srv.Objects, srv.ObjectsRead = s.objects, true
+	users := map[string]bool{}
+	for _, u := range s.users {
+		users[u] = true
+	}
+	for _, a := range s.accounts {
+		users[a.User] = true
+	}
+	policy := desired.DefaultSessionPolicy
+	if s.policy != nil {
+		policy = *s.policy
 	}
 	passwords := map[string]string{}
 	if !s.noSecret {
@@ -93,6 +113,7 @@ func (s scenario) diff() *Plan {
 	return Diff(Input{
 		Cluster: desired.Cluster{Name: "c1", Engine: eng, TLS: tls, Accounts: s.accounts},
 		Server:  srv, Prefix: "acme", Protected: s.protect, Limit: limit, Roles: roles, Passwords: passwords,
+		Users: users, Sessions: policy,
 	})
 }
 
@@ -239,8 +260,8 @@ func TestDiffSentences(t *testing.T) {
 					{ID: mysqlstate.AccountID{User: "acme_app", Host: "10.0.0.1"}}},
 			},
 			want: []string{
-				"drop_user: drop 'acme_app'@'10.0.0.1': dbusers manages only host '%'",
-				"drop_user: drop acme_gone: the configuration grants it nothing on c1",
+				"drop_user: drop 'acme_app'@'10.0.0.1': dbusers manages acme_app only at '%'",
+				"drop_user: drop acme_gone: no user file declares gone",
 			},
 		},
 	} {

@@ -26,7 +26,15 @@ const (
 	RevokeRole Action = "revoke_role" // REVOKE role FROM account
 	Revoke     Action = "revoke"      // REVOKE an explicit privilege list
 	Grant      Action = "grant"       // GRANT an explicit privilege list on one database
-	DropUser   Action = "drop_user"   // DROP USER
+	// ResetOptions and ClearDefaultRoles undo account settings made by
+	// hand (password expiry policy, resource limits, default roles).
+	ResetOptions      Action = "reset_options"
+	ClearDefaultRoles Action = "clear_default_roles"
+	DropUser          Action = "drop_user"    // DROP USER
+	LockAccount       Action = "lock_account" // ACCOUNT LOCK: an account that still owns stored objects
+	// EndSession ends one open session of an account that lost access,
+	// after the statements that took it away.
+	EndSession Action = "end_session"
 )
 
 // Auth is the authentication an account must end up with.
@@ -107,8 +115,55 @@ type GrantDatabase struct {
 	Privileges []string
 }
 
+// RevokeRoutine revokes privileges on one stored procedure or function.
+type RevokeRoutine struct {
+	Database   string // the routine's database (routine grants take no wildcards)
+	Routine    string
+	Type       string // PROCEDURE or FUNCTION
+	Privileges []string
+}
+
+// RevokeProxy revokes the right to proxy as another account.
+type RevokeProxy struct {
+	Proxied mysqlstate.AccountID
+}
+
+// Reset puts account options set by hand back to what dbusers creates:
+// the server's password expiry policy, and no resource limits.
+type Reset struct {
+	PasswordLifetime bool
+	Limits           bool
+}
+
+// ClearDefaults clears the account's default roles (SET DEFAULT ROLE NONE).
+type ClearDefaults struct{}
+
 // Drop drops the account.
 type Drop struct{}
+
+// Lock locks an account that dbusers would drop but cannot: it is the
+// DEFINER of stored objects that would break (MariaDB) or whose DROP USER
+// the server refuses (MySQL 8.0.22+). It can no longer log in; its
+// privileges stay, so that its objects go on working.
+type Lock struct {
+	Objects []mysqlstate.StoredObject
+}
+
+// Kill names how a session is ended: KILL CONNECTION, or RDS's and
+// Aurora's mysql.rds_kill procedure for an admin without CONNECTION_ADMIN.
+type Kill string
+
+// The ways to end a session.
+const (
+	KillConnection Kill = "kill"
+	RDSKill        Kill = "rds_kill"
+)
+
+// Disconnect ends one open session of the account.
+type Disconnect struct {
+	Session mysqlstate.Session
+	Via     Kill
+}
 
 // Action implementations: the audit trail and metrics group the revokes.
 func (NewAccount) Action() Action      { return CreateUser }
@@ -119,7 +174,13 @@ func (RevokeDatabase) Action() Action  { return Revoke }
 func (RevokeTable) Action() Action     { return Revoke }
 func (RevokeColumn) Action() Action    { return Revoke }
 func (GrantDatabase) Action() Action   { return Grant }
+func (RevokeRoutine) Action() Action   { return Revoke }
+func (RevokeProxy) Action() Action     { return Revoke }
+func (Reset) Action() Action           { return ResetOptions }
+func (ClearDefaults) Action() Action   { return ClearDefaultRoles }
 func (Drop) Action() Action            { return DropUser }
+func (Lock) Action() Action            { return LockAccount }
+func (Disconnect) Action() Action      { return EndSession }
 
 func (NewAccount) isOp()      {}
 func (SetAuth) isOp()         {}
@@ -129,7 +190,23 @@ func (RevokeDatabase) isOp()  {}
 func (RevokeTable) isOp()     {}
 func (RevokeColumn) isOp()    {}
 func (GrantDatabase) isOp()   {}
+func (RevokeRoutine) isOp()   {}
+func (RevokeProxy) isOp()     {}
+func (Reset) isOp()           {}
+func (ClearDefaults) isOp()   {}
 func (Drop) isOp()            {}
+func (Lock) isOp()            {}
+func (Disconnect) isOp()      {}
+
+// TakesAccess reports whether the change takes access away from its
+// account: after it, the account's open sessions must end.
+func (c Change) TakesAccess() bool {
+	switch c.Op.(type) {
+	case RevokeRoleGrant, RevokeGlobal, RevokeDatabase, RevokeTable, RevokeColumn, RevokeRoutine, RevokeProxy, Drop, Lock:
+		return true
+	}
+	return false
+}
 
 // Change is one statement's worth of difference, with the sentence a
 // reviewer reads.

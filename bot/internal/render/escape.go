@@ -49,8 +49,20 @@ func CheckIdent(s string) error {
 // Multilingual Plane, trailing white space). An empty host is allowed: it is
 // how MariaDB stores roles.
 func CheckAccount(id mysqlstate.AccountID, f flavor.Flavor) error {
+	return checkAccountRef(id, f, false)
+}
+
+// checkAccountRef is CheckAccount, allowing the anonymous user ('') where
+// an account is only referred to (the target of a proxy grant).
+func checkAccountRef(id mysqlstate.AccountID, f flavor.Flavor, anonymous bool) error {
 	if id.User == "" {
-		return fmt.Errorf("account %s: empty user name", id)
+		if !anonymous {
+			return fmt.Errorf("account %s: empty user name", id)
+		}
+		if err := checkName(id.Host, f.HostNameLimit()); err != nil {
+			return fmt.Errorf("account %s: host: %w", id, err)
+		}
+		return nil
 	}
 	if err := checkName(id.User, f.AccountNameLimit()); err != nil {
 		return fmt.Errorf("account %s: user name: %w", id, err)

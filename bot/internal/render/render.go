@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dbusers/dbusers/bot/internal/flavor"
@@ -77,8 +78,30 @@ func statement(c plan.Change, f flavor.Flavor) (Statement, error) {
 		return revoke(c.Account, op.Privileges, on, op.Column)
 	case plan.RevokeRoleGrant:
 		return revokeRole(c.Account, op.Role, f)
+	case plan.RevokeRoutine:
+		return revokeRoutine(c.Account, op)
+	case plan.RevokeProxy:
+		if err := checkAccountRef(op.Proxied, f, true); err != nil {
+			return Statement{}, fmt.Errorf("proxied account: %w", err)
+		}
+		return plain("REVOKE PROXY ON " + Account(op.Proxied) + " FROM " + Account(c.Account)), nil
+	case plan.Reset:
+		return reset(c.Account, op, f)
+	case plan.ClearDefaults:
+		clause := f.DefaultRolesClause()
+		if clause == "" {
+			return Statement{}, fmt.Errorf("%s has no default roles", f)
+		}
+		return plain("SET DEFAULT ROLE NONE " + clause + " " + Account(c.Account)), nil
 	case plan.Drop:
 		return plain("DROP USER " + Account(c.Account)), nil
+	case plan.Lock:
+		if !f.AccountLock() {
+			return Statement{}, fmt.Errorf("%s cannot lock an account (no ACCOUNT LOCK)", f)
+		}
+		return plain("ALTER USER " + Account(c.Account) + " ACCOUNT LOCK"), nil
+	case plan.Disconnect:
+		return endSession(op)
 	case nil:
 		return Statement{}, errors.New("no operation")
 	}
@@ -217,6 +240,70 @@ func revokeRole(id, role mysqlstate.AccountID, f flavor.Flavor) (Statement, erro
 		name = Account(role)
 	}
 	return plain("REVOKE " + name + " FROM " + Account(id)), nil
+}
+
+// revokeRoutine renders REVOKE of privileges on one stored routine.
+func revokeRoutine(id mysqlstate.AccountID, op plan.RevokeRoutine) (Statement, error) {
+	if op.Type != "PROCEDURE" && op.Type != "FUNCTION" {
+		return Statement{}, fmt.Errorf("routine type %q: want PROCEDURE or FUNCTION", op.Type)
+	}
+	if err := CheckIdent(op.Database); err != nil {
+		return Statement{}, fmt.Errorf("routine database: %w", err)
+	}
+	if err := CheckIdent(op.Routine); err != nil {
+		return Statement{}, fmt.Errorf("routine: %w", err)
+	}
+	privs, err := privilegeList(op.Privileges)
+	if err != nil {
+		return Statement{}, err
+	}
+	for _, p := range privs {
+		if !slices.Contains(routinePrivileges, p) {
+			return Statement{}, fmt.Errorf("privilege %s does not exist on a routine", p)
+		}
+	}
+	return plain("REVOKE " + strings.Join(privs, ", ") + " ON " + op.Type + " " + Ident(op.Database) + "." + Ident(op.Routine) +
+		" FROM " + Account(id)), nil
+}
+
+// routinePrivileges are the privileges that exist on a stored routine.
+var routinePrivileges = []string{"ALTER ROUTINE", "EXECUTE", "GRANT OPTION"}
+
+// reset renders the ALTER USER that puts resource limits and the password
+// expiry policy back to the server's defaults. MySQL and MariaDB both take
+// WITH before the password option.
+func reset(id mysqlstate.AccountID, op plan.Reset, f flavor.Flavor) (Statement, error) {
+	if !f.AccountOptions() {
+		return Statement{}, fmt.Errorf("%s cannot reset account options", f)
+	}
+	if !op.Limits && !op.PasswordLifetime {
+		return Statement{}, errors.New("nothing to reset")
+	}
+	sql := "ALTER USER " + Account(id)
+	if op.Limits {
+		sql += " WITH MAX_QUERIES_PER_HOUR 0 MAX_UPDATES_PER_HOUR 0 MAX_CONNECTIONS_PER_HOUR 0 MAX_USER_CONNECTIONS 0"
+	}
+	if op.PasswordLifetime {
+		sql += " PASSWORD EXPIRE DEFAULT"
+	}
+	return plain(sql), nil
+}
+
+// endSession renders the statement that ends one session: KILL, or the
+// procedure RDS and Aurora give an admin without CONNECTION_ADMIN. The id
+// is a number, so it is written as one.
+func endSession(op plan.Disconnect) (Statement, error) {
+	if op.Session.ID <= 0 {
+		return Statement{}, fmt.Errorf("session id %d", op.Session.ID)
+	}
+	id := strconv.FormatInt(op.Session.ID, 10)
+	switch op.Via {
+	case plan.KillConnection:
+		return plain("KILL CONNECTION " + id), nil
+	case plan.RDSKill:
+		return plain("CALL mysql.rds_kill(" + id + ")"), nil
+	}
+	return Statement{}, fmt.Errorf("unknown way to end a session %q", op.Via)
 }
 
 // privilegeList checks every privilege name and returns them sorted and

@@ -45,6 +45,14 @@ func goldenChanges() []plan.Change {
 		{Account: acct("acme_alice"), Summary: "revoke a column grant from acme_alice", Op: plan.RevokeColumn{DatabaseRef: plan.DatabaseRef{Database: "orders", Pattern: "orders"}, Table: "t1", Column: "c", Privileges: []string{"UPDATE", "SELECT"}}},
 		{Account: acct("acme_alice"), Summary: "revoke role acme_role from acme_alice", Op: plan.RevokeRoleGrant{Role: mysqlstate.AccountID{User: "acme_role", Host: "%"}}},
 		{Account: acct("acme_gone"), Summary: "drop acme_gone", Op: plan.Drop{}},
+		{Account: acct("acme_alice"), Summary: "revoke a routine grant", Op: plan.RevokeRoutine{Database: "orders", Routine: "re`fund", Type: "PROCEDURE", Privileges: []string{"EXECUTE", "ALTER ROUTINE"}}},
+		{Account: acct("acme_alice"), Summary: "revoke a proxy grant", Op: plan.RevokeProxy{Proxied: mysqlstate.AccountID{User: "root", Host: "localhost"}}},
+		{Account: acct("acme_alice"), Summary: "reset limits and lifetime", Op: plan.Reset{Limits: true, PasswordLifetime: true}},
+		{Account: acct("acme_alice"), Summary: "reset the lifetime", Op: plan.Reset{PasswordLifetime: true}},
+		{Account: acct("acme_alice"), Summary: "clear default roles", Op: plan.ClearDefaults{}},
+		{Account: acct("acme_dba"), Summary: "lock a definer", Op: plan.Lock{Objects: []mysqlstate.StoredObject{{Kind: "view", Database: "orders", Name: "v", Definer: acct("acme_dba")}}}},
+		{Account: acct("acme_gone"), Summary: "end a session", Op: plan.Disconnect{Session: mysqlstate.Session{ID: 42, User: "acme_gone"}, Via: plan.KillConnection}},
+		{Account: acct("acme_gone"), Summary: "end a session on RDS", Op: plan.Disconnect{Session: mysqlstate.Session{ID: 43, User: "acme_gone"}, Via: plan.RDSKill}},
 	}
 }
 
