@@ -880,7 +880,7 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"AWS/Lambda Errors", "AWS/Lambda Throttles", "AWS/Lambda Duration",
-			emfNamespace + " ClustersFailed", emfNamespace + " SafetyLimitsTripped", emfNamespace + " BundleErrors"} {
+			emfNamespace + " ClustersFailed", emfNamespace + " ClustersPartial", emfNamespace + " SafetyLimitsTripped", emfNamespace + " BundleErrors"} {
 			if !watched[want] {
 				t.Errorf("%s: no alarm on %s", e.name, want)
 			}

@@ -31,7 +31,7 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE]")
 		fmt.Fprintln(e.stderr, "\nPlans (and with --confirm applies) the changes that make one cluster match the declarations.")
 		fmt.Fprintln(e.stderr, "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 1 also when the removal")
-		fmt.Fprintln(e.stderr, "limit held drops back; 2 on any error.")
+		fmt.Fprintln(e.stderr, "limit held drops back; 2 on any error, including a partial run (some accounts failed, the others applied).")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
@@ -99,7 +99,8 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 	}
 	held := res.Plan != nil && len(res.Plan.Held) > 0
 	switch {
-	case res.Status == engine.Failed:
+	case res.Status == engine.Failed, res.Status == engine.Partial:
+		// Partial: some accounts failed; the others converged.
 		return exitError
 	case res.Status == engine.Planned, held:
 		// Drops held back by the removal limit are differences that need

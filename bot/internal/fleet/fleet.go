@@ -124,7 +124,12 @@ type ClusterReport struct {
 	SkippedCount int         `json:"skipped_count,omitempty"`
 	// Notes are things an operator should know: secrets that could not be
 	// read, locked accounts left alone.
-	Notes      []string `json:"notes,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+	// FailedAccounts are the accounts whose changes the server refused
+	// (at most MaxListed; FailedAccountCount is all), on a partial or
+	// failed cluster.
+	FailedAccounts     []engine.Failure `json:"failed_accounts,omitempty"`
+	FailedAccountCount int              `json:"failed_account_count,omitempty"`
 	Queries    int      `json:"queries"`
 	Writes     int      `json:"writes"`
 	DurationMS float64  `json:"duration_ms"`
@@ -137,6 +142,10 @@ const MaxListed = 50
 // Failed reports whether the cluster failed.
 func (c *ClusterReport) Failed() bool { return c.Status == engine.Failed }
 
+// Partial reports whether some accounts of the cluster failed while the
+// others converged.
+func (c *ClusterReport) Partial() bool { return c.Status == engine.Partial }
+
 // Report is one invocation's outcome; the Lambda returns it.
 type Report struct {
 	Trigger       Trigger `json:"trigger"`
@@ -148,8 +157,9 @@ type Report struct {
 	BundleError string `json:"bundle_error,omitempty"`
 	// Clusters are sorted by name.
 	Clusters []ClusterReport `json:"clusters"`
-	// Failed and LimitsTripped name clusters, sorted.
+	// Failed, Partial and LimitsTripped name clusters, sorted.
 	Failed        []string `json:"failed,omitempty"`
+	Partial       []string `json:"partial,omitempty"`
 	LimitsTripped []string `json:"limits_tripped,omitempty"`
 	// Alerted is true when the SNS message went out.
 	Alerted    bool    `json:"alerted"`
@@ -259,16 +269,23 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 	slices.SortFunc(results, func(a, b ClusterReport) int { return strings.Compare(a.Cluster, b.Cluster) })
 	rep.Clusters = results
 	for _, c := range results {
-		if c.Failed() {
+		switch {
+		case c.Failed():
 			rep.Failed = append(rep.Failed, c.Cluster)
+		case c.Partial():
+			rep.Partial = append(rep.Partial, c.Cluster)
 		}
 		if c.LimitTripped != "" {
 			rep.LimitsTripped = append(rep.LimitsTripped, c.Cluster)
 		}
 	}
 	r.finish(ctx, log, rep, start)
-	if len(rep.Failed) > 0 {
+	switch {
+	case len(rep.Failed) > 0:
 		return rep, fmt.Errorf("%d of %d cluster(s) failed: %s", len(rep.Failed), len(rep.Clusters), strings.Join(rep.Failed, ", "))
+	case len(rep.Partial) > 0:
+		return rep, fmt.Errorf("%d of %d cluster(s) partial (some accounts failed, the others applied): %s",
+			len(rep.Partial), len(rep.Clusters), strings.Join(rep.Partial, ", "))
 	}
 	return rep, nil
 }
@@ -456,6 +473,8 @@ func reportFrom(cr ClusterReport, res *engine.Result, notes []string, err error)
 		}
 	}
 	cr.UsersCreated, cr.UsersDropped = len(created), len(dropped)
+	cr.FailedAccountCount = len(res.Failures)
+	cr.FailedAccounts = res.Failures[:min(len(res.Failures), MaxListed)]
 	if res.Err != nil {
 		cr.Stage, cr.Error = StageReconcile, res.Error
 	}
@@ -478,9 +497,12 @@ func logCluster(log *slog.Logger, cr ClusterReport) {
 	if len(cr.Notes) > 0 {
 		attrs = append(attrs, "notes", cr.Notes)
 	}
-	if cr.Failed() {
+	switch {
+	case cr.Failed():
 		log.Error("cluster failed", append(attrs, "stage", cr.Stage, "error", cr.Error)...)
-	} else {
+	case cr.Partial():
+		log.Error("cluster partial", append(attrs, "failed_accounts", cr.FailedAccounts, "error", cr.Error)...)
+	default:
 		log.Info("cluster done", attrs...)
 	}
 }

@@ -28,6 +28,9 @@ const (
 	MetricClustersOK = "ClustersOK"
 	// MetricClustersFailed counts failed clusters (alarm: > 0).
 	MetricClustersFailed = "ClustersFailed"
+	// MetricClustersPartial counts clusters where some accounts failed
+	// and the others applied (alarm: > 0).
+	MetricClustersPartial = "ClustersPartial"
 	// MetricStatementsApplied counts statements that took effect.
 	MetricStatementsApplied = "StatementsApplied"
 	// MetricUsersCreated counts accounts created.
@@ -46,7 +49,7 @@ const (
 
 // MetricNames lists every metric name, in the order they are written.
 var MetricNames = []string{
-	MetricClustersOK, MetricClustersFailed, MetricStatementsApplied, MetricUsersCreated,
+	MetricClustersOK, MetricClustersFailed, MetricClustersPartial, MetricStatementsApplied, MetricUsersCreated,
 	MetricUsersDropped, MetricSafetyLimitsTripped, MetricDurationMs, MetricBundleErrors,
 }
 
@@ -57,9 +60,12 @@ func (r *Report) Metrics() map[string]float64 {
 		m[n] = 0
 	}
 	for _, c := range r.Clusters {
-		if c.Failed() {
+		switch {
+		case c.Failed():
 			m[MetricClustersFailed]++
-		} else {
+		case c.Partial():
+			m[MetricClustersPartial]++
+		default:
 			m[MetricClustersOK]++
 		}
 		m[MetricStatementsApplied] += float64(c.Statements)
@@ -126,7 +132,7 @@ func WriteEMF(w io.Writer, r *Report, at time.Time) error {
 
 // NeedsAlert reports whether the report warrants an SNS message.
 func (r *Report) NeedsAlert() bool {
-	return r.BundleError != "" || len(r.Failed) > 0 || len(r.LimitsTripped) > 0
+	return r.BundleError != "" || len(r.Failed) > 0 || len(r.Partial) > 0 || len(r.LimitsTripped) > 0
 }
 
 // AlertSubject is the SNS subject (ASCII, at most 100 characters).
@@ -137,6 +143,9 @@ func (r *Report) AlertSubject() string {
 	}
 	if n := len(r.Failed); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d cluster(s) failed", n))
+	}
+	if n := len(r.Partial); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d cluster(s) partial", n))
 	}
 	if n := len(r.LimitsTripped); n > 0 {
 		parts = append(parts, fmt.Sprintf("removal limit tripped on %d cluster(s)", n))
@@ -181,6 +190,16 @@ func (r *Report) AlertMessage() string {
 			}
 		}
 	}
+	if len(r.Partial) > 0 {
+		fmt.Fprintf(&b, "\nPartial clusters (%d): some accounts failed there, every other account applied:\n", len(r.Partial))
+		for _, n := range r.Partial {
+			c := byName[n]
+			fmt.Fprintf(&b, "- %s (account %s, %s): %d account(s) failed\n", n, c.AccountID, c.Region, c.FailedAccountCount)
+			for _, f := range c.FailedAccounts {
+				fmt.Fprintf(&b, "  - %s: %s: %s\n", f.Account, f.Summary, f.Error)
+			}
+		}
+	}
 	if len(r.LimitsTripped) > 0 {
 		fmt.Fprintf(&b, "\nRemoval limit tripped (nothing dropped there, everything else applied):\n")
 		for _, n := range r.LimitsTripped {
@@ -188,7 +207,7 @@ func (r *Report) AlertMessage() string {
 			fmt.Fprintf(&b, "- %s: %s\n", n, c.LimitTripped)
 		}
 	}
-	ok := len(r.Clusters) - len(r.Failed)
+	ok := len(r.Clusters) - len(r.Failed) - len(r.Partial)
 	if len(r.Clusters) > 0 {
 		fmt.Fprintf(&b, "\n%d cluster(s) OK. Details: the Lambda's logs (one JSON line per cluster and per statement).\n", ok)
 	}

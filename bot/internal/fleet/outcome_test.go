@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/engine"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 )
 
 func sampleReport() *Report {
@@ -85,13 +86,13 @@ func TestWriteEMF(t *testing.T) {
 		}
 	}
 	// The names alarms are built on; changing one breaks a deployed alarm.
-	want := []string{"ClustersOK", "ClustersFailed", "StatementsApplied", "UsersCreated", "UsersDropped",
+	want := []string{"ClustersOK", "ClustersFailed", "ClustersPartial", "StatementsApplied", "UsersCreated", "UsersDropped",
 		"SafetyLimitsTripped", "DurationMs", "BundleErrors"}
 	if !slices.Equal(names, want) || !slices.Equal(MetricNames, want) {
 		t.Errorf("metric names %v, want %v", names, want)
 	}
 	wantValues := map[string]float64{
-		"ClustersOK": 3, "ClustersFailed": 2, "StatementsApplied": 10, "UsersCreated": 3, "UsersDropped": 1,
+		"ClustersOK": 3, "ClustersFailed": 2, "ClustersPartial": 0, "StatementsApplied": 10, "UsersCreated": 3, "UsersDropped": 1,
 		"SafetyLimitsTripped": 1, "DurationMs": 1234.5, "BundleErrors": 0,
 	}
 	for n, v := range wantValues {
@@ -171,5 +172,33 @@ func TestAlert(t *testing.T) {
 	long.Failed = append(long.Failed, strings.Repeat("y", 200))
 	if s := long.AlertSubject(); len(s) > 100 {
 		t.Errorf("subject is %d characters, SNS allows 100", len(s))
+	}
+}
+
+// TestPartialClusterAlerts: a cluster where some accounts failed and the
+// others applied is counted, alerted and named with its failed accounts,
+// apart from failed clusters.
+func TestPartialClusterAlerts(t *testing.T) {
+	rep := &Report{Trigger: TriggerPublish, Clusters: []ClusterReport{
+		{Cluster: "a", Status: engine.Applied},
+		{Cluster: "b", AccountID: "111111111111", Region: "eu-west-1", Status: engine.Partial, FailedAccountCount: 1,
+			FailedAccounts: []engine.Failure{{Account: mysqlstate.AccountID{User: "acme_bob", Host: "%"}, Summary: "grant read on orders to acme_bob",
+				Error: "Error 1133: Can't find any matching row"}}},
+	}, Partial: []string{"b"}}
+	if !rep.NeedsAlert() {
+		t.Error("a partial cluster does not alert")
+	}
+	if got := rep.AlertSubject(); got != "dbusers: 1 cluster(s) partial" {
+		t.Errorf("subject %q", got)
+	}
+	msg := rep.AlertMessage()
+	for _, want := range []string{"Partial clusters (1)", "- b (account 111111111111, eu-west-1): 1 account(s) failed",
+		"'acme_bob'@'%': grant read on orders to acme_bob: Error 1133", "1 cluster(s) OK"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	if m := rep.Metrics(); m[MetricClustersPartial] != 1 || m[MetricClustersOK] != 1 || m[MetricClustersFailed] != 0 {
+		t.Errorf("metrics %v", m)
 	}
 }

@@ -25,7 +25,7 @@ func Text(w io.Writer, r *engine.Result, f flavor.Flavor, sql bool) {
 	fmt.Fprintf(w, "%s: %s\n", header, describe(r))
 	if r.Plan != nil {
 		changes := r.Plan.Changes
-		if r.Status == engine.Applied || r.Status == engine.Failed && len(r.Applied) > 0 {
+		if r.Status == engine.Applied || r.Status == engine.Partial || r.Status == engine.Failed && len(r.Applied) > 0 {
 			changes = nil // shown below as applied / not applied
 		}
 		writeChanges(w, "", changes, f, sql)
@@ -39,6 +39,19 @@ func Text(w io.Writer, r *engine.Result, f flavor.Flavor, sql bool) {
 	if len(r.InDoubt) > 0 {
 		fmt.Fprintln(w, "  in doubt (sent, but the connection was lost before the server answered):")
 		writeChanges(w, "  ", r.InDoubt, f, false)
+	}
+	if len(r.Failures) > 0 {
+		fmt.Fprintf(w, "  failed account(s) (%d); every other account went on:\n", len(r.Failures))
+		for _, x := range r.Failures {
+			fmt.Fprintf(w, "    ✗ %s: %s\n", x.Account, x.Summary)
+			if x.Statement != "" {
+				fmt.Fprintf(w, "      %s\n", x.Statement)
+			}
+			fmt.Fprintf(w, "      error: %s\n", x.Error)
+			if x.Skipped > 0 {
+				fmt.Fprintf(w, "      %d later change(s) of the account not sent\n", x.Skipped)
+			}
+		}
 	}
 	if len(r.NotApplied) > 0 {
 		fmt.Fprintf(w, "  not applied (%d change(s)):\n", len(r.NotApplied))
@@ -77,6 +90,8 @@ func describe(r *engine.Result) string {
 		return fmt.Sprintf("%d change(s) planned (dry run: nothing applied)", n)
 	case engine.Applied:
 		return fmt.Sprintf("%d change(s) applied and verified", n)
+	case engine.Partial:
+		return fmt.Sprintf("PARTIAL: %d account(s) failed; %d statement(s) applied and verified for the others", len(r.Failures), len(r.Applied))
 	default:
 		return "FAILED"
 	}
@@ -101,7 +116,7 @@ func symbol(a plan.Action) string {
 	switch a {
 	case plan.CreateUser, plan.Grant:
 		return "+"
-	case plan.DropUser, plan.Revoke, plan.RevokeRole:
+	case plan.DropUser, plan.Revoke, plan.RevokeRole, plan.LockAccount, plan.EndSession, plan.ClearDefaultRoles:
 		return "-"
 	}
 	return "~"
@@ -114,7 +129,7 @@ func Summary(results []*engine.Result) string {
 		counts[r.Status]++
 	}
 	var parts []string
-	for _, s := range []engine.Status{engine.Applied, engine.Planned, engine.Unchanged, engine.Failed} {
+	for _, s := range []engine.Status{engine.Applied, engine.Planned, engine.Unchanged, engine.Partial, engine.Failed} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
