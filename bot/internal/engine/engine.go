@@ -209,7 +209,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	}
 
 	a := &applier{ctx: ctx, c: c, opt: opt, res: res, now: now, failed: map[mysqlstate.AccountID]int{}}
-	if err := a.apply(p.Changes); err != nil {
+	if err := a.apply(p.Changes, false); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
 	if err := a.endSessions(id); err != nil {
@@ -302,11 +302,12 @@ type applier struct {
 	took []plan.Change
 }
 
-func (a *applier) apply(changes []plan.Change) error {
+// apply sends changes: every kind but EndSession, or (sessions) only
+// EndSession, which ends sessions from a read made after the others applied.
+func (a *applier) apply(changes []plan.Change, sessions bool) error {
 	flv := a.opt.Cluster.Flavor()
 	for i, ch := range changes {
-		if ch.Action() == plan.EndSession {
-			// Ended after everything else, from a fresh read.
+		if (ch.Action() == plan.EndSession) != sessions {
 			continue
 		}
 		if f, failed := a.failed[ch.Account]; failed {
@@ -325,7 +326,7 @@ func (a *applier) apply(changes []plan.Change) error {
 		case inDoubt:
 			a.res.InDoubt = append(a.res.InDoubt, ch)
 			for _, rest := range changes[i+1:] {
-				if rest.Action() != plan.EndSession {
+				if (rest.Action() == plan.EndSession) == sessions {
 					a.res.NotApplied = append(a.res.NotApplied, rest)
 				}
 			}
@@ -333,7 +334,7 @@ func (a *applier) apply(changes []plan.Change) error {
 		case err != nil:
 			// The audit log failed after the statement applied: stop.
 			for _, rest := range changes[i+1:] {
-				if rest.Action() != plan.EndSession {
+				if (rest.Action() == plan.EndSession) == sessions {
 					a.res.NotApplied = append(a.res.NotApplied, rest)
 				}
 			}
@@ -435,7 +436,7 @@ func (a *applier) endSessions(id mysqlstate.Identity) error {
 			return c.Action() == plan.EndSession
 		}), ends...)
 	}
-	if err := a.apply(ends); err != nil {
+	if err := a.apply(ends, true); err != nil {
 		return err
 	}
 	for deadline := a.now().Add(sessionWait); ; {
