@@ -409,6 +409,14 @@ func TestGoldenMarkdown(t *testing.T) {
 			if sc.check != nil {
 				sc.check(t, r, md)
 			}
+			// One change, one risk: no rule repeats another's.
+			texts := map[string]bool{}
+			for _, k := range r.Risks {
+				if texts[k.Text] {
+					t.Errorf("risk listed twice: %s", k.Text)
+				}
+				texts[k.Text] = true
+			}
 			if r.Empty() {
 				return
 			}

@@ -56,27 +56,31 @@ const (
 
 // rules are every risk the review calls out, in the order the comment
 // lists them within a level (high first): per user, its line rules and
-// then its user rules; then the rules about dbusers.json and the cluster
-// files. README.md's "Pull-request review" section lists them too, and a
+// then its user rules; then the rules about role templates, cluster files
+// and dbusers.json. README.md's "Pull-request review" section lists them too, and a
 // test keeps the two in step.
 var rules = []rule{
 	// Grants, by the privileges they carry on the cluster's engine. A line
 	// is flagged once, for the strongest reach it gains.
 	{kind: "all_privileges", level: High, line: func(g grantChange) (string, bool) {
-		return fmt.Sprintf("every privilege (ALL PRIVILEGES) for %s on %s (%s)", g.User.Name, g.where(), g.through(g.Line.Added)),
-			g.gained().all
+		if !g.gained().all {
+			return "", false
+		}
+		return fmt.Sprintf("every privilege (ALL PRIVILEGES) for %s on %s (%s)", g.User.Name, g.where(), g.through(g.head.flavor.IsAll)), true
 	}},
 	{kind: "production_drop", level: High, line: func(g grantChange) (string, bool) {
-		r := g.gained()
+		if r := g.gained(); !g.production() || !r.drop || r.all {
+			return "", false
+		}
 		return fmt.Sprintf("DROP on production for %s on %s (%s): it can drop the database and its tables",
-				g.User.Name, g.where(), g.through(dropPrivileges)),
-			g.production() && r.drop && !r.all
+			g.User.Name, g.where(), g.through(holdsAny(dropPrivileges))), true
 	}},
 	{kind: "production_admin", level: High, line: func(g grantChange) (string, bool) {
-		r := g.gained()
+		if r := g.gained(); !g.production() || !r.schema || r.all || r.drop {
+			return "", false
+		}
 		return fmt.Sprintf("ALTER and CREATE ROUTINE on production for %s on %s (%s): it can change the schema and add stored routines",
-				g.User.Name, g.where(), g.through(schemaPrivileges)),
-			g.production() && r.schema && !r.all && !r.drop
+			g.User.Name, g.where(), g.through(holdsAny(schemaPrivileges))), true
 	}},
 	// Temporary access made permanent, whether or not the role changed
 	// with it.
@@ -190,23 +194,30 @@ func (g grantChange) gained() reach {
 	return reachOf(g.head.flavor, g.head.grant.Privileges).minus(reachOf(g.base.flavor, g.base.grant.Privileges))
 }
 
-// through names the line's roles at head whose privileges, on the
-// cluster's engine, include any of privs.
-func (g grantChange) through(privs []string) string {
+// through names the line's roles at head whose privileges, expanded for
+// the cluster's engine, carry what a rule flags; when no role carries it
+// alone, the roles together do, and all are named.
+func (g grantChange) through(carries func(privs []string) bool) string {
 	var carriers []string
 	for _, role := range g.Line.ToRoles {
-		expanded, err := g.head.flavor.Expand(g.roles[role])
-		if err == nil && slices.ContainsFunc(expanded, func(p string) bool { return slices.Contains(privs, p) }) {
+		if expanded, err := g.head.flavor.Expand(g.roles[role]); err == nil && carries(expanded) {
 			carriers = append(carriers, role)
 		}
 	}
 	if len(carriers) == 0 {
-		carriers = g.Line.ToRoles // cannot happen: the privileges came from some role
+		carriers = g.Line.ToRoles
 	}
 	if len(carriers) == 1 {
 		return "role " + carriers[0]
 	}
 	return "roles " + strings.Join(carriers, ", ")
+}
+
+// holdsAny reports whether a privilege set holds any of want.
+func holdsAny(want []string) func(privs []string) bool {
+	return func(privs []string) bool {
+		return slices.ContainsFunc(privs, func(p string) bool { return slices.Contains(want, p) })
+	}
 }
 
 // The privileges that the grant rules watch besides ALL PRIVILEGES.

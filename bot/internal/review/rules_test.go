@@ -3,7 +3,6 @@ package review
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -24,6 +23,19 @@ type ruleCase struct {
 	// says are pieces of text the rule's risk must carry: what moved,
 	// before and after.
 	says []string
+}
+
+// pullRequest compares fleet() with baseEdit applied (nil: none) against
+// that base with edit applied.
+func pullRequest(t testing.TB, baseEdit, edit func(testing.TB, *config.Config)) *Review {
+	t.Helper()
+	base := fleet()
+	if baseEdit != nil {
+		baseEdit(t, base)
+	}
+	head := clone(t, base)
+	edit(t, head)
+	return compare(t, base, head)
 }
 
 // withRole adds a role template to dbusers.json.
@@ -104,13 +116,7 @@ func TestRules(t *testing.T) {
 	for _, rc := range ruleCases() {
 		covered[rc.kind] = true
 		t.Run(rc.kind, func(t *testing.T) {
-			base := fleet()
-			if rc.baseEdit != nil {
-				rc.baseEdit(t, base)
-			}
-			head := clone(t, base)
-			rc.edit(t, head)
-			r := compare(t, base, head)
+			r := pullRequest(t, rc.baseEdit, rc.edit)
 			md := r.Markdown()
 			golden(t, filepath.Join("rules", rc.kind+".md"), md)
 
@@ -206,6 +212,22 @@ func TestRulesCombined(t *testing.T) {
 			},
 		},
 		{
+			// Roles that make every privilege only together are all named.
+			name:     "all_privileges_from_two_roles",
+			baseEdit: withRole("ops", config.Role{Extends: []string{"admin"}, Privileges: []string{"DROP"}}),
+			edit: func(t testing.TB, h *config.Config) {
+				withRole("locker", config.Role{Privileges: []string{"LOCK TABLES"}})(t, h)
+				u := user(t, h, "alice")
+				u.Access = append(u.Access,
+					config.Access{Clusters: []string{"prod-orders"}, Databases: []string{"orders"}, Role: "ops"},
+					config.Access{Clusters: []string{"prod-orders"}, Databases: []string{"orders"}, Role: "locker"})
+			},
+			want: []string{
+				"all_privileges: every privilege (ALL PRIVILEGES) for alice on prod-orders/orders (roles locker, ops, read)",
+				"role_template: role locker added to dbusers.json (LOCK TABLES): changes every holder of the role (1 user(s))",
+			},
+		},
+		{
 			// A template that becomes every privilege, held on production.
 			name: "role_becomes_all_privileges",
 			edit: withRole("read", config.Role{Privileges: []string{"ALL PRIVILEGES"}}),
@@ -229,13 +251,7 @@ func TestRulesCombined(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := fleet()
-			if tc.baseEdit != nil {
-				tc.baseEdit(t, base)
-			}
-			head := clone(t, base)
-			tc.edit(t, head)
-			r := compare(t, base, head)
+			r := pullRequest(t, tc.baseEdit, tc.edit)
 			var got []string
 			for _, k := range r.Risks {
 				got = append(got, k.Kind+": "+k.Text)
@@ -287,13 +303,7 @@ func TestHarmlessChanges(t *testing.T) {
 		{name: "SSM tier", edit: func(_ testing.TB, h *config.Config) { h.Settings.SSM.Tier = "Advanced" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := fleet()
-			if tc.baseEdit != nil {
-				tc.baseEdit(t, base)
-			}
-			head := clone(t, base)
-			tc.edit(t, head)
-			if r := compare(t, base, head); len(r.Risks) != 0 {
+			if r := pullRequest(t, tc.baseEdit, tc.edit); len(r.Risks) != 0 {
 				t.Errorf("risks %+v", r.Risks)
 			}
 		})
@@ -326,25 +336,4 @@ func riskKinds(r *Review) []string {
 		out = append(out, k.Kind)
 	}
 	return out
-}
-
-// TestNoRiskTwice: across every scenario, no risk is listed twice.
-func TestNoRiskTwice(t *testing.T) {
-	for _, sc := range scenarios() {
-		base := fleet()
-		if sc.base != nil {
-			base = sc.base(t)
-		}
-		head := clone(t, base)
-		sc.edit(t, head)
-		var texts []string
-		for _, k := range compare(t, base, head).Risks {
-			texts = append(texts, k.Text)
-		}
-		sorted := slices.Clone(texts)
-		slices.Sort(sorted)
-		if len(slices.Compact(sorted)) != len(texts) {
-			t.Errorf("%s: a risk is listed twice: %q", sc.name, texts)
-		}
-	}
 }
