@@ -66,7 +66,7 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	for _, want := range []string{
 		"<!-- dbusers:plan part 1/1 -->",
 		"### dbusers plan: users: 1 added, 1 removed, 1 changed",
-		"🔴 admin on production for alice on prod-orders/orders",
+		"🔴 ALTER and CREATE ROUTINE on production for alice on prod-orders/orders (role admin)",
 		"<summary><b>henry</b>",
 		"<summary><b>frank</b>",
 	} {
@@ -172,7 +172,7 @@ func TestCommentReadOnlyToken(t *testing.T) {
 		strings.Count(stdout, "\n") != 1 {
 		t.Errorf("want one ::warning:: line on stdout, got:\n%s", stdout)
 	}
-	if !strings.Contains(readSummary(t, environ), "🔴 admin on production for alice") {
+	if !strings.Contains(readSummary(t, environ), "🔴 ALTER and CREATE ROUTINE on production for alice") {
 		t.Errorf("the plan is not in the step summary")
 	}
 	if len(f.BotComments()) != 0 {

@@ -107,7 +107,7 @@ func TestPlanAcrossCommits(t *testing.T) {
 	}
 	for _, want := range []string{
 		"users: 1 added, 1 removed, 1 changed",
-		"!! admin on production for alice on prod-orders/orders",
+		"!! ALTER and CREATE ROUTINE on production for alice on prod-orders/orders (role admin)",
 		"user frank is removed",
 		"alice (acme_alice, human, alice@acme.example): changed",
 		"elevate on prod-orders/orders: read → admin",
@@ -150,7 +150,7 @@ func TestPlanHead(t *testing.T) {
 	for _, want := range []string{
 		"### dbusers plan: users: 1 added, 1 removed, 1 changed",
 		"→ `feature (" + feature[:12] + ")`",
-		"🔴 admin on production for alice on prod-orders/orders",
+		"🔴 ALTER and CREATE ROUTINE on production for alice on prod-orders/orders (role admin)",
 		"<summary><b>henry</b>",
 		"<summary><b>frank</b>",
 	} {
@@ -318,6 +318,143 @@ func TestPlanJSON(t *testing.T) {
 	}
 	if len(got.Risks) == 0 || got.Risks[0].Level != review.High {
 		t.Errorf("risks %+v", got.Risks)
+	}
+}
+
+// featureRepo is a repository with the project's declarations committed
+// on main and a branch "feature" (checked out) that rewrites files with
+// edit, which gets each file's content and returns the new one ("" to
+// delete it); files names the files edit is given or creates.
+func featureRepo(t testing.TB, edit func(path, content string) string, files ...string) *gittest.Repo {
+	t.Helper()
+	r := gittest.New(t, "plan and comment read revisions with git")
+	copyDeclarations(t, r.Dir)
+	r.Commit("declarations")
+	r.Git("checkout", "-q", "-b", "feature")
+	changed := map[string]string{}
+	for _, p := range files {
+		old := ""
+		if data, err := os.ReadFile(filepath.Join(r.Dir, p)); err == nil {
+			old = string(data)
+		}
+		if changed[p] = edit(p, old); changed[p] == old {
+			t.Fatalf("%s changed shape; update the test", p)
+		}
+	}
+	r.Write(changed)
+	r.Commit("feature")
+	return r
+}
+
+// replaceOnce replaces old by new in s, failing the test when old is not
+// there exactly once.
+func replaceOnce(t testing.TB, s, old, new string) string {
+	t.Helper()
+	if n := strings.Count(s, old); n != 1 {
+		t.Fatalf("%q occurs %d times, want once; update the test", old, n)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+// TestPlanHostilePullRequest: issue 16's pull request loosens the removal
+// limit, unprotects the break-glass account and grants a role that is
+// trusted_admin in all but name on production. Every part is a high risk,
+// with its code, in every format.
+func TestPlanHostilePullRequest(t *testing.T) {
+	r := featureRepo(t, func(p, s string) string {
+		switch p {
+		case "dbusers.json":
+			s = replaceOnce(t, s, `"removal_limit": {"count": 5, "fraction": 0.2}`, `"removal_limit": {"count": 100000, "fraction": 1}`)
+			s = replaceOnce(t, s, `"protected_accounts": ["acme_breakglass"],`, "")
+			return replaceOnce(t, s, `"roles": {`, `"roles": {
+    "ops": {"description": "Operations.", "privileges": ["ALL PRIVILEGES"]},`)
+		default: // users/bob.json
+			return replaceOnce(t, s, `{"clusters": ["prod-orders"], "databases": ["payments"], "role": "read"}`,
+				`{"clusters": ["prod-orders"], "databases": ["payments"], "role": "ops"}`)
+		}
+	}, "dbusers.json", "users/bob.json")
+
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir, "--format", "json")
+	if code != exitChanges {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	var got review.Review
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("json: %v\n%s", err, stdout)
+	}
+	var risks []string
+	for _, k := range got.Risks {
+		risks = append(risks, string(k.Level)+" "+k.Kind)
+	}
+	want := []string{"high all_privileges", "high role_template", "high removal_limit", "high protected_accounts"}
+	if !slices.Equal(risks, want) {
+		t.Errorf("risks %q, want %q\n%s", risks, want, stdout)
+	}
+
+	_, md, _ := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir, "--format", "markdown")
+	risky, settings, ok := strings.Cut(md, "#### Configuration changes")
+	if !ok {
+		t.Fatalf("no configuration changes:\n%s", md)
+	}
+	for _, want := range []string{
+		"— 4 high-risk change(s)",
+		"🔴 every privilege (ALL PRIVILEGES) for bob on prod-orders/payments (role ops)",
+		"🔴 removal limit loosened from count 5, fraction 0.2 to count 100000, fraction 1",
+		"🔴 protected accounts shrink from acme_breakglass to none",
+	} {
+		if !strings.Contains(risky, want) {
+			t.Errorf("the summary and risks lack %q:\n%s", want, md)
+		}
+	}
+	if !strings.Contains(settings, "- removal limit count 5, fraction 0.2 → count 100000, fraction 1") {
+		t.Errorf("the configuration changes lack the removal limit:\n%s", md)
+	}
+}
+
+// TestPlanProtectedAccount: a pull request that declares the break-glass
+// account, which dbusers.json protects, gets the validation errors in place
+// of a plan: the review never shows a grant that the plan will skip.
+func TestPlanProtectedAccount(t *testing.T) {
+	r := featureRepo(t, func(_, _ string) string {
+		return strings.ReplaceAll(henryJSON, "henry", "breakglass")
+	}, "users/breakglass.json")
+	const why = `account "acme_breakglass" is in protected_accounts of dbusers.json`
+	for _, tc := range []struct{ format, want string }{
+		{"text", "users/breakglass.json:3:11: error: " + why},
+		{"markdown", "| `users/breakglass.json` | 3 | ❌ " + why},
+		{"json", "users/breakglass.json:3:11: error: " + why},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir, "--format", tc.format)
+			if code != exitError || !strings.Contains(stderr, "do not validate") {
+				t.Errorf("exit %d, stderr %q; want %d and \"do not validate\"", code, stderr, exitError)
+			}
+			got := stdout
+			if tc.format == "json" {
+				var out struct {
+					Valid       bool `json:"valid"`
+					Diagnostics []struct {
+						File      string `json:"file"`
+						Line, Col int
+						Severity  string `json:"severity"`
+						Message   string `json:"message"`
+					} `json:"diagnostics"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &out); err != nil || out.Valid {
+					t.Fatalf("json: %v, valid %v\n%s", err, out.Valid, stdout)
+				}
+				got = ""
+				for _, d := range out.Diagnostics {
+					got += fmt.Sprintf("%s:%d:%d: %s: %s\n", d.File, d.Line, d.Col, d.Severity, d.Message)
+				}
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, stdout)
+			}
+			if strings.Contains(stdout, "grant read") || strings.Contains(stdout, "added") {
+				t.Errorf("the protected account is shown as a change:\n%s", stdout)
+			}
+		})
 	}
 }
 

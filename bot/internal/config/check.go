@@ -13,6 +13,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
+	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/quote"
 )
 
@@ -215,7 +216,16 @@ func engineIAM(engine string) bool {
 }
 
 // users checks what the resolver does not: that names are safe account
-// names, short enough after the prefix on every engine.
+// names, short enough after the prefix on every engine, and not accounts
+// that dbusers never touches.
+//
+// A declaration the plan would skip must not validate: the pull request's
+// review would show its grants as changes, and a reviewer would approve
+// access that is never given. plan.Diff skips the system accounts
+// (plan.BuiltinProtected and mysql.*), the protected_accounts of
+// dbusers.json, and the admin account the bot logs in as; that last one
+// is known only at run time, from the cluster's admin secret, so the plan
+// alone skips it and says so in its report.
 func (c *checker) users(out *diag.List) {
 	cfg := c.l.Config
 	for _, u := range cfg.Users {
@@ -224,14 +234,34 @@ func (c *checker) users(out *diag.List) {
 			*out = append(*out, src.at("/name", diag.Error,
 				"name %s is not a safe MySQL account name: use lowercase letters, digits and _, starting with a letter", quote.ASCII(u.Name)))
 		}
-		if cfg.Settings.Prefix != "" {
-			if acct := cfg.Settings.AccountName(u.Name); len(acct) > MaxAccountName {
-				*out = append(*out, src.at("/name", diag.Error,
-					"account name %s is %d characters; MySQL 5.7 and Aurora MySQL 2 allow %d, so shorten the name by %d",
-					acct, len(acct), MaxAccountName, len(acct)-MaxAccountName))
-			}
+		if cfg.Settings.Prefix == "" {
+			continue // no dbusers.json: Load reports it, and there is no account name
+		}
+		acct := cfg.Settings.AccountName(u.Name)
+		if len(acct) > MaxAccountName {
+			*out = append(*out, src.at("/name", diag.Error,
+				"account name %s is %d characters; MySQL 5.7 and Aurora MySQL 2 allow %d, so shorten the name by %d",
+				acct, len(acct), MaxAccountName, len(acct)-MaxAccountName))
+		}
+		switch {
+		case systemAccount(acct):
+			*out = append(*out, src.at("/name", diag.Error,
+				"account %s is a system account of MySQL or RDS, which dbusers never creates, changes or drops; choose another name",
+				quote.ASCII(acct)))
+		case slices.Contains(cfg.Settings.ProtectedAccounts, acct):
+			*out = append(*out, src.at("/name", diag.Error,
+				"account %s is in protected_accounts of dbusers.json: dbusers never creates, changes or drops it, so this file would grant nothing; "+
+					"remove the file, or the account from protected_accounts for dbusers to manage it", quote.ASCII(acct)))
 		}
 	}
+}
+
+// systemAccount reports whether an account name is one of the server's
+// own, which plan.Diff never touches: the names of plan.BuiltinProtected,
+// and mysql.* (a user name cannot contain the dot, nor, by the schema, can
+// the prefix; the check holds whatever the schema says).
+func systemAccount(acct string) bool {
+	return slices.Contains(plan.BuiltinProtected, acct) || strings.HasPrefix(acct, "mysql.")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

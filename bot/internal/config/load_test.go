@@ -18,6 +18,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
+	"github.com/dbusers/dbusers/bot/internal/plan"
 )
 
 func TestLoadBaseIsValid(t *testing.T) {
@@ -129,6 +130,13 @@ func TestLoadRules(t *testing.T) {
 			d("clusters/orders-copy.json", 2, 11, E, `name "prod-orders" must equal the file name "orders-copy"`)}},
 		{name: "account_name_too_long", want: diag.List{
 			d("users/a_rather_long_service_name_x.json", 2, 11, E, "account name acme_a_rather_long_service_name_x is 33 characters; MySQL 5.7 and Aurora MySQL 2 allow 32, so shorten the name by 1")}},
+		// Accounts the plan would never touch: a review would show their
+		// grants as changes that never happen.
+		{name: "protected_account", want: diag.List{
+			d("users/breakglass.json", 2, 11, E, `account "acme_breakglass" is in protected_accounts of dbusers.json: dbusers never creates, changes or drops it, `+
+				`so this file would grant nothing; remove the file, or the account from protected_accounts for dbusers to manage it`)}},
+		{name: "system_account", want: diag.List{
+			d("users/superuser_role.json", 2, 11, E, `account "rds_superuser_role" is a system account of MySQL or RDS, which dbusers never creates, changes or drops; choose another name`)}},
 		{name: "missing_settings", remove: []string{"dbusers.json"}, want: diag.List{
 			// Without dbusers.json only the built-in roles exist.
 			d("dbusers.json", 0, 0, E, "dbusers.json is missing: every repository needs fleet settings (prefix, removal limit, SSM parameter)"),
@@ -549,5 +557,34 @@ func TestSchemaEnginesMatchFlavors(t *testing.T) {
 	got := slices.Sorted(slices.Values(s.Properties.Engine.Enum))
 	if diff := cmp.Diff(flavor.Engines(), got); diff != "" {
 		t.Errorf("cluster schema engines differ from flavor.Engines() (-flavor +schema):\n%s", diff)
+	}
+}
+
+// TestSystemAccount: every account plan.Diff skips as the server's own is
+// refused as a declaration, and nothing else is.
+func TestSystemAccount(t *testing.T) {
+	for _, name := range append(slices.Clone(plan.BuiltinProtected), "mysql.sys", "mysql.session", "mysql.infoschema") {
+		if !systemAccount(name) {
+			t.Errorf("systemAccount(%q) = false", name)
+		}
+	}
+	for _, name := range []string{"acme_root", "acme_rdsadmin", "rootx", "mysql", "acme_mysql.sys"} {
+		if systemAccount(name) {
+			t.Errorf("systemAccount(%q) = true", name)
+		}
+	}
+}
+
+// TestMaxAccountNameFitsEveryEngine: the one account-name limit that
+// validation applies is no longer than any engine's, so that an account
+// that validates can be created on every cluster it may be granted on.
+func TestMaxAccountNameFitsEveryEngine(t *testing.T) {
+	for _, f := range flavor.All() {
+		if n := f.AccountNameLimit(); n < MaxAccountName {
+			t.Errorf("%s allows %d characters, fewer than MaxAccountName (%d): lower MaxAccountName", f, n, MaxAccountName)
+		}
+	}
+	if n := flavor.MySQL57.AccountNameLimit(); n != MaxAccountName {
+		t.Errorf("MySQL 5.7 allows %d characters; MaxAccountName is %d and its message names MySQL 5.7", n, MaxAccountName)
 	}
 }

@@ -191,10 +191,12 @@ func (r *Review) headline() string {
 			parts = append(parts, p)
 		}
 	}
-	if len(parts) == 0 {
-		return "configuration changes only"
-	}
 	h := strings.Join(parts, "; ")
+	if len(parts) == 0 {
+		h = "configuration changes only"
+	}
+	// A pull request that only weakens the safety rails is high-risk too,
+	// and says so first.
 	if n := countHigh(r.Risks); n > 0 {
 		h += fmt.Sprintf(" — %d high-risk change(s)", n)
 	}

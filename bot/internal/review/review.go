@@ -15,6 +15,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/privset"
 )
 
@@ -214,7 +215,11 @@ func Compare(base, head Side) *Review {
 	bg, hg := index(base.State), index(head.State)
 	bu, hu := usersByName(base.Config), usersByName(head.Config)
 	roleWhy := roleChanges(base.Config, head.Config)
-	clusterWhy := clusterChanges(base.Config, head.Config)
+	clusters := clusterChanges(base.Config, head.Config)
+	clusterWhy := make(map[string]string, len(clusters))
+	for name, d := range clusters {
+		clusterWhy[name] = d.why
+	}
 
 	names := slices.Sorted(maps.Keys(union(bu, hu)))
 	for _, name := range names {
@@ -248,7 +253,7 @@ func Compare(base, head Side) *Review {
 		r.Settings = append(r.Settings, clusterWhy[c])
 	}
 	r.summarize()
-	r.Risks = risks(&comparison{review: r, base: base, head: head, roleWhy: roleWhy, clusterWhy: clusterWhy})
+	r.Risks = risks(&comparison{review: r, base: base, head: head, baseGrants: bg, headGrants: hg, roleWhy: roleWhy, clusters: clusters})
 	// JSON readers iterate these lists: an empty list, never null.
 	if r.Summary.Clusters == nil {
 		r.Summary.Clusters = []string{}
@@ -269,7 +274,10 @@ func Compare(base, head Side) *Review {
 type grantKey struct{ cluster, database string }
 
 type grantInfo struct {
-	env     string
+	env string
+	// flavor is the cluster's, on the grant's side: what its privileges
+	// mean.
+	flavor  flavor.Flavor
 	grant   desired.Grant
 	account desired.Account
 }
@@ -286,7 +294,7 @@ func index(st *desired.State) map[string]map[grantKey]grantInfo {
 				out[a.User] = map[grantKey]grantInfo{}
 			}
 			for _, g := range a.Grants {
-				out[a.User][grantKey{c.Name, g.Database}] = grantInfo{env: c.Environment, grant: g, account: a}
+				out[a.User][grantKey{c.Name, g.Database}] = grantInfo{env: c.Environment, flavor: c.Flavor(), grant: g, account: a}
 			}
 		}
 	}
@@ -397,152 +405,6 @@ func (r *Review) summarize() {
 	})
 }
 
-// comparison is what the risk rules look at.
-type comparison struct {
-	review              *Review
-	base, head          Side
-	roleWhy, clusterWhy map[string]string
-}
-
-// rule calls out one kind of risky change, with a code (its Kind in the
-// review's JSON) and a level; atlas's sqlcheck analyzers are the model.
-// A rule looks at one grant line, at one user, or at the whole
-// comparison: set exactly one of line, user and all.
-type rule struct {
-	kind  string
-	level Level
-	line  func(u User, l Line) (string, bool)
-	user  func(u User) (string, bool)
-	all   func(c *comparison) []Risk
-}
-
-// gained reports whether a line gives the user something.
-func gained(l Line) bool { return l.Kind == Grant || l.Kind == Elevate || l.Kind == Change }
-
-// newRole reports whether role is among the line's roles at head but not at base.
-func newRole(l Line, role string) bool {
-	return slices.Contains(l.ToRoles, role) && !slices.Contains(l.FromRoles, role)
-}
-
-// rules are every risk the review calls out. Line and user rules run per
-// user in this order, then the others; high risks are listed first.
-var rules = []rule{
-	{kind: "trusted_admin", level: High, line: func(u User, l Line) (string, bool) {
-		return fmt.Sprintf("trusted_admin (every privilege) for %s on %s/%s", u.Name, l.Cluster, l.Database),
-			gained(l) && newRole(l, "trusted_admin")
-	}},
-	{kind: "production_admin", level: High, line: func(u User, l Line) (string, bool) {
-		return fmt.Sprintf("admin on production for %s on %s/%s", u.Name, l.Cluster, l.Database),
-			gained(l) && desired.IsProduction(l.Environment) && newRole(l, "admin")
-	}},
-	// Temporary access made permanent, whether or not the role changed
-	// with it.
-	{kind: "expiry_removed", level: High, line: func(u User, l Line) (string, bool) {
-		return fmt.Sprintf("expiry removed for %s on %s/%s (was %s): the access becomes permanent", u.Name, l.Cluster, l.Database, l.ExpiresFrom),
-			l.Kind != Revoke && l.ExpiresFrom != "" && l.ExpiresTo == ""
-	}},
-	{kind: "user_removed", level: Notice, user: func(u User) (string, bool) {
-		return fmt.Sprintf("user %s is removed: its accounts are dropped from %d database grant(s)", u.Name, len(u.Lines)), u.Status == Removed
-	}},
-	{kind: "access_removed", level: Notice, user: func(u User) (string, bool) {
-		n := countKind(u.Lines, Revoke)
-		return fmt.Sprintf("%s loses access to %d database(s)", u.Name, n), u.Status != Removed && n > 0
-	}},
-	{kind: "authentication", level: Notice, user: func(u User) (string, bool) {
-		return fmt.Sprintf("%s: %s", u.Name, u.Auth), u.Auth != ""
-	}},
-	// Template and cluster changes reach every holder: list them.
-	{kind: "role_template", level: High, all: func(c *comparison) []Risk {
-		var out []Risk
-		for _, role := range slices.Sorted(maps.Keys(c.roleWhy)) {
-			affected := c.holders(func(_ grantKey, g grantInfo) bool { return slices.Contains(g.grant.Roles, role) })
-			out = append(out, Risk{Affected: affected,
-				Text: fmt.Sprintf("%s: changes every holder of the role (%d user(s))", c.roleWhy[role], len(affected))})
-		}
-		return out
-	}},
-	{kind: "cluster_change", level: High, all: func(c *comparison) []Risk {
-		var out []Risk
-		for _, cl := range slices.Sorted(maps.Keys(c.clusterWhy)) {
-			affected := c.holders(func(k grantKey, _ grantInfo) bool { return k.cluster == cl })
-			out = append(out, Risk{Affected: affected,
-				Text: fmt.Sprintf("%s: affects every user of the cluster (%d user(s))", c.clusterWhy[cl], len(affected))})
-		}
-		return out
-	}},
-	// A base without dbusers.json (no prefix) has no managed accounts to
-	// drop: adopting dbusers is not a change of prefix.
-	{kind: "prefix_change", level: High, all: func(c *comparison) []Risk {
-		b, h := c.base.Config.Settings.Prefix, c.head.Config.Settings.Prefix
-		if b == "" || b == h {
-			return nil
-		}
-		return []Risk{{Text: fmt.Sprintf(
-			"prefix changes from %q to %q: every managed account on every cluster would be dropped and recreated (the removal limit will hold the drops back)", b, h)}}
-	}},
-}
-
-// holders returns the users, at base or head, that hold a grant matching.
-func (c *comparison) holders(match func(k grantKey, g grantInfo) bool) []string {
-	set := map[string]bool{}
-	for _, st := range []*desired.State{c.base.State, c.head.State} {
-		for user, grants := range index(st) {
-			for k, g := range grants {
-				if match(k, g) {
-					set[user] = true
-				}
-			}
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
-}
-
-// risks runs every rule.
-func risks(c *comparison) []Risk {
-	var out []Risk
-	add := func(ru rule, r Risk) {
-		r.Kind, r.Level = ru.kind, ru.level
-		out = append(out, r)
-	}
-	for _, u := range c.review.Users {
-		for _, l := range u.Lines {
-			for _, ru := range rules {
-				if ru.line == nil {
-					continue
-				}
-				if text, ok := ru.line(u, l); ok {
-					add(ru, Risk{Text: text, Affected: []string{u.Name}})
-				}
-			}
-		}
-		for _, ru := range rules {
-			if ru.user == nil {
-				continue
-			}
-			if text, ok := ru.user(u); ok {
-				add(ru, Risk{Text: text, Affected: []string{u.Name}})
-			}
-		}
-	}
-	for _, ru := range rules {
-		if ru.all != nil {
-			for _, r := range ru.all(c) {
-				add(ru, r)
-			}
-		}
-	}
-	slices.SortStableFunc(out, func(a, b Risk) int {
-		if a.Level != b.Level {
-			if a.Level == High {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
-	return out
-}
-
 func countKind(ls []Line, k Kind) int {
 	n := 0
 	for _, l := range ls {
@@ -580,6 +442,10 @@ func roleChanges(base, head *config.Config) map[string]string {
 			out[role] = fmt.Sprintf("role %s added to dbusers.json (%s)", role, strings.Join(h, ", "))
 		case !inH:
 			out[role] = fmt.Sprintf("role %s removed from dbusers.json", role)
+		case !slices.Equal(b, h) && (slices.Contains(b, flavor.AllPrivileges) || slices.Contains(h, flavor.AllPrivileges)):
+			// ALL PRIVILEGES holds every other privilege: "+ALL
+			// PRIVILEGES; −SELECT" would read as a loss of SELECT.
+			out[role] = fmt.Sprintf("role %s changed in dbusers.json: %s → %s", role, strings.Join(b, ", "), strings.Join(h, ", "))
 		case !slices.Equal(b, h):
 			var parts []string
 			if add := privset.Minus(h, b); len(add) > 0 {
@@ -594,51 +460,88 @@ func roleChanges(base, head *config.Config) map[string]string {
 	return out
 }
 
+// clusterDiff is how one cluster file changed, as far as access and the
+// bot's way in are concerned.
+type clusterDiff struct {
+	// why is the whole change in one sentence: the configuration change
+	// listed, and the reason given on every grant line it causes.
+	why string
+	// parts are its pieces, each with the rule that calls it out.
+	parts []clusterPart
+}
+
+// clusterPart is one piece of a cluster file's change.
+type clusterPart struct {
+	// kind is the code of the rule that calls the part out.
+	kind string
+	// text names the change with its before and after: "tls verify-identity → required".
+	text string
+	// effect says what the change does, for the rules of their own (kind
+	// other than cluster_change).
+	effect string
+}
+
 // clusterChanges describes changes to cluster files that matter to access.
-func clusterChanges(base, head *config.Config) map[string]string {
+func clusterChanges(base, head *config.Config) map[string]clusterDiff {
 	bc, hc := clustersByName(base), clustersByName(head)
-	out := map[string]string{}
+	out := map[string]clusterDiff{}
 	for name := range union(bc, hc) {
 		b, inB := bc[name]
 		h, inH := hc[name]
-		var parts []string
+		whole := func(text string) clusterDiff {
+			return clusterDiff{why: text, parts: []clusterPart{{kind: kindClusterChange, text: text}}}
+		}
 		switch {
 		case !inB:
-			out[name] = fmt.Sprintf("cluster %s added (%s, %s)", name, h.Environment, h.Engine)
+			out[name] = whole(fmt.Sprintf("cluster %s added (%s, %s)", name, h.Environment, h.Engine))
 			continue
 		case !inH:
-			out[name] = fmt.Sprintf("cluster %s removed from the configuration: dbusers stops managing it (its accounts stay as they are)", name)
+			out[name] = whole(fmt.Sprintf("cluster %s removed from the configuration: dbusers stops managing it (its accounts stay as they are)", name))
 			continue
 		}
+		var parts []clusterPart
+		add := func(kind, effect, format string, args ...any) {
+			parts = append(parts, clusterPart{kind: kind, text: fmt.Sprintf(format, args...), effect: effect})
+		}
 		if b.Environment != h.Environment {
-			parts = append(parts, fmt.Sprintf("environment %s → %s", b.Environment, h.Environment))
+			add(kindClusterChange, "", "environment %s → %s", b.Environment, h.Environment)
 		}
 		if b.Engine != h.Engine {
-			parts = append(parts, fmt.Sprintf("engine %s → %s", b.Engine, h.Engine))
+			add(kindClusterChange, "", "engine %s → %s", b.Engine, h.Engine)
 		}
 		if b.Endpoint != h.Endpoint || b.Port != h.Port {
-			parts = append(parts, fmt.Sprintf("endpoint %s:%d → %s:%d", b.Endpoint, b.Port, h.Endpoint, h.Port))
+			add(kindClusterEndpoint, "dbusers will log in there with the cluster's admin secret and keep the cluster's accounts on whatever server answers",
+				"endpoint %s:%d → %s:%d", b.Endpoint, b.Port, h.Endpoint, h.Port)
 		}
 		if b.AccountID != h.AccountID || b.Region != h.Region {
-			parts = append(parts, fmt.Sprintf("account/region %s/%s → %s/%s", b.AccountID, b.Region, h.AccountID, h.Region))
+			add(kindClusterAccount, "the Lambda will assume its role and read the admin secret in that account and region instead",
+				"account/region %s/%s → %s/%s", b.AccountID, b.Region, h.AccountID, h.Region)
 		}
-		if add := privset.Minus(h.Databases, b.Databases); len(add) > 0 {
-			parts = append(parts, "databases added: "+strings.Join(add, ", "))
+		if dbs := privset.Minus(h.Databases, b.Databases); len(dbs) > 0 {
+			add(kindClusterChange, "", "databases added: %s", strings.Join(dbs, ", "))
 		}
-		if rm := privset.Minus(b.Databases, h.Databases); len(rm) > 0 {
-			parts = append(parts, "databases removed: "+strings.Join(rm, ", "))
+		if dbs := privset.Minus(b.Databases, h.Databases); len(dbs) > 0 {
+			add(kindClusterChange, "", "databases removed: %s", strings.Join(dbs, ", "))
 		}
 		if b.AdminSecret != h.AdminSecret {
-			parts = append(parts, "admin secret changed")
+			add(kindClusterChange, "", "admin secret changed")
 		}
-		if b.TLS != h.TLS {
-			parts = append(parts, fmt.Sprintf("tls %s → %s", cmp.Or(b.TLS, "verify-identity"), cmp.Or(h.TLS, "verify-identity")))
+		if bt, ht := tlsMode(b.TLS), tlsMode(h.TLS); bt != ht {
+			kind, effect := kindClusterChange, ""
+			if weaker(ht, bt) {
+				kind, effect = kindClusterTLS, tlsLoss(ht)
+			}
+			add(kind, effect, "tls %s → %s", bt, ht)
 		}
 		if b.RoleARN != h.RoleARN || b.ExternalID != h.ExternalID {
-			parts = append(parts, "assumed role changed")
+			add(kindClusterChange, "", "assumed role changed")
 		}
 		if len(parts) > 0 {
-			out[name] = fmt.Sprintf("cluster %s changed: %s", name, strings.Join(parts, "; "))
+			texts := make([]string, len(parts))
+			for i, p := range parts {
+				texts[i] = p.text
+			}
+			out[name] = clusterDiff{why: fmt.Sprintf("cluster %s changed: %s", name, strings.Join(texts, "; ")), parts: parts}
 		}
 	}
 	return out

@@ -44,7 +44,7 @@ func fleet() *config.Config {
 			{Name: "dev-local", Environment: "dev", Engine: "mariadb-10.11", Endpoint: "127.0.0.1", Port: 3306,
 				Databases: []string{"orders", "analytics"}},
 			{Name: "prod-orders", Environment: "prod", Engine: "aurora-mysql-3", Endpoint: "prod-orders.example", Port: 3306,
-				Databases: []string{"orders", "payments"}},
+				AccountID: "111111111111", Region: "eu-west-1", Databases: []string{"orders", "payments"}},
 			{Name: "staging-main", Environment: "staging", Engine: "rds-mysql-8.0", Endpoint: "staging.example", Port: 3306,
 				Databases: []string{"orders", "payments", "analytics"}},
 		},
@@ -138,7 +138,7 @@ func golden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -333,8 +333,8 @@ func scenarios() []scenario {
 				texts = append(texts, string(k.Level)+": "+k.Text)
 			}
 			want := []string{
-				"high: admin on production for alice on prod-orders/orders",
-				"high: trusted_admin (every privilege) for dave on prod-orders/payments",
+				"high: ALTER and CREATE ROUTINE on production for alice on prod-orders/orders (role admin): it can change the schema and add stored routines",
+				"high: every privilege (ALL PRIVILEGES) for dave on prod-orders/payments (role trusted_admin)",
 			}
 			if diff := cmp.Diff(want, texts); diff != "" {
 				t.Errorf("risks (-want +got):\n%s", diff)
@@ -408,6 +408,14 @@ func TestGoldenMarkdown(t *testing.T) {
 			}
 			if sc.check != nil {
 				sc.check(t, r, md)
+			}
+			// One change, one risk: no rule repeats another's.
+			texts := map[string]bool{}
+			for _, k := range r.Risks {
+				if texts[k.Text] {
+					t.Errorf("risk listed twice: %s", k.Text)
+				}
+				texts[k.Text] = true
 			}
 			if r.Empty() {
 				return
