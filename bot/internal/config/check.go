@@ -13,7 +13,6 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
-	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/quote"
 )
 
@@ -24,10 +23,6 @@ const MaxAccountName = 32
 
 // DateLayout is how expiry dates are written.
 const DateLayout = desired.DateLayout
-
-// safeName is what a user name may be: it ends up inside a MySQL account
-// name, a file name and log lines, so it is kept to a small alphabet.
-var safeName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // RolePrivileges resolves every role's privileges (built-ins overlaid with
 // dbusers.json's, extends followed): per role, the sorted canonical
@@ -222,7 +217,7 @@ func engineIAM(engine string) bool {
 // A declaration the plan would skip must not validate: the pull request's
 // review would show its grants as changes, and a reviewer would approve
 // access that is never given. plan.Diff skips the system accounts
-// (plan.BuiltinProtected and mysql.*), the protected_accounts of
+// (desired.SystemAccounts and mysql.*), the protected_accounts of
 // dbusers.json, and the admin account the bot logs in as; that last one
 // is known only at run time, from the cluster's admin secret, so the plan
 // alone skips it and says so in its report.
@@ -230,7 +225,7 @@ func (c *checker) users(out *diag.List) {
 	cfg := c.l.Config
 	for _, u := range cfg.Users {
 		src := c.l.Users[u.Name]
-		if !safeName.MatchString(u.Name) {
+		if !desired.DeclarableName(u.Name) {
 			*out = append(*out, src.at("/name", diag.Error,
 				"name %s is not a safe MySQL account name: use lowercase letters, digits and _, starting with a letter", quote.ASCII(u.Name)))
 		}
@@ -244,7 +239,7 @@ func (c *checker) users(out *diag.List) {
 				acct, len(acct), MaxAccountName, len(acct)-MaxAccountName))
 		}
 		switch {
-		case systemAccount(acct):
+		case desired.SystemAccount(acct):
 			*out = append(*out, src.at("/name", diag.Error,
 				"account %s is a system account of MySQL or RDS, which dbusers never creates, changes or drops; choose another name",
 				quote.ASCII(acct)))
@@ -254,14 +249,6 @@ func (c *checker) users(out *diag.List) {
 					"remove the file, or the account from protected_accounts for dbusers to manage it", quote.ASCII(acct)))
 		}
 	}
-}
-
-// systemAccount reports whether an account name is one of the server's
-// own, which plan.Diff never touches: the names of plan.BuiltinProtected,
-// and mysql.* (a user name cannot contain the dot, nor, by the schema, can
-// the prefix; the check holds whatever the schema says).
-func systemAccount(acct string) bool {
-	return slices.Contains(plan.BuiltinProtected, acct) || strings.HasPrefix(acct, "mysql.")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

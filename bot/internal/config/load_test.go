@@ -18,7 +18,6 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/diag"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
-	"github.com/dbusers/dbusers/bot/internal/plan"
 )
 
 func TestLoadBaseIsValid(t *testing.T) {
@@ -557,21 +556,6 @@ func TestSchemaEnginesMatchFlavors(t *testing.T) {
 	got := slices.Sorted(slices.Values(s.Properties.Engine.Enum))
 	if diff := cmp.Diff(flavor.Engines(), got); diff != "" {
 		t.Errorf("cluster schema engines differ from flavor.Engines() (-flavor +schema):\n%s", diff)
-	}
-}
-
-// TestSystemAccount: every account plan.Diff skips as the server's own is
-// refused as a declaration, and nothing else is.
-func TestSystemAccount(t *testing.T) {
-	for _, name := range append(slices.Clone(plan.BuiltinProtected), "mysql.sys", "mysql.session", "mysql.infoschema") {
-		if !systemAccount(name) {
-			t.Errorf("systemAccount(%q) = false", name)
-		}
-	}
-	for _, name := range []string{"acme_root", "acme_rdsadmin", "rootx", "mysql", "acme_mysql.sys"} {
-		if systemAccount(name) {
-			t.Errorf("systemAccount(%q) = true", name)
-		}
 	}
 }
 

@@ -13,6 +13,7 @@ package desired
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/dbusers/dbusers/bot/internal/flavor"
@@ -58,6 +59,16 @@ func (p Prefix) User(account string) string {
 func DeclarableName(name string) bool { return declarable.MatchString(name) }
 
 var declarable = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// SystemAccounts are accounts no run ever touches, whatever the prefix:
+// the RDS and MySQL system accounts (and every mysql.* account).
+var SystemAccounts = []string{"rdsadmin", "rds_superuser_role", "rdsrepladmin", "root"}
+
+// SystemAccount reports whether an account name is one of the server's
+// own, which dbusers never creates, changes or drops.
+func SystemAccount(name string) bool {
+	return slices.Contains(SystemAccounts, name) || strings.HasPrefix(name, "mysql.")
+}
 
 // SessionPolicy says which removals end the open sessions of the account
 // that loses access (dbusers.json "end_sessions"; every one by default):

@@ -400,3 +400,18 @@ func TestPrefix(t *testing.T) {
 		t.Error("an empty prefix owns an account")
 	}
 }
+
+// TestSystemAccount: the server's own accounts, which no run touches and
+// no user file may declare, and nothing else.
+func TestSystemAccount(t *testing.T) {
+	for _, name := range append(slices.Clone(SystemAccounts), "mysql.sys", "mysql.session", "mysql.infoschema") {
+		if !SystemAccount(name) {
+			t.Errorf("SystemAccount(%q) = false", name)
+		}
+	}
+	for _, name := range []string{"acme_root", "acme_rdsadmin", "rootx", "mysql", "acme_mysql.sys"} {
+		if SystemAccount(name) {
+			t.Errorf("SystemAccount(%q) = true", name)
+		}
+	}
+}

@@ -130,9 +130,9 @@ type ClusterReport struct {
 	// failed cluster.
 	FailedAccounts     []engine.Failure `json:"failed_accounts,omitempty"`
 	FailedAccountCount int              `json:"failed_account_count,omitempty"`
-	Queries    int      `json:"queries"`
-	Writes     int      `json:"writes"`
-	DurationMS float64  `json:"duration_ms"`
+	Queries            int              `json:"queries"`
+	Writes             int              `json:"writes"`
+	DurationMS         float64          `json:"duration_ms"`
 }
 
 // MaxListed bounds the per-cluster lists in a report, which is also the

@@ -27,17 +27,13 @@ const (
 	PasswordPlugin = "mysql_native_password"
 )
 
-// BuiltinProtected are accounts no run ever touches, whatever the prefix:
-// the RDS and MySQL system accounts.
-var BuiltinProtected = []string{"rdsadmin", "rds_superuser_role", "rdsrepladmin", "root"}
-
 // Input is everything Diff compares.
 type Input struct {
 	Cluster desired.Cluster
 	Server  *mysqlstate.Server
 	// Prefix says which accounts are managed.
 	Prefix desired.Prefix
-	// Protected are account names never touched, beyond BuiltinProtected,
+	// Protected are account names never touched, beyond desired.SystemAccounts,
 	// mysql.* and the account the session logged in as.
 	Protected []string
 	Limit     desired.RemovalLimit
@@ -267,7 +263,7 @@ type differ struct {
 // protected returns why an account must not be touched, or "".
 func (d *differ) protected(name string) string {
 	switch {
-	case slices.Contains(BuiltinProtected, name), strings.HasPrefix(name, "mysql."):
+	case desired.SystemAccount(name):
 		return fmt.Sprintf("%s is a system account", name)
 	case name == d.in.Server.CurrentUser.User:
 		return fmt.Sprintf("%s is the admin account dbusers logs in as", name)

@@ -52,7 +52,7 @@ func CheckAccount(id mysqlstate.AccountID, f flavor.Flavor) error {
 	return checkAccountRef(id, f, false)
 }
 
-// checkAccountRef is CheckAccount, allowing the anonymous user ('') where
+// checkAccountRef is CheckAccount, allowing the anonymous user (”) where
 // an account is only referred to (the target of a proxy grant).
 func checkAccountRef(id mysqlstate.AccountID, f flavor.Flavor, anonymous bool) error {
 	if id.User == "" {
