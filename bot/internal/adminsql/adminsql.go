@@ -86,6 +86,7 @@ func Script(in Input) (string, error) {
 		}
 		line("GRANT %s ON %s.* TO %s WITH GRANT OPTION;", list, render.Ident(flavor.DatabasePattern(db, wildcard)), acct)
 	}
+	sessionsAndDefiners(line, eng, acct, in.Databases, wildcard)
 	if eng.Flavor.Roles() == flavor.RolesAsAccounts {
 		line("")
 		line("-- Not granted: ROLE_ADMIN, which dbusers needs only to revoke roles someone granted to a")
@@ -99,6 +100,40 @@ func Script(in Input) (string, error) {
 	line("")
 	line("-- Add the account to protected_accounts in dbusers.json if its name starts with the prefix.")
 	return b.String(), nil
+}
+
+// sessionsAndDefiners writes the grants that ending sessions and reading
+// definers need, each with why.
+func sessionsAndDefiners(line func(string, ...any), eng flavor.Engine, acct string, databases []string, wildcard bool) {
+	line("")
+	line("-- Ending the open sessions of an account that loses access: PROCESS shows every session in")
+	line("-- information_schema.PROCESSLIST (without it a login sees only its own).")
+	line("GRANT PROCESS ON *.* TO %s;", acct)
+	switch priv := eng.Flavor.SessionAdminPrivilege(); {
+	case eng.RDS:
+		line("-- On RDS and Aurora the master user has no SUPER (nor, on most versions, CONNECTION_ADMIN), so")
+		line("-- dbusers ends sessions with mysql.rds_kill, the procedure RDS provides for it.")
+		line("GRANT EXECUTE ON PROCEDURE %s.%s TO %s;", render.Ident("mysql"), render.Ident("rds_kill"), acct)
+	case priv != "":
+		line("-- %s lets KILL end another account's session (without it, only its own).", priv)
+		line("GRANT %s ON *.* TO %s;", priv, acct)
+	default:
+		line("-- Not granted: SUPER, the only privilege with which %s lets KILL end another account's", eng.Flavor.Product()+" "+eng.Series)
+		line("-- session. It gives far more; grant it yourself, or set end_sessions to false in dbusers.json.")
+	}
+	line("")
+	line("-- Reading the definers of stored objects before an account is dropped (one that still owns")
+	line("-- some is locked instead): views, triggers and events show in information_schema to a login with")
+	line("-- SHOW VIEW, TRIGGER and EVENT on their database, routines with:")
+	switch priv, table := eng.Flavor.RoutineReader(); {
+	case priv != "":
+		line("GRANT %s ON *.* TO %s;", priv, acct)
+	case table != "":
+		line("GRANT SELECT ON %s.%s TO %s;", render.Ident("mysql"), render.Ident(table), acct)
+	}
+	for _, db := range slices.Sorted(slices.Values(databases)) {
+		line("GRANT SHOW VIEW, TRIGGER, EVENT ON %s.* TO %s;", render.Ident(flavor.DatabasePattern(db, wildcard)), acct)
+	}
 }
 
 func describe(e flavor.Engine) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
@@ -34,9 +35,13 @@ func TestScriptPerEngine(t *testing.T) {
 		engine      string
 		want, avoid []string
 	}{
-		{"aurora-mysql-3", []string{"REQUIRE SSL", "`mysql`.`global_grants`", "`mysql`.`role_edges`", "GRANT ALL PRIVILEGES ON `app_db`.*"}, []string{"ON *.* TO 'dbusers_admin'@'%' WITH GRANT OPTION", "ROLE_ADMIN ON"}},
-		{"mysql-5.7", []string{"GRANT ALL PRIVILEGES ON `app\\_db`.*"}, []string{"global_grants", "role_edges", "global_priv"}},
-		{"mariadb-10.11", []string{"`mysql`.`global_priv`", "`mysql`.`roles_mapping`"}, []string{"global_grants"}},
+		{"aurora-mysql-3", []string{"REQUIRE SSL", "`mysql`.`global_grants`", "`mysql`.`role_edges`", "`mysql`.`default_roles`", "GRANT ALL PRIVILEGES ON `app_db`.*",
+			"GRANT PROCESS ON *.*", "GRANT EXECUTE ON PROCEDURE `mysql`.`rds_kill`", "GRANT SHOW_ROUTINE ON *.*", "GRANT SHOW VIEW, TRIGGER, EVENT ON `app_db`.*"},
+			[]string{"ON *.* TO 'dbusers_admin'@'%' WITH GRANT OPTION", "ROLE_ADMIN ON", "CONNECTION_ADMIN ON", "SUPER ON"}},
+		{"mysql-8.0", []string{"GRANT CONNECTION_ADMIN ON *.*", "GRANT SHOW_ROUTINE ON *.*"}, []string{"rds_kill", "SUPER ON"}},
+		{"mysql-5.7", []string{"GRANT ALL PRIVILEGES ON `app\\_db`.*", "`mysql`.`procs_priv`", "`mysql`.`proxies_priv`", "GRANT SELECT ON `mysql`.`proc`", "Not granted: SUPER"},
+			[]string{"global_grants", "role_edges", "global_priv", "SUPER ON", "rds_kill"}},
+		{"mariadb-10.11", []string{"`mysql`.`global_priv`", "`mysql`.`roles_mapping`", "GRANT CONNECTION ADMIN ON *.*", "GRANT SELECT ON `mysql`.`proc`"}, []string{"global_grants", "`mysql`.`user`"}},
 	} {
 		t.Run(tc.engine, func(t *testing.T) {
 			got, err := adminsql.Script(adminsql.Input{Engine: tc.engine, User: "dbusers_admin", Databases: []string{"app_db"},
@@ -118,6 +123,44 @@ func TestLeastPrivilegeAccountReconciles(t *testing.T) {
 	}
 	if res = engine.Reconcile(ctx, adminDB, opts); res.Status != engine.Unchanged || res.Writes != 0 {
 		t.Fatalf("second run: status %s, %d writes, error %v", res.Status, res.Writes, res.Err)
+	}
+
+	// Enough for removals too: u0 (read) has a session open, u2 (admin)
+	// defines a view; both leave. The account sees the session and the
+	// view's definer, ends the one and locks the other.
+	userCfg := s.Config()
+	userCfg.User, userCfg.Passwd, userCfg.DBName = prefix+"_u0", "user-secret", dbs[0]
+	sessionDB, err := sql.Open("mysql", userCfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessionDB.Close()
+	session, err := sessionDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	s.Exec(t, "CREATE DEFINER='"+prefix+"_u2'@'%' VIEW `"+dbs[0]+"`.v AS SELECT 1 AS one")
+	st, err = config.Desired(&config.Config{Settings: settings, Clusters: []config.Cluster{cluster}, Users: []config.User{users[1], users[3]}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ = st.Find("local")
+	opts.State, opts.Cluster = st, *c
+	res = engine.Reconcile(ctx, adminDB, opts)
+	if res.Status != engine.Applied {
+		t.Fatalf("removal as the least-privileged account: status %s, error %v", res.Status, res.Err)
+	}
+	var ended, locked bool
+	for _, st := range res.Applied {
+		ended = ended || st.Change.Action() == plan.EndSession
+		locked = locked || st.Change.Action() == plan.LockAccount && st.Change.Account.User == prefix+"_u2"
+	}
+	if !ended || !locked {
+		t.Errorf("ended a session %v, locked the definer %v; want both", ended, locked)
+	}
+	if err := session.PingContext(ctx); err == nil {
+		t.Error("the dropped account's session is still open")
 	}
 }
 

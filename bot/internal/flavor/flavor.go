@@ -75,6 +75,13 @@ type spec struct {
 	// defaultRoles: how SET DEFAULT ROLE NONE names the account ("TO" on
 	// MySQL, "FOR" on MariaDB); empty where default roles do not exist.
 	defaultRoles string
+	// sessionAdmin is the narrowest global privilege that lets a login
+	// end another account's session ("" where only SUPER does).
+	sessionAdmin string
+	// routineReader is the global privilege that shows every routine's
+	// definer in information_schema (MySQL 8's SHOW_ROUTINE), or
+	// routineTable the mysql table whose SELECT does (mysql.proc).
+	routineReader, routineTable string
 	// nameLimit is the longest user name, in characters (bytes when
 	// nameInBytes); hostLimit the longest host name.
 	nameLimit   int
@@ -339,6 +346,19 @@ func (f Flavor) AccountLock() bool { return f.spec().accountLock }
 // policy (PASSWORD EXPIRE DEFAULT) and resource limits (WITH
 // MAX_..._PER_HOUR 0) with ALTER USER.
 func (f Flavor) AccountOptions() bool { return f.spec().accountOptions }
+
+// SessionAdminPrivilege is the narrowest global privilege with which a
+// login may end another account's session (KILL): CONNECTION_ADMIN on
+// MySQL 8, CONNECTION ADMIN on MariaDB; "" where only SUPER does (MySQL
+// 5.7).
+func (f Flavor) SessionAdminPrivilege() string { return f.spec().sessionAdmin }
+
+// RoutineReader says what lets a login see every stored routine's definer
+// in information_schema.ROUTINES: a global privilege (MySQL 8.0.20+'s
+// SHOW_ROUTINE), or SELECT on a table of the mysql schema (proc).
+func (f Flavor) RoutineReader() (privilege, mysqlTable string) {
+	return f.spec().routineReader, f.spec().routineTable
+}
 
 // DefaultRolesClause is the word SET DEFAULT ROLE NONE puts before the
 // account: "TO" on MySQL 8, "FOR" on MariaDB; "" where default roles do

@@ -23,6 +23,8 @@ var mariadb = spec{
 	accountLock:        true,
 	accountOptions:     true,
 	defaultRoles:       "FOR",
+	sessionAdmin:       "CONNECTION ADMIN",
+	routineTable:       "proc",
 	nameLimit:          128,
 	hostLimit:          255,
 	// mysql.user is a view over mysql.global_priv that lacks

@@ -19,6 +19,7 @@ var mysql57 = spec{
 	columnPrivileges:   true,
 	accountLock:        true,
 	accountOptions:     true,
+	routineTable:       "proc",
 	nameLimit:          32,
 	hostLimit:          60,
 	grantTables:        []string{"columns_priv", "db", "procs_priv", "proxies_priv", "tables_priv", "user"},

@@ -21,6 +21,8 @@ var mysql80 = spec{
 	accountLock:        true,
 	accountOptions:     true,
 	defaultRoles:       "TO",
+	sessionAdmin:       "CONNECTION_ADMIN",
+	routineReader:      "SHOW_ROUTINE",
 	nameLimit:          32,
 	hostLimit:          255,
 	grantTables: []string{"columns_priv", "db", "default_roles", "global_grants", "procs_priv", "proxies_priv",
