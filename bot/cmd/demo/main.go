@@ -8,6 +8,11 @@
 // logging in as it, and runs the scheduled drift repair to show a converged
 // fleet needs nothing.
 //
+// The local cluster is seeded with history: a departed user with a session
+// still open (the run ends it: MySQL and MariaDB keep a session's
+// privileges after DROP USER), and a departed admin who defined a view (the
+// run keeps the account so the view goes on working, and says so).
+//
 // It is a command of its own so the dbusers CLI, which every pull request
 // builds, carries neither the emulator nor the embedded server.
 package main
@@ -146,7 +151,12 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 		return err
 	}
 
-	section(out, "7. The hourly schedule runs again: drift repair and expiry on a converged fleet")
+	section(out, "7. The departed: mallory's open session was ended, oscar's view still works")
+	if err := proveDeparted(ctx, out, local, rep); err != nil {
+		return err
+	}
+
+	section(out, "8. The hourly schedule runs again: drift repair and expiry on a converged fleet")
 	rep, err = invoke(ctx, out, deps, lambdaCfg, scheduled(now()))
 	if err != nil {
 		return err
@@ -165,6 +175,9 @@ type demoServer struct {
 	srv *embedded.Server
 	// passwords maps a user name to the password the demo put in its secret.
 	passwords map[string]string
+	// departed is an open session of acme_mallory, who left the company
+	// (local only).
+	departed *sql.Conn
 	// admin and adminPassword are the login stored in the admin secret.
 	admin, adminPassword string
 }
@@ -217,6 +230,10 @@ func stage(ctx context.Context, out io.Writer, cfg *config.Config, awsCfg aws.Co
 				"GRANT SELECT, INSERT, UPDATE ON orders.* TO 'acme_reporting'@'%'",
 				"CREATE USER 'acmex_bob'@'%' IDENTIFIED BY 'not-ours'",
 				"CREATE USER 'acme_breakglass'@'%' IDENTIFIED BY 'protected'",
+				// oscar, a departed admin, defined a view others use.
+				"CREATE USER 'acme_oscar'@'%' IDENTIFIED BY 'left-too'",
+				"GRANT SELECT, CREATE VIEW, SHOW VIEW ON orders.* TO 'acme_oscar'@'%'",
+				"CREATE DEFINER='acme_oscar'@'%' SQL SECURITY DEFINER VIEW orders.v_items AS SELECT id, sku FROM orders.items",
 			)
 		}
 		for _, q := range seed {
@@ -226,6 +243,13 @@ func stage(ctx context.Context, out io.Writer, cfg *config.Config, awsCfg aws.Co
 			}
 		}
 		root.Close()
+		if c.Name == "local" {
+			// mallory's client is still connected, with orders as its
+			// database.
+			if ds.departed, err = openSession(ctx, srv, "acme_mallory", "left-the-company", "orders"); err != nil {
+				return servers, err
+			}
+		}
 		c.AdminSecret = "demo/" + c.Name + "/admin"
 		if err := put(c.AdminSecret, map[string]string{"username": admin, "password": adminPassword}); err != nil {
 			return servers, err
@@ -233,7 +257,8 @@ func stage(ctx context.Context, out io.Writer, cfg *config.Config, awsCfg aws.Co
 		c.Engine, c.Endpoint, c.Port, c.TLS = flavor.EmbeddedEngine, "127.0.0.1", srv.Port(), "disabled"
 		fmt.Fprintf(out, "%-15s %-15s → embedded server on %s (declared engine replaced for the demo)\n", c.Name, c.AccountID, srv.Addr())
 	}
-	fmt.Fprintln(out, "local is seeded with acme_mallory (no longer declared), acme_reporting (write, declared read),")
+	fmt.Fprintln(out, "local is seeded with acme_mallory (no longer declared, a session still open), acme_oscar (no")
+	fmt.Fprintln(out, "longer declared, the definer of the view orders.v_items), acme_reporting (write, declared read),")
 	fmt.Fprintln(out, "acmex_bob (look-alike, not managed) and acme_breakglass (protected in dbusers.json)")
 
 	// Every user's password secret, one per user (the emulator keeps one
@@ -367,6 +392,62 @@ func mustJSON(v any) json.RawMessage {
 	return data
 }
 
+// openSession logs in as user with db as its database and keeps the
+// connection, as a long-lived client does.
+func openSession(ctx context.Context, srv *embedded.Server, user, password, db string) (*sql.Conn, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = user, password, "tcp", srv.Addr(), db
+	// The driver would print the end of the session to stderr; the demo
+	// says it itself.
+	cfg.Logger = mysql.Logger(quiet{})
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool := sql.OpenDB(connector)
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open a session as %s: %w", user, err)
+	}
+	return conn, nil
+}
+
+// proveDeparted shows what the run did about the departed: mallory's
+// session no longer answers, oscar's view still does, and the run said
+// why oscar stays.
+func proveDeparted(ctx context.Context, out io.Writer, local *demoServer, rep *fleet.Report) error {
+	if local.departed == nil {
+		return errors.New("no departed session to check")
+	}
+	var n int
+	err := local.departed.QueryRowContext(ctx, "SELECT COUNT(*) FROM items").Scan(&n)
+	if err == nil {
+		return errors.New("acme_mallory's old session still reads orders.items after the run")
+	}
+	fmt.Fprintf(out, "acme_mallory's session that was open: SELECT COUNT(*) FROM items → %v (ended by the run)\n", err)
+	root, err := sql.Open("mysql", local.srv.RootDSN()+"orders")
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM v_items").Scan(&n); err != nil {
+		return fmt.Errorf("the view acme_oscar defined no longer works: %w", err)
+	}
+	fmt.Fprintf(out, "orders.v_items (definer acme_oscar): SELECT COUNT(*) → %d (still works)\n", n)
+	for _, c := range rep.Clusters {
+		if c.Cluster != "local" {
+			continue
+		}
+		for _, note := range c.Notes {
+			if strings.Contains(note, "acme_oscar") {
+				fmt.Fprintf(out, "the run's note: %s\n", note)
+				return nil
+			}
+		}
+	}
+	return errors.New("the run said nothing about acme_oscar, who defines a view")
+}
+
 // proveAccount logs in as the account: reading must work, writing must be
 // refused.
 func proveAccount(ctx context.Context, out io.Writer, srv *embedded.Server, user, password string) error {
@@ -389,6 +470,11 @@ func proveAccount(ctx context.Context, out io.Writer, srv *embedded.Server, user
 	fmt.Fprintf(out, "%s: INSERT INTO orders.items → refused: %v\n", user, err)
 	return nil
 }
+
+// quiet is a driver logger that prints nothing.
+type quiet struct{}
+
+func (quiet) Print(...any) {}
 
 func section(out io.Writer, title string) {
 	fmt.Fprintf(out, "\n== %s\n", title)

@@ -29,6 +29,11 @@ func TestDemoRunsTheWholePipeline(t *testing.T) {
 		"local           applied  DROP USER 'acme_mallory'@'%'",
 		"acme_reporting: SELECT sku FROM orders.items → \"demo-sku\" (allowed)",
 		"acme_reporting: INSERT INTO orders.items → refused",
+		" of acme_mallory (%, database orders): account dropped",
+		"KILL CONNECTION ",
+		"acme_mallory's session that was open: SELECT COUNT(*) FROM items → ",
+		"orders.v_items (definer acme_oscar): SELECT COUNT(*) → 1 (still works)",
+		"the run's note: 'acme_oscar'@'%' is kept: it is the definer of orders.v_items (view)",
 		"audit trail: no statement was sent",
 		"demo complete",
 	} {
@@ -36,7 +41,7 @@ func TestDemoRunsTheWholePipeline(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	for _, never := range []string{"acmex_bob'@", "acme_breakglass'@", "left-the-company", "old-password"} {
+	for _, never := range []string{"acmex_bob'@", "acme_breakglass'@", "left-the-company", "left-too", "old-password", "DROP USER 'acme_oscar'"} {
 		if strings.Contains(got, never) {
 			t.Errorf("demo output mentions %q", never)
 		}

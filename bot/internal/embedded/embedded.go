@@ -42,8 +42,10 @@ func Start(databases ...string) (*Server, error) {
 		dbs = append(dbs, db)
 	}
 	// go-mysql-server logs every connection through logrus's global
-	// logger at info level; only its errors matter to the demo and tests.
-	logrus.SetLevel(logrus.ErrorLevel)
+	// logger at info level, and at error level every client that goes
+	// away, including each session dbusers ends on purpose. What a client
+	// needs to know it gets as the answer to its statement.
+	logrus.SetLevel(logrus.FatalLevel)
 	pro := memory.NewDBProvider(dbs...)
 	engine := sqle.NewDefault(pro)
 	users := engine.Analyzer.Catalog.MySQLDb
