@@ -211,3 +211,25 @@ func TestNativePasswordHash(t *testing.T) {
 		t.Errorf("NativePasswordHash(\"\") = %q; want * and 40 hex digits", got)
 	}
 }
+
+// FuzzParseDefiner: a DEFINER value in either spelling reads back as the
+// account it names, and nothing panics.
+func FuzzParseDefiner(f *testing.F) {
+	f.Add("acme_bob", "%")
+	f.Add("a@b", "10.0.0.%")
+	f.Add("x`y", "h``")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, user, host string) {
+		quoted := "`" + strings.ReplaceAll(user, "`", "``") + "`@`" + strings.ReplaceAll(host, "`", "``") + "`"
+		if got := parseDefiner(quoted); got != (AccountID{User: user, Host: host}) {
+			t.Fatalf("parseDefiner(%q) = %+v, want %q@%q", quoted, got, user, host)
+		}
+		if !strings.Contains(host, "@") && !strings.HasPrefix(user, "`") {
+			plain := user + "@" + host
+			if got := parseDefiner(plain); got != (AccountID{User: user, Host: host}) {
+				t.Fatalf("parseDefiner(%q) = %+v, want %q@%q", plain, got, user, host)
+			}
+		}
+		_ = parseDefiner(user + host)
+	})
+}

@@ -105,13 +105,34 @@ func ReadObjects(ctx context.Context, q Querier, srv *Server, prefix desired.Pre
 // parseDefiner reads a DEFINER value: user@host, or `user`@`host` with
 // doubled backticks inside.
 func parseDefiner(s string) AccountID {
-	if strings.HasPrefix(s, "`") {
-		if i := strings.Index(s, "`@`"); i > 0 && strings.HasSuffix(s, "`") {
-			unq := func(x string) string { return strings.ReplaceAll(x, "``", "`") }
-			return AccountID{User: unq(s[1:i]), Host: unq(s[i+3 : len(s)-1])}
+	if user, rest, ok := backquoted(s); ok && strings.HasPrefix(rest, "@") {
+		if host, tail, ok := backquoted(rest[1:]); ok && tail == "" {
+			return AccountID{User: user, Host: host}
 		}
 	}
 	return parseAccount(s)
+}
+
+// backquoted reads one `identifier` (`` inside stands for `) at the start
+// of s and returns it and what follows.
+func backquoted(s string) (ident, rest string, ok bool) {
+	if !strings.HasPrefix(s, "`") {
+		return "", "", false
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		if s[i] != '`' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '`' {
+			b.WriteByte('`')
+			i++
+			continue
+		}
+		return b.String(), s[i+1:], true
+	}
+	return "", "", false
 }
 
 // OwnedBy returns the stored objects whose definer is id.
