@@ -27,7 +27,8 @@ type Record struct {
 	Time    time.Time `json:"time"`
 	Cluster string    `json:"cluster"`
 	// Account is the MySQL account changed ('user'@'host'); User is the
-	// declared user name, empty for an undeclared account being dropped.
+	// declared user name, empty for an account no user file owns (made by
+	// hand, or at a host other than '%').
 	Account string `json:"account"`
 	User    string `json:"user,omitempty"`
 	Action  string `json:"action"`
