@@ -113,7 +113,8 @@ func parseDefiner(s string) AccountID {
 	return parseAccount(s)
 }
 
-// backquoted reads one `identifier` (`` inside stands for `) at the start
+// backquoted reads one backquoted identifier (a doubled backquote inside
+// stands for one) at the start
 // of s and returns it and what follows.
 func backquoted(s string) (ident, rest string, ok bool) {
 	if !strings.HasPrefix(s, "`") {
