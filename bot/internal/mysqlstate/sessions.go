@@ -114,8 +114,7 @@ func parseDefiner(s string) AccountID {
 }
 
 // backquoted reads one backquoted identifier (a doubled backquote inside
-// stands for one) at the start
-// of s and returns it and what follows.
+// stands for one) at the start of s and returns it and what follows.
 func backquoted(s string) (ident, rest string, ok bool) {
 	if !strings.HasPrefix(s, "`") {
 		return "", "", false
