@@ -32,16 +32,25 @@ const (
 	Unchanged Status = "unchanged" // the merge changes nothing there
 	Planned   Status = "planned"   // Changes is what the merge will do
 	Failed    Status = "failed"    // could not plan: see Stage and Error
+	// Unpublished: the cluster is new in the pull request. A live plan
+	// connects only to clusters of the published (merged) configuration,
+	// so that a pull request cannot send the function's credentials to a
+	// server of its choosing; its first run after the merge creates it.
+	Unpublished Status = "unpublished"
 )
 
 // Cluster is one cluster's live plan.
 type Cluster struct {
 	Name   string `json:"cluster"`
 	Status Status `json:"status"`
+	// Environment is the cluster's, as the pull request declares it;
+	// Production is true for a production environment.
+	Environment string `json:"environment,omitempty"`
+	Production  bool   `json:"production,omitempty"`
 	// Server is what the server said it is, e.g. "MariaDB 10.11.19".
 	Server string `json:"server,omitempty"`
 	// Stage and Error say where and why planning failed (account,
-	// assume-role, plan-secret, tls, connect, plan).
+	// assume-role, admin-secret or plan-secret, tls, connect, plan).
 	Stage string `json:"stage,omitempty"`
 	Error string `json:"error,omitempty"`
 	// Changes are what the merge will run, in order.
