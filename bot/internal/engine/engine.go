@@ -188,10 +188,11 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 			return fmt.Errorf("cluster %s: reset sql_mode: %w", name, err)
 		}
 	}
-	p, err := readAndPlan(ctx, c, opt, id)
+	plans, err := readAndPlan(ctx, c, id, opt.goal())
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
+	p := plans[0]
 	res.Plan = p
 	switch {
 	case p.Empty():
@@ -217,12 +218,12 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	}
 	// Verify: what was applied must leave nothing to do but what the
 	// failed accounts still need.
-	again, err := readAndPlan(ctx, c, opt, id)
+	again, err := readAndPlan(ctx, c, id, opt.goal())
 	if err != nil {
 		return fmt.Errorf("cluster %s: verify: %w", name, err)
 	}
 	var left []string
-	for _, ch := range again.Changes {
+	for _, ch := range again[0].Changes {
 		if _, failed := a.failed[ch.Account]; !failed {
 			left = append(left, ch.Summary)
 		}
@@ -248,33 +249,56 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	return nil
 }
 
+// goal is one desired state to plan a cluster toward.
+type goal struct {
+	state     *desired.State
+	cluster   desired.Cluster
+	passwords map[string]string
+}
+
+func (o Options) goal() goal { return goal{state: o.State, cluster: o.Cluster, passwords: o.Passwords} }
+
+func (g goal) diff(srv *mysqlstate.Server) *plan.Plan {
+	return plan.Diff(plan.InputFor(g.state, g.cluster, srv, g.passwords))
+}
+
 // readAndPlan reads the accounts of the server run has already detected
 // (mysqlstate.Read would detect it again, two more queries on every run and
-// every verify) and plans. Only when the plan would drop an account does it
-// read the stored objects (an account that still defines some is locked,
-// not dropped), and only when the plan takes access away does it read the
-// sessions to end: a run with nothing to remove costs no more queries.
-func readAndPlan(ctx context.Context, c *counting, opt Options, id mysqlstate.Identity) (*plan.Plan, error) {
-	srv, err := mysqlstate.ReadAccounts(ctx, c, id, opt.State.Prefix)
+// every verify) and plans toward each goal, all of one prefix, from that
+// one read. Only when a plan would drop an account does it read the stored
+// objects (an account that still defines some is locked, not dropped), and
+// only when a plan takes access away does it read the sessions to end: a
+// run with nothing to remove costs no more queries. It is given a
+// mysqlstate.Querier, which can only query: planning cannot write.
+func readAndPlan(ctx context.Context, q mysqlstate.Querier, id mysqlstate.Identity, goals ...goal) ([]*plan.Plan, error) {
+	prefix := goals[0].state.Prefix
+	srv, err := mysqlstate.ReadAccounts(ctx, q, id, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("read live state: %w", err)
 	}
-	diff := func() *plan.Plan { return plan.Diff(plan.InputFor(opt.State, opt.Cluster, srv, opt.Passwords)) }
-	p := diff()
-	if drops(p) {
-		if err := mysqlstate.ReadObjects(ctx, c, srv, opt.State.Prefix); err != nil {
+	plans := make([]*plan.Plan, len(goals))
+	diff := func() {
+		for i, g := range goals {
+			plans[i] = g.diff(srv)
+		}
+	}
+	diff()
+	if slices.ContainsFunc(plans, drops) {
+		if err := mysqlstate.ReadObjects(ctx, q, srv, prefix); err != nil {
 			return nil, err
 		}
-		p = diff()
+		diff()
 	}
-	if slices.ContainsFunc(p.Changes, plan.Change.TakesAccess) {
-		if err := mysqlstate.ReadSessions(ctx, c, srv, opt.State.Prefix); err != nil {
+	if slices.ContainsFunc(plans, takesAccess) {
+		if err := mysqlstate.ReadSessions(ctx, q, srv, prefix); err != nil {
 			return nil, err
 		}
-		p = diff()
+		diff()
 	}
-	return p, nil
+	return plans, nil
 }
+
+func takesAccess(p *plan.Plan) bool { return slices.ContainsFunc(p.Changes, plan.Change.TakesAccess) }
 
 // drops reports whether a plan drops an account, or would but for the
 // removal limit.
