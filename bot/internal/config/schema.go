@@ -68,6 +68,7 @@ var friendly = map[kind]map[string]string{
 		"/region":       "region must be an AWS region name such as eu-west-1",
 		"/databases/*":  "database names may use letters, digits, _, $ and - (at most 64 characters)",
 		"/admin_secret": "admin_secret must be a Secrets Manager ARN or name",
+		"/plan_secret":  "plan_secret must be a Secrets Manager ARN or name",
 		"/environment":  "environment must be lowercase letters, digits and -, starting with a letter",
 	},
 	kindSettings: {

@@ -108,8 +108,11 @@ type Cluster struct {
 	Port        int    `json:"port,omitempty"`
 	Engine      string `json:"engine"`
 	// AdminSecret is the Secrets Manager ARN or name of the admin login.
-	AdminSecret string   `json:"admin_secret"`
-	Databases   []string `json:"databases"`
+	AdminSecret string `json:"admin_secret"`
+	// PlanSecret is the read-only login of the live plan; empty: the
+	// live plan logs in with the admin secret.
+	PlanSecret string   `json:"plan_secret,omitempty"`
+	Databases  []string `json:"databases"`
 	// TLS is "verify-identity" (default), "verify-ca", "required" or "disabled".
 	TLS        string            `json:"tls,omitempty"`
 	RoleARN    string            `json:"role_arn,omitempty"`
