@@ -1,7 +1,9 @@
 // Command lambda is the dbusers reconciling Lambda, built as the custom
 // runtime's `bootstrap` executable. It reconciles every cluster of the
 // bundle that `dbusers publish` wrote to SSM (see bot/internal/fleet for
-// the events it handles, the environment it reads, its metrics and alerts).
+// the events it handles, the environment it reads, its metrics and alerts),
+// and answers plan invokes with the live plan of a candidate bundle
+// (`dbusers plan --live`), which never apply.
 //
 // Build (arm64 shown; use GOARCH=amd64 for an x86_64 function):
 //
@@ -27,6 +29,7 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/dbusers/dbusers/bot/internal/fleet"
@@ -46,8 +49,12 @@ func main() {
 		os.Exit(1)
 	}
 	deps := fleet.NewDeps(awsCfg, os.Stdout)
-	lambda.Start(func(ctx context.Context, event json.RawMessage) (*fleet.Report, error) {
-		return fleet.Handle(ctx, deps, cfg, event)
+	lambda.Start(func(ctx context.Context, event json.RawMessage) (any, error) {
+		var invoked string
+		if lc, ok := lambdacontext.FromContext(ctx); ok {
+			invoked = lc.InvokedFunctionArn
+		}
+		return fleet.Invoke(ctx, deps, cfg, invoked, event)
 	})
 }
 

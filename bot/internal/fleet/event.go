@@ -11,6 +11,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/jsonpos"
 	"github.com/dbusers/dbusers/bot/internal/quote"
+	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
 // Trigger says why the Lambda runs.
@@ -27,6 +28,9 @@ const (
 	// TriggerInvoke is a direct invoke: {"dry_run": true, "clusters": [...]},
 	// which must say "dry_run" (true or false); "clusters" is optional.
 	TriggerInvoke Trigger = "invoke"
+	// TriggerPlan is a plan invoke: {"plan": {"bundle": "...", ...}}, the
+	// live plan of a candidate bundle (see DecodePlan). It never applies.
+	TriggerPlan Trigger = "plan"
 )
 
 // Request is a decoded event: what to run, or why to do nothing.
@@ -48,7 +52,9 @@ const (
 	detailParameter    = "Parameter Store Change"
 	sourceEvents       = "aws.events"
 	detailScheduled    = "Scheduled Event"
-	maxEventBytes      = 1 << 20
+	// maxEventBytes is Lambda's own limit on a synchronous invoke's
+	// payload; a plan invoke carries up to two bundles.
+	maxEventBytes      = 6 << 20
 	maxInvokedClusters = 10000
 )
 
@@ -207,4 +213,106 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("want %s, got JSON %s", typ.Type, typ.Value)
 	}
 	return err.Error()
+}
+
+// PlanRequest is a decoded plan invoke.
+type PlanRequest struct {
+	// Bundle is the candidate: the pull request's head, encoded as
+	// ssmbundle.NewCandidate encodes it.
+	Bundle *ssmbundle.Bundle
+	// Base, optional, is the configuration to tell drift against (the pull
+	// request's base); without it, the published configuration.
+	Base *ssmbundle.Bundle
+	// Clusters limits the plan to these (sorted, no duplicates); empty
+	// means every cluster of the candidate.
+	Clusters []string
+}
+
+// planFields are the fields of "plan"; nothing else is accepted, so that
+// no field can be read as a wish to apply.
+var planFields = []string{"bundle", "base_bundle", "clusters"}
+
+// IsPlanInvoke reports whether an event is a JSON object with a "plan"
+// field, which is what sends it to plan mode. Whether it is a valid one
+// is DecodePlan's to say.
+func IsPlanInvoke(raw []byte) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(bytes.TrimSpace(raw), &fields) != nil {
+		return false
+	}
+	_, ok := fields["plan"]
+	return ok
+}
+
+// DecodePlan decodes a plan invoke,
+//
+//	{"plan": {"bundle": "<base64>", "base_bundle": "<base64>", "clusters": ["name", ...]}}
+//
+// where only "bundle" is required. "plan" must be the event's only field:
+// {"plan": {...}, "dry_run": false} is refused, as is any field of "plan"
+// but those three, and a key repeated anywhere.
+func DecodePlan(raw []byte) (PlanRequest, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > maxEventBytes {
+		return PlanRequest{}, fmt.Errorf("plan invoke is %d bytes, more than the %d accepted", len(raw), maxEventBytes)
+	}
+	if _, err := jsonpos.Parse(raw); err != nil {
+		return PlanRequest{}, fmt.Errorf("plan invoke: %w", err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
+		return PlanRequest{}, fmt.Errorf("plan invoke is not a JSON object: %s", jsonProblem(err))
+	}
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if k != "plan" {
+			return PlanRequest{}, fmt.Errorf("plan invoke: field %s next to \"plan\": a plan invoke only plans and takes no other field; "+
+				"to run, invoke without \"plan\"; nothing was changed", quote.Value(k))
+		}
+	}
+	var fields map[string]json.RawMessage
+	if err := field(top, "plan", &fields, "an object"); err != nil {
+		return PlanRequest{}, fmt.Errorf("plan invoke: %w", err)
+	}
+	if fields == nil {
+		return PlanRequest{}, errors.New(`plan invoke: field plan: want an object with "bundle"`)
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !slices.Contains(planFields, k) {
+			return PlanRequest{}, fmt.Errorf("plan invoke: unknown field plan.%s (want %s); nothing was changed", quote.Value(k), strings.Join(planFields, ", "))
+		}
+	}
+	var bundle, base string
+	var clusters []string
+	if err := field(fields, "bundle", &bundle, "a string (the base64 candidate bundle)"); err != nil {
+		return PlanRequest{}, fmt.Errorf("plan invoke: plan.%w", err)
+	}
+	if err := field(fields, "base_bundle", &base, "a string (the base64 base bundle)"); err != nil {
+		return PlanRequest{}, fmt.Errorf("plan invoke: plan.%w", err)
+	}
+	if err := field(fields, "clusters", &clusters, "a list of cluster names"); err != nil {
+		return PlanRequest{}, fmt.Errorf("plan invoke: plan.%w", err)
+	}
+	if bundle == "" {
+		return PlanRequest{}, errors.New("plan invoke: plan.bundle is missing or empty: want the candidate bundle (dbusers plan --live builds it)")
+	}
+	var req PlanRequest
+	var err error
+	if req.Bundle, err = ssmbundle.DecodeCandidate("plan.bundle", bundle); err != nil {
+		return PlanRequest{}, fmt.Errorf("plan invoke: %w", err)
+	}
+	if base != "" {
+		if req.Base, err = ssmbundle.DecodeCandidate("plan.base_bundle", base); err != nil {
+			return PlanRequest{}, fmt.Errorf("plan invoke: %w", err)
+		}
+	}
+	if len(clusters) > maxInvokedClusters {
+		return PlanRequest{}, fmt.Errorf("plan invoke: %d clusters named, more than %d", len(clusters), maxInvokedClusters)
+	}
+	for i, c := range clusters {
+		if strings.TrimSpace(c) == "" {
+			return PlanRequest{}, fmt.Errorf("plan invoke: plan.clusters[%d] is empty", i)
+		}
+	}
+	req.Clusters = slices.Compact(slices.Sorted(slices.Values(clusters)))
+	return req, nil
 }

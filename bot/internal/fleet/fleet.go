@@ -14,6 +14,7 @@ package fleet
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -346,6 +347,10 @@ const (
 	StageTLS         = dbconn.StageTLS
 	StageConnect     = dbconn.StageConnect
 	StageReconcile   = "reconcile"
+	// StagePlanSecret and StagePlan are plan mode's: reading the cluster
+	// file's plan_secret, and reading the server and planning.
+	StagePlanSecret = "plan-secret"
+	StagePlan       = "plan"
 )
 
 // stageError is a failure of one cluster before the engine ran.
@@ -370,45 +375,18 @@ func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, 
 	return cr
 }
 
-// reconcile does one cluster's I/O: it refuses an account the deployment
-// does not manage, assumes the cluster's role, reads its secrets,
-// connects and runs the engine. A failure before the engine carries its
-// stage; notes are things said on the way (a password secret that could
-// not be read).
+// reconcile logs in to one cluster with its admin secret, reads the
+// password secrets of its users and runs the engine. A failure before the
+// engine carries its stage; notes are things said on the way (a password
+// secret that could not be read).
 func (r *run) reconcile(ctx context.Context, st *desired.State, t target, settings config.AWS, dryRun bool, meta ssmbundle.Meta) (*engine.Result, []string, error) {
-	c := t.at
-	if !r.cfg.Manages(c.AccountID) {
-		return nil, nil, atStage(StageAccount, fmt.Errorf("cluster %s is in account %s, which this deployment does not manage (%s): nothing was asked of that account",
-			c.Name, c.AccountID, EnvManagedAccounts))
-	}
-	roleARN, extID, err := roleFor(c, settings.ManagementRole, settings.ExternalID)
+	l, err := r.login(ctx, t.at, settings, t.at.AdminSecret, StageAdminSecret)
 	if err != nil {
-		return nil, nil, atStage(StageAccount, err)
+		return nil, nil, err
 	}
-	creds, err := r.assume(ctx, c, roleARN, extID)
-	if err != nil {
-		return nil, nil, atStage(StageAssumeRole, err)
-	}
-	// Clusters of one account and region share their secrets' reads:
-	// a service user granted on 100 clusters costs one GetSecretValue.
-	sm := &cachedSecrets{api: r.deps.Secrets(creds, c.Region), cache: &r.secrets, scope: roleARN + "\x00" + extID + "\x00" + c.Region}
-	admin, err := readAdmin(ctx, sm, c.AdminSecret)
-	if err != nil {
-		return nil, nil, atStage(StageAdminSecret, fmt.Errorf("cluster %s: %w", c.Name, err))
-	}
-	passwords, notes := readPasswords(ctx, sm, t.want)
-
-	host, port := cmp.Or(c.Endpoint, admin.Host), cmp.Or(c.Port, admin.Port, 3306)
-	db, err := dbconn.Connect(ctx, dbconn.Target{Cluster: c.Name, Host: host, Port: port, User: admin.Username, Password: admin.Password,
-		TLSMode: c.TLS, Roots: r.cfg.Roots}, r.deps.Connect)
-	if err != nil {
-		var de *dbconn.Error
-		if errors.As(err, &de) {
-			return nil, notes, atStage(de.Stage, err)
-		}
-		return nil, notes, atStage(StageConnect, err)
-	}
-	defer db.Close()
+	defer l.db.Close()
+	passwords, notes := readPasswords(ctx, l.secrets, t.want)
+	db, admin := l.db, l.admin
 
 	res := engine.Reconcile(ctx, db, engine.Options{
 		State: st, Cluster: t.want, Passwords: passwords, Apply: !dryRun,
@@ -420,6 +398,51 @@ func (r *run) reconcile(ctx context.Context, st *desired.State, t target, settin
 		res.Error = res.Err.Error()
 	}
 	return res, notes, nil
+}
+
+// session is a cluster's open pool, the login it was opened with and the
+// Secrets Manager reader of the cluster's account.
+type session struct {
+	db      *sql.DB
+	admin   AdminSecret
+	secrets SecretsAPI
+}
+
+// login does a cluster's I/O up to an open pool: it refuses an account
+// the deployment does not manage, assumes the cluster's role, reads the
+// login secret (secretRef; stage names it in a failure) and connects. A
+// failure carries its stage.
+func (r *run) login(ctx context.Context, c config.Cluster, settings config.AWS, secretRef, stage string) (*session, error) {
+	if !r.cfg.Manages(c.AccountID) {
+		return nil, atStage(StageAccount, fmt.Errorf("cluster %s is in account %s, which this deployment does not manage (%s): nothing was asked of that account",
+			c.Name, c.AccountID, EnvManagedAccounts))
+	}
+	roleARN, extID, err := roleFor(c, settings.ManagementRole, settings.ExternalID)
+	if err != nil {
+		return nil, atStage(StageAccount, err)
+	}
+	creds, err := r.assume(ctx, c, roleARN, extID)
+	if err != nil {
+		return nil, atStage(StageAssumeRole, err)
+	}
+	// Clusters of one account and region share their secrets' reads:
+	// a service user granted on 100 clusters costs one GetSecretValue.
+	sm := &cachedSecrets{api: r.deps.Secrets(creds, c.Region), cache: &r.secrets, scope: roleARN + "\x00" + extID + "\x00" + c.Region}
+	admin, err := readAdmin(ctx, sm, secretRef)
+	if err != nil {
+		return nil, atStage(stage, fmt.Errorf("cluster %s: %w", c.Name, err))
+	}
+	host, port := cmp.Or(c.Endpoint, admin.Host), cmp.Or(c.Port, admin.Port, 3306)
+	db, err := dbconn.Connect(ctx, dbconn.Target{Cluster: c.Name, Host: host, Port: port, User: admin.Username, Password: admin.Password,
+		TLSMode: c.TLS, Roots: r.cfg.Roots}, r.deps.Connect)
+	if err != nil {
+		var de *dbconn.Error
+		if errors.As(err, &de) {
+			return nil, atStage(de.Stage, err)
+		}
+		return nil, atStage(StageConnect, err)
+	}
+	return &session{db: db, admin: admin, secrets: sm}, nil
 }
 
 // assume returns credentials of the cluster's management role, refusing

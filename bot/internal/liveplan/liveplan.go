@@ -6,6 +6,7 @@
 package liveplan
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/plan"
@@ -18,8 +19,14 @@ type Report struct {
 	// Version and Commit name the candidate bundle the plan is of.
 	Version string `json:"version,omitempty"`
 	Commit  string `json:"commit,omitempty"`
+	// Published is the version of the published configuration the
+	// clusters were reached through (and, without a base, drift told
+	// against).
+	Published string `json:"published,omitempty"`
 	// DryRun is the function's DBUSERS_DRY_RUN: merging then only plans.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Notes are about the plan as a whole.
+	Notes []string `json:"notes,omitempty"`
 	// Clusters are sorted by name.
 	Clusters []Cluster `json:"clusters"`
 }
@@ -49,6 +56,8 @@ type Cluster struct {
 	Production  bool   `json:"production,omitempty"`
 	// Server is what the server said it is, e.g. "MariaDB 10.11.19".
 	Server string `json:"server,omitempty"`
+	// ReadAt is when its live state was read.
+	ReadAt time.Time `json:"read_at,omitzero"`
 	// Stage and Error say where and why planning failed (account,
 	// assume-role, admin-secret or plan-secret, tls, connect, plan).
 	Stage string `json:"stage,omitempty"`
@@ -77,4 +86,60 @@ type Change struct {
 	// change: the server differs from what is already merged (a grant made
 	// by hand, an account dropped by hand), and merging only repairs it.
 	Drift bool `json:"drift,omitempty"`
+}
+
+// Fit leaves out changes, the last ones of the longest lists first, until
+// the report's JSON is at most budget bytes, and counts them in each
+// cluster's Truncated. It returns how many it left out. A report that
+// cannot fit even without any change (thousands of failed clusters) is
+// left as it is; the caller's transport refuses it.
+func (r *Report) Fit(budget int) int {
+	size := func() int {
+		data, err := json.Marshal(r)
+		if err != nil {
+			return 0
+		}
+		return len(data)
+	}
+	over := size() - budget
+	if over <= 0 {
+		return 0
+	}
+	// Keep at most keep changes per cluster; halve keep until it fits,
+	// then grow it back as far as the budget allows.
+	total := 0
+	longest := 0
+	for _, c := range r.Clusters {
+		longest = max(longest, len(c.Changes)+len(c.Held))
+	}
+	full := make([]Cluster, len(r.Clusters))
+	copy(full, r.Clusters)
+	keepAtMost := func(keep int) {
+		for i, c := range full {
+			cut := c
+			n := len(c.Changes) + len(c.Held)
+			if n > keep {
+				ch := min(len(c.Changes), keep)
+				cut.Changes = c.Changes[:ch]
+				cut.Held = c.Held[:min(len(c.Held), keep-ch)]
+				cut.Truncated = c.Truncated + n - len(cut.Changes) - len(cut.Held)
+			}
+			r.Clusters[i] = cut
+		}
+	}
+	lo, hi := 0, longest // lo fits (or is 0), hi does not
+	for lo+1 < hi {
+		mid := (lo + hi) / 2
+		keepAtMost(mid)
+		if size() <= budget {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	keepAtMost(lo)
+	for i, c := range r.Clusters {
+		total += c.Truncated - full[i].Truncated
+	}
+	return total
 }
