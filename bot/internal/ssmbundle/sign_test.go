@@ -143,9 +143,7 @@ func TestReadRefusesUntrusted(t *testing.T) {
 			name: "signed with another key, naming the configured one",
 			attack: func(t *testing.T, pointer string, _ *ssmbundle.Result) {
 				signed(t, api, k, other, pointer, content("trusted_admin"), at(5))
-				p := bundletest.ReadPointer(t, api, pointer)
-				p.KeyARN = key
-				bundletest.WritePointer(t, api, pointer, p)
+				bundletest.EditPointer(t, api, pointer, func(p *ssmbundle.Pointer) { p.KeyARN = key })
 			},
 			is: ssmbundle.ErrUntrusted, want: "the signature does not verify with key " + key,
 		},
@@ -169,19 +167,17 @@ func TestReadRefusesUntrusted(t *testing.T) {
 		{
 			name: "chunk changed and the data hash recomputed",
 			attack: func(t *testing.T, pointer string, res *ssmbundle.Result) {
-				p := bundletest.ReadPointer(t, api, pointer)
-				bundletest.ChangeChunk(t, api, pointer, p, 0)
-				p.DataSHA256 = ssmbundle.DataHash([]string{bundletest.Get(t, api, ssmbundle.ChunkName(pointer, p.Version, 0))})
-				bundletest.WritePointer(t, api, pointer, p)
+				bundletest.EditPointer(t, api, pointer, func(p *ssmbundle.Pointer) {
+					bundletest.ChangeChunk(t, api, pointer, *p, 0)
+					p.DataSHA256 = ssmbundle.DataHash([]string{bundletest.Get(t, api, ssmbundle.ChunkName(pointer, p.Version, 0))})
+				})
 			},
 			is: ssmbundle.ErrUntrusted, want: "the signature does not verify",
 		},
 		{
 			name: "publication time moved forward",
 			attack: func(t *testing.T, pointer string, _ *ssmbundle.Result) {
-				p := bundletest.ReadPointer(t, api, pointer)
-				p.PublishedAt = p.PublishedAt.Add(time.Hour)
-				bundletest.WritePointer(t, api, pointer, p)
+				bundletest.EditPointer(t, api, pointer, func(p *ssmbundle.Pointer) { p.PublishedAt = p.PublishedAt.Add(time.Hour) })
 			},
 			is: ssmbundle.ErrUntrusted, want: "the signature does not verify",
 		},
@@ -202,18 +198,14 @@ func TestReadRefusesUntrusted(t *testing.T) {
 		{
 			name: "signature that is not base64",
 			attack: func(t *testing.T, pointer string, _ *ssmbundle.Result) {
-				p := bundletest.ReadPointer(t, api, pointer)
-				p.Signature = "not base64!"
-				bundletest.WritePointer(t, api, pointer, p)
+				bundletest.EditPointer(t, api, pointer, func(p *ssmbundle.Pointer) { p.Signature = "not base64!" })
 			},
 			is: ssmbundle.ErrUntrusted, want: "the signature is not base64",
 		},
 		{
 			name: "signed pointer without a data hash",
 			attack: func(t *testing.T, pointer string, _ *ssmbundle.Result) {
-				p := bundletest.ReadPointer(t, api, pointer)
-				p.DataSHA256 = ""
-				bundletest.WritePointer(t, api, pointer, p)
+				bundletest.EditPointer(t, api, pointer, func(p *ssmbundle.Pointer) { p.DataSHA256 = "" })
 			},
 			is: ssmbundle.ErrUntrusted, want: "is signed but names no hash of its chunks",
 		},

@@ -59,6 +59,15 @@ func WritePointer(tb testing.TB, api ssmbundle.API, pointer string, p ssmbundle.
 	Put(tb, api, pointer, string(data))
 }
 
+// EditPointer rewrites the pointer parameter after edit changes it, and
+// leaves everything else (the signature included) as it was.
+func EditPointer(tb testing.TB, api ssmbundle.API, pointer string, edit func(*ssmbundle.Pointer)) {
+	tb.Helper()
+	p := ReadPointer(tb, api, pointer)
+	edit(&p)
+	WritePointer(tb, api, pointer, p)
+}
+
 // Get returns one parameter's value.
 func Get(tb testing.TB, api ssmbundle.API, name string) string {
 	tb.Helper()
