@@ -98,6 +98,11 @@ var lambdaReadActions = []string{"ssm:GetParameter", "ssm:GetParameters"}
 // publish role allows it.
 func publishActions() []string { return actionsOf[ssmbundle.API]("ssm") }
 
+// signActions are the KMS calls dbusers publish makes with the signing
+// key, and verifyActions the one the Lambda makes.
+func signActions() []string   { return actionsOf[ssmbundle.KMSAPI]("kms") }
+func verifyActions() []string { return actionsOf[ssmbundle.PublicKeyAPI]("kms") }
+
 const (
 	controlPlane  = "control-plane.yaml"
 	targetAccount = "target-account.yaml"
@@ -117,6 +122,8 @@ const (
 	secretKeyArn   = "arn:aws:kms:eu-west-1:111111111111:key/abcd1234-ab12-cd34-ef56-abcdef123456"
 	rdsSecretArn   = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds!cluster-0a1b2c3d-AbCdEf"
 	legacyRoleArn  = "arn:aws:iam::222222222222:role/legacy-dbusers"
+	publishRoleArn = "arn:aws:iam::123456789012:role/dbusers-publish"
+	signingKeyArn  = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 )
 
 // scenarios are, per template, the defaults and every option switched on.
@@ -131,6 +138,7 @@ var scenarios = map[string][]scenario{
 			"ScheduleExpression": "cron(0/30 * * * ? *)", "RulesState": "DISABLED",
 			"SubnetIds": "subnet-0a,subnet-0b", "SecurityGroupIds": "sg-0c", "LogRetentionDays": "365",
 			"TopicKmsKeyArn": topicKeyArn, "AlertEmail": "dba@acme.example",
+			"PublishRoleArn": publishRoleArn, "AllowUnsigned": "true",
 		}},
 	},
 	targetAccount: {
@@ -141,8 +149,8 @@ var scenarios = map[string][]scenario{
 		}},
 	},
 	githubOIDC: {
-		{"defaults", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config"}},
-		{"existing provider", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config",
+		{"defaults", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config", "SigningKeyArn": signingKeyArn}},
+		{"existing provider", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config", "SigningKeyArn": signingKeyArn,
 			"CreateOIDCProvider": "false", "PointerParameter": "/acme/dbusers/bundle", "RoleName": "acme-publish"}},
 	},
 }
@@ -282,7 +290,7 @@ var allowedActions = map[string]map[string][]string{
 		"ManagementRole": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
 	},
 	githubOIDC: {
-		"PublishRole": publishActions(),
+		"PublishRole": append(publishActions(), signActions()...),
 	},
 }
 
@@ -433,7 +441,7 @@ func TestTargetRoleGrants(t *testing.T) {
 }
 
 // TestPublishRoleGrants: exactly what ssmbundle.Publish calls, on the
-// pointer and its versions only.
+// pointer and its versions, and the signing key, only.
 func TestPublishRoleGrants(t *testing.T) {
 	for _, e := range evaluateAll(t, githubOIDC) {
 		perms, _ := policies(t, e)
@@ -442,6 +450,10 @@ func TestPublishRoleGrants(t *testing.T) {
 		want := map[string]grant{}
 		for _, a := range publishActions() {
 			want[a] = grant{Resources: []string{base, base + "/v", base + "/v/*"}}
+		}
+		// The signing key alone; the key policy narrows it further.
+		for _, a := range signActions() {
+			want[a] = grant{Resources: []string{param(e, "SigningKeyArn")}}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: PublishRole grants (-want +got):\n%s", e.name, diff)
@@ -759,7 +771,9 @@ func TestFunction(t *testing.T) {
 		}
 		// The template always sets the topic as well: without it the Lambda
 		// runs but sends no alert.
-		for _, n := range append([]string{fleet.EnvSNSTopic}, lambdaEnvRequired...) {
+		// And the signing key: without it the Lambda refuses to start,
+		// unless unsigned bundles are allowed.
+		for _, n := range append([]string{fleet.EnvSNSTopic, fleet.EnvSigningKey}, lambdaEnvRequired...) {
 			if _, ok := env[n]; !ok {
 				t.Errorf("%s: environment variable %s is missing", e.name, n)
 			}
@@ -779,6 +793,9 @@ func TestFunction(t *testing.T) {
 			fleet.EnvCABundle:    param(e, "CABundle"),
 			fleet.EnvLockTimeout: param(e, "LockTimeout"),
 			fleet.EnvDryRun:      map[string]string{"true": "true"}[param(e, "DryRun")],
+			// The key's ARN (what the pointer names), never the alias.
+			fleet.EnvSigningKey:    attOf("SigningKey", "Arn"),
+			fleet.EnvAllowUnsigned: map[string]string{"true": "true"}[param(e, "AllowUnsigned")],
 		} {
 			got, set := env[n]
 			if want == "" && set {
@@ -880,7 +897,8 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"AWS/Lambda Errors", "AWS/Lambda Throttles", "AWS/Lambda Duration",
-			emfNamespace + " ClustersFailed", emfNamespace + " ClustersPartial", emfNamespace + " SafetyLimitsTripped", emfNamespace + " BundleErrors"} {
+			emfNamespace + " ClustersFailed", emfNamespace + " ClustersPartial", emfNamespace + " SafetyLimitsTripped", emfNamespace + " BundleErrors",
+			emfNamespace + " " + fleet.MetricUnsignedBundles} {
 			if !watched[want] {
 				t.Errorf("%s: no alarm on %s", e.name, want)
 			}
@@ -1153,6 +1171,16 @@ func TestParameterConstraints(t *testing.T) {
 		{githubOIDC, "GitHubRepository", "dbusers config", false},
 		{githubOIDC, "GitHubOwner", "-acme", false},
 		{githubOIDC, "CreateOIDCProvider", "maybe", false},
+		{githubOIDC, "SigningKeyArn", "", false},
+		{githubOIDC, "SigningKeyArn", "alias/dbusers-signing", false},
+		{githubOIDC, "SigningKeyArn", "arn:aws:kms:eu-west-1:123456789012:alias/dbusers-signing", false},
+		{controlPlane, "PublishRoleArn", "", true},
+		{controlPlane, "PublishRoleArn", publishRoleArn, true},
+		{controlPlane, "PublishRoleArn", "arn:aws:iam::123456789012:role/github/dbusers-publish", true},
+		{controlPlane, "PublishRoleArn", "arn:aws:iam::123456789012:root", false},
+		{controlPlane, "PublishRoleArn", "arn:aws:iam::123456789012:user/ci", false},
+		{controlPlane, "PublishRoleArn", "*", false},
+		{controlPlane, "AllowUnsigned", "yes", false},
 	} {
 		values := maps.Clone(scenarios[tc.file][0].values)
 		values[tc.param] = tc.value

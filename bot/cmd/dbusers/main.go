@@ -32,9 +32,10 @@ type env struct {
 	stdout, stderr io.Writer
 	now            func() time.Time
 	getenv         func(string) string
-	// newSSM returns the SSM client that publish writes with; tests point
-	// it at an emulator.
+	// newSSM returns the SSM client that publish writes with, and newKMS
+	// the KMS client it signs with; tests point them at an emulator.
 	newSSM func(ctx context.Context) (ssmbundle.API, error)
+	newKMS func(ctx context.Context) (ssmbundle.KMSAPI, error)
 }
 
 type command struct {
@@ -57,7 +58,7 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv, newSSM: newSSMClient}
+	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv, newSSM: newSSMClient, newKMS: newKMSClient}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
@@ -115,7 +116,40 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 	if note != "" {
 		out.review.Notes = append(out.review.Notes, note)
 	}
+	headTree := headID
+	if f.head == "" {
+		headTree = "" // the working tree
+	}
+	code, err := repo.Changed(ctx, baseID, headTree, codePaths...)
+	if err != nil {
+		return nil, err
+	}
+	if len(code) > 0 {
+		out.review.Notes = append(out.review.Notes, codeChangeNote(code))
+	}
 	return out, nil
+}
+
+// codePaths are what decides how a review is made and what the bot does:
+// its code, its dependencies and the workflows that build and run it.
+var codePaths = []string{"bot", "go.mod", "go.sum", ".github"}
+
+// maxNamed bounds the files a note names.
+const maxNamed = 5
+
+// codeChangeNote tells the reviewer that the pull request changes dbusers
+// itself, which the review cannot vouch for: the pull-request workflow
+// builds dbusers from the base branch, so the plan shows what the current
+// code makes of the declarations, not what the changed code would do.
+func codeChangeNote(files []string) string {
+	named := files[:min(len(files), maxNamed)]
+	list := strings.Join(named, ", ")
+	if n := len(files) - len(named); n > 0 {
+		list += fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf("This pull request changes dbusers itself (%s). The pull-request workflow reviews with the dbusers and the workflow "+
+		"of the base branch, never the pull request's own: this plan does not show what the changed code would do. "+
+		"The code change needs its own review (CI and CODEOWNERS).", list)
 }
 
 // declarationPaths are what a revision's tree is read for.

@@ -165,6 +165,55 @@ func TestPlanHead(t *testing.T) {
 	}
 }
 
+// TestPlanNotesCodeChanges: a pull request that changes dbusers' code, its
+// dependencies or the workflows is told, on top of its plan, that the
+// review was made by the base branch's code and that the change needs its
+// own review; one that changes declarations only is not.
+func TestPlanNotesCodeChanges(t *testing.T) {
+	r := prRepo(t)
+	const note = "This pull request changes dbusers itself ("
+	_, stdout, _ := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir)
+	if strings.Contains(stdout, note) {
+		t.Errorf("a change to declarations alone is noted as a code change:\n%s", stdout)
+	}
+
+	r.Write(map[string]string{
+		"bot/internal/plan/plan.go": "package plan // the review would lie\n",
+		".github/workflows/pr.yml":  "name: changed\n",
+		"go.sum":                    "example.com/evil v1.0.0 h1:x\n",
+		"bot/internal/render/a.go":  "package render\n",
+		"bot/internal/render/b.go":  "package render\n",
+		"bot/internal/render/c.go":  "package render\n",
+		"bot/internal/render/d.go":  "package render\n",
+		"docs/not-code.md":          "prose\n",
+	})
+	r.Commit("change the review code")
+	code, stdout, stderr := planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir, "--format", "markdown")
+	if code != exitChanges {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	want := "> ⚠️ " + note + ".github/workflows/pr.yml, bot/internal/plan/plan.go, bot/internal/render/a.go, bot/internal/render/b.go, " +
+		"bot/internal/render/c.go and 2 more). The pull-request workflow reviews with the dbusers and the workflow of the base branch, " +
+		"never the pull request's own: this plan does not show what the changed code would do. The code change needs its own review (CI and CODEOWNERS)."
+	if !strings.Contains(stdout, want) {
+		t.Errorf("markdown lacks the note\n%s\n%s", want, stdout)
+	}
+
+	// A pull request that changes code and no account still says so.
+	r.Git("checkout", "-q", "-b", "code-only", "main")
+	r.Write(map[string]string{"bot/cmd/dbusers/main.go": "package main\n"})
+	r.Commit("code only")
+	code, stdout, _ = planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir, "--format", "markdown")
+	if code != exitOK || !strings.HasPrefix(stdout, "### dbusers plan: no change to any database account\n") ||
+		!strings.Contains(stdout, note+"bot/cmd/dbusers/main.go)") {
+		t.Errorf("code only: exit %d\n%s", code, stdout)
+	}
+	_, stdout, _ = planCLI(t, nil, "plan", "--base", "main", "--root", r.Dir)
+	if !strings.Contains(stdout, "note: "+note+"bot/cmd/dbusers/main.go)") {
+		t.Errorf("code only, text:\n%s", stdout)
+	}
+}
+
 func TestPlanNoChange(t *testing.T) {
 	r := prRepo(t)
 	for _, tc := range []struct {

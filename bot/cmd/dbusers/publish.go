@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
@@ -41,11 +42,14 @@ func runPublish(ctx context.Context, e env, args []string) int {
 	mergedBy := fs.String("merged-by", firstNonEmpty(getenv("DBUSERS_MERGED_BY"), getenv("GITHUB_ACTOR")),
 		"who merged it (default $DBUSERS_MERGED_BY, else $GITHUB_ACTOR)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on AWS after this long (the pointer is written last, so an interrupted publish leaves the previous version current)")
+	signingKey := fs.String("signing-key", getenv(envSigningKey), "ARN of the KMS key that signs the pointer: the control-plane stack's output SigningKeyArn (default $"+envSigningKey+")")
+	unsigned := fs.Bool("unsigned", false, "publish without a signature, which only a Lambda with DBUSERS_ALLOW_UNSIGNED=true accepts (the move to signed bundles)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers publish [--root DIR] [--dry-run] [--format text|json] [--commit SHA] [--pull-request N] [--merged-by WHO]")
+		fmt.Fprintln(e.stderr, "usage: dbusers publish [--root DIR] [--dry-run] [--format text|json] [--commit SHA] [--pull-request N] [--merged-by WHO] [--signing-key ARN | --unsigned]")
 		fmt.Fprintln(e.stderr, "\nValidates the declarations and writes them to SSM Parameter Store as one bundle: gzipped")
-		fmt.Fprintln(e.stderr, "chunks under <ssm.parameter>/v/<version>/, then the pointer parameter, then prunes old versions.")
-		fmt.Fprintln(e.stderr, "An unchanged configuration writes nothing. AWS credentials and region come from the environment.")
+		fmt.Fprintln(e.stderr, "chunks under <ssm.parameter>/v/<version>/, then the pointer parameter, signed with the KMS")
+		fmt.Fprintln(e.stderr, "key, then prunes old versions. An unchanged configuration writes nothing. AWS credentials")
+		fmt.Fprintln(e.stderr, "and region come from the environment.")
 		fmt.Fprintln(e.stderr, "Exit status: 0 published or unchanged, 1 the declarations are invalid (nothing written),")
 		fmt.Fprintln(e.stderr, "2 usage, I/O or AWS error.")
 		fs.PrintDefaults()
@@ -70,6 +74,13 @@ func runPublish(ctx context.Context, e env, args []string) int {
 		return fail(exitError, "--merged-by must be at most 100 printable characters")
 	case *timeout <= 0:
 		return fail(exitError, "--timeout must be positive")
+	case *unsigned && *signingKey != "":
+		return fail(exitError, "--unsigned and a signing key (--signing-key or $%s) contradict each other", envSigningKey)
+	case !*unsigned && *signingKey == "":
+		return fail(exitError, "no signing key: pass --signing-key or set $%s to the ARN of the control-plane stack's signing key "+
+			"(output SigningKeyArn); --unsigned publishes a bundle that only a Lambda with DBUSERS_ALLOW_UNSIGNED=true accepts", envSigningKey)
+	case *signingKey != "" && !ssmbundle.ValidKeyARN(*signingKey):
+		return fail(exitError, "--signing-key %q is not the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<id>; not an alias)", *signingKey)
 	}
 	if fi, err := os.Stat(*root); err != nil {
 		return fail(exitError, "%v", err)
@@ -99,14 +110,21 @@ func runPublish(ctx context.Context, e env, args []string) int {
 		return fail(exitChanges, "dbusers.json: %v; nothing was published", err)
 	}
 
-	if e.newSSM == nil {
-		return fail(exitError, "no SSM client")
+	if e.newSSM == nil || e.newKMS == nil {
+		return fail(exitError, "no AWS clients")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	api, err := e.newSSM(ctx)
 	if err != nil {
 		return fail(exitError, "%v", err)
+	}
+	if *signingKey != "" {
+		keys, err := e.newKMS(ctx)
+		if err != nil {
+			return fail(exitError, "%v", err)
+		}
+		target.Signer = &ssmbundle.Signer{API: keys, KeyARN: *signingKey}
 	}
 	origin := ssmbundle.Origin{Commit: *commit, PullRequest: *pullRequest, MergedBy: *mergedBy, Time: now}
 	res, err := ssmbundle.Publish(ctx, api, target, ssmbundle.ContentOf(&loaded.Config), origin, *dryRun)
@@ -153,7 +171,7 @@ func (o publishOutput) text(e env, limit int) {
 	w := e.stdout
 	r := o.Result
 	if r.Repaired != "" {
-		fmt.Fprintf(w, "the published version %s does not read back (%s): writing it again\n", r.Version, r.Repaired)
+		fmt.Fprintf(w, "the published configuration has not changed, but %s: publishing it again\n", r.Repaired)
 	}
 	switch {
 	case !r.Changed && o.DryRun:
@@ -174,26 +192,54 @@ func (o publishOutput) text(e env, limit int) {
 	if r.Changed {
 		fmt.Fprintf(w, "  %d user(s), %d cluster(s); commit %s, pull request %s, merged by %s\n",
 			o.Users, o.Clusters, orNone(o.Commit), orNone(prefixed("#", o.PullRequest)), orNone(o.MergedBy))
+		if r.KeyARN != "" {
+			fmt.Fprintf(w, "  signed with KMS key %s\n", r.KeyARN)
+		} else {
+			fmt.Fprintln(w, "  UNSIGNED: only a Lambda with DBUSERS_ALLOW_UNSIGNED=true applies it")
+		}
 	}
 }
 
-// newSSMClient is the production SSM client: credentials, region and
+// envSigningKey names the signing key's ARN in the environment of the
+// publish workflow (the repository variable of the same name).
+const envSigningKey = "DBUSERS_SIGNING_KEY_ARN"
+
+// awsConfig is the production AWS configuration: credentials, region and
 // endpoint come from the environment (AWS_REGION, the web identity that
 // aws-actions/configure-aws-credentials sets up, AWS_ENDPOINT_URL or
-// AWS_ENDPOINT_URL_SSM). A large bundle is a burst of PutParameter calls
-// against a shared, throttled quota, so retries are adaptive and patient.
-func newSSMClient(ctx context.Context) (ssmbundle.API, error) {
+// AWS_ENDPOINT_URL_SSM and _KMS). A large bundle is a burst of
+// PutParameter calls against a shared, throttled quota, so retries are
+// adaptive and patient.
+func awsConfig(ctx context.Context) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx,
 		awsconfig.WithRetryMode(aws.RetryModeAdaptive),
 		awsconfig.WithRetryMaxAttempts(10),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return cfg, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION")
+		return cfg, errors.New("no AWS region: set AWS_REGION")
+	}
+	return cfg, nil
+}
+
+// newSSMClient is the production SSM client.
+func newSSMClient(ctx context.Context) (ssmbundle.API, error) {
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return ssm.NewFromConfig(cfg), nil
+}
+
+// newKMSClient is the production KMS client, which signs the pointer.
+func newKMSClient(ctx context.Context) (ssmbundle.KMSAPI, error) {
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kms.NewFromConfig(cfg), nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/google/go-cmp/cmp"
 
@@ -69,26 +70,52 @@ func publishRepo(t *testing.T, change func(files map[string]string)) (dir, point
 	return writeRepo(t, files), pointer
 }
 
-// publishCLI runs the CLI in-process with api as its SSM client.
+// publishCLI runs the CLI in-process with api as its SSM client and kumo's
+// KMS, with key as DBUSERS_SIGNING_KEY_ARN unless environ says otherwise.
 type publishCLI struct {
 	api     ssmbundle.API
+	kms     *kms.Client
+	key     string
 	environ map[string]string
 	clients int // how many times the command asked for a client
 	err     error
+}
+
+// newPublishCLI is a publishCLI with a signing key of its own.
+func newPublishCLI(t *testing.T, api ssmbundle.API) *publishCLI {
+	t.Helper()
+	k := kms.NewFromConfig(awstest.Config(awstest.EmulatorURL()))
+	return &publishCLI{api: api, kms: k, key: awstest.DBusersSigningKey(t, k)}
+}
+
+// trust is what the Lambda configured with the CLI's key accepts.
+func (p *publishCLI) trust(t *testing.T) ssmbundle.Trust {
+	t.Helper()
+	key, err := ssmbundle.FetchPublicKey(context.Background(), p.kms, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssmbundle.Trust{Key: key}
 }
 
 func (p *publishCLI) run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, now: func() time.Time { return publishNow },
-		getenv: func(k string) string { return p.environ[k] },
+		getenv: func(k string) string {
+			if v, ok := p.environ[k]; ok || k != envSigningKey {
+				return v
+			}
+			return p.key
+		},
 		newSSM: func(context.Context) (ssmbundle.API, error) {
 			p.clients++
 			if p.err != nil {
 				return nil, p.err
 			}
 			return p.api, nil
-		}}
+		},
+		newKMS: func(context.Context) (ssmbundle.KMSAPI, error) { return p.kms, nil }}
 	code = run(context.Background(), e, append([]string{"publish"}, args...))
 	return code, out.String(), errOut.String()
 }
@@ -108,7 +135,7 @@ func TestPublishInvalidWritesNothing(t *testing.T) {
 	dir, pointer := publishRepo(t, func(files map[string]string) {
 		files["users/alice.json"] = strings.Replace(files["users/alice.json"], `"role": "read"`, `"role": "reader"`, 1)
 	})
-	cli := &publishCLI{api: rec}
+	cli := newPublishCLI(t, rec)
 	code, stdout, stderr := cli.run(t, "--root", dir)
 	if code != exitChanges {
 		t.Errorf("exit code = %d, want %d\nstderr:\n%s", code, exitChanges, stderr)
@@ -127,7 +154,7 @@ func TestPublishInvalidWritesNothing(t *testing.T) {
 	if cli.clients != 0 || rec.writes() != 0 {
 		t.Errorf("an invalid configuration reached AWS: %d client(s), %d write(s)", cli.clients, rec.writes())
 	}
-	if _, err := ssmbundle.Read(context.Background(), rec, pointer); !errors.Is(err, ssmbundle.ErrNoPointer) {
+	if _, _, err := ssmbundle.Read(context.Background(), rec, pointer, cli.trust(t)); !errors.Is(err, ssmbundle.ErrNoPointer) {
 		t.Errorf("Read after a refused publish = %v, want ErrNoPointer", err)
 	}
 }
@@ -138,16 +165,19 @@ func TestPublishCLI(t *testing.T) {
 	ctx := context.Background()
 	rec := &publishRecorder{API: publishKumo(t)}
 	dir, pointer := publishRepo(t, nil)
-	cli := &publishCLI{api: rec}
+	cli := newPublishCLI(t, rec)
 	sha := strings.Repeat("ab", 20)
 
 	code, stdout, stderr := cli.run(t, "--root", dir, "--commit", sha, "--pull-request", "42", "--merged-by", "alice")
 	if code != exitOK {
 		t.Fatalf("exit code = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	b, err := ssmbundle.Read(ctx, rec, pointer)
+	b, v, err := ssmbundle.Read(ctx, rec, pointer, cli.trust(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v.KeyARN != cli.key || !strings.Contains(stdout, "  signed with KMS key "+cli.key+"\n") {
+		t.Errorf("verdict %+v; stdout:\n%s", v, stdout)
 	}
 	if diff := cmp.Diff(loadContent(t, dir), b.Content); diff != "" {
 		t.Errorf("published content (-want +got):\n%s", diff)
@@ -200,7 +230,7 @@ func TestPublishCLI(t *testing.T) {
 		if n := rec.writes() - before; n != 0 {
 			t.Errorf("a dry run made %d write(s)", n)
 		}
-		after, err := ssmbundle.Read(ctx, rec, pointer)
+		after, _, err := ssmbundle.Read(ctx, rec, pointer, cli.trust(t))
 		if err != nil || after.Meta.Version != b.Meta.Version {
 			t.Errorf("after a dry run the pointer names %v (%v), want %s", after, err, b.Meta.Version)
 		}
@@ -229,11 +259,12 @@ func TestPublishProvenanceFromEnvironment(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &publishRecorder{API: publishKumo(t)}
 			dir, pointer := publishRepo(t, nil)
-			cli := &publishCLI{api: rec, environ: tc.environ}
+			cli := newPublishCLI(t, rec)
+			cli.environ = tc.environ
 			if code, _, stderr := cli.run(t, "--root", dir); code != exitOK {
 				t.Fatalf("exit code = %d\n%s", code, stderr)
 			}
-			b, err := ssmbundle.Read(context.Background(), rec, pointer)
+			b, _, err := ssmbundle.Read(context.Background(), rec, pointer, cli.trust(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -249,7 +280,7 @@ func TestPublishJSON(t *testing.T) {
 	dir, pointer := publishRepo(t, func(files map[string]string) {
 		files["dbusers.json"] = strings.Replace(files["dbusers.json"], `"ssm": {`, `"ssm": {"tier": "Advanced", "keep_versions": 2, `, 1)
 	})
-	cli := &publishCLI{api: rec}
+	cli := newPublishCLI(t, rec)
 	for i, wantChanged := range []bool{true, false} {
 		code, stdout, stderr := cli.run(t, "--root", dir, "--format", "json", "--pull-request", "9")
 		if code != exitOK {
@@ -263,7 +294,7 @@ func TestPublishJSON(t *testing.T) {
 		want := map[string]any{
 			"dry_run": false, "pointer": pointer, "tier": "Advanced", "keep_versions": 2.0,
 			"changed": wantChanged, "version": ssmbundle.VersionFor(publishNow, sha), "sha256": sha, "chunks": 1.0,
-			"bytes": got["bytes"], "pull_request": "9", "users": 1.0, "clusters": 1.0,
+			"bytes": got["bytes"], "pull_request": "9", "users": 1.0, "clusters": 1.0, "key_arn": cli.key,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("run %d: JSON (-want +got):\n%s", i, diff)
@@ -298,7 +329,8 @@ func TestPublishErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &publishRecorder{API: publishKumo(t), failWrites: tt.failPuts}
-			cli := &publishCLI{api: rec, err: tt.clientErr}
+			cli := newPublishCLI(t, rec)
+			cli.err = tt.clientErr
 			code, stdout, stderr := cli.run(t, tt.args...)
 			if code != tt.want {
 				t.Errorf("exit code = %d, want %d\nstderr:\n%s", code, tt.want, stderr)
@@ -326,19 +358,82 @@ func TestPublishSDKEnvironment(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir, pointer := publishRepo(t, nil)
+	cli := newPublishCLI(t, publishKumo(t))
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, now: func() time.Time { return publishNow },
-		getenv: func(string) string { return "" }, newSSM: newSSMClient}
+		getenv: func(k string) string { return map[string]string{envSigningKey: cli.key}[k] }, newSSM: newSSMClient, newKMS: newKMSClient}
 	if code := run(ctx, e, []string{"publish", "--root", dir}); code != exitOK {
 		t.Fatalf("exit code = %d\n%s", code, errOut.String())
 	}
-	if _, err := ssmbundle.Read(ctx, publishKumo(t), pointer); err != nil {
-		t.Errorf("the bundle did not reach the emulator: %v", err)
+	if _, _, err := ssmbundle.Read(ctx, cli.api, pointer, cli.trust(t)); err != nil {
+		t.Errorf("the signed bundle did not reach the emulator: %v", err)
 	}
 
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_DEFAULT_REGION", "")
 	if _, err := newSSMClient(ctx); err == nil || !strings.Contains(err.Error(), "no AWS region") {
 		t.Errorf("newSSMClient without a region = %v", err)
+	}
+	if _, err := newKMSClient(ctx); err == nil || !strings.Contains(err.Error(), "no AWS region") {
+		t.Errorf("newKMSClient without a region = %v", err)
+	}
+}
+
+// TestPublishSigning: publish signs with the key it is given, refuses to
+// guess when it is given none, and publishes unsigned only when told to,
+// saying so; the same content published unsigned is signed and written
+// again by the next signed publish.
+func TestPublishSigning(t *testing.T) {
+	ctx := context.Background()
+	rec := &publishRecorder{API: publishKumo(t)}
+	dir, pointer := publishRepo(t, nil)
+	cli := newPublishCLI(t, rec)
+
+	for _, tc := range []struct {
+		name    string
+		environ map[string]string
+		args    []string
+		stderr  string
+	}{
+		{"no key", map[string]string{envSigningKey: ""}, nil, "no signing key: pass --signing-key or set $DBUSERS_SIGNING_KEY_ARN"},
+		{"unsigned and a key", nil, []string{"--unsigned"}, "--unsigned and a signing key (--signing-key or $DBUSERS_SIGNING_KEY_ARN) contradict each other"},
+		{"an alias", map[string]string{envSigningKey: "alias/dbusers-signing"}, nil, `"alias/dbusers-signing" is not the ARN of a KMS key`},
+		{"a key id", nil, []string{"--signing-key", "1234abcd-12ab-34cd-56ef-1234567890ab"}, "is not the ARN of a KMS key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cli.environ = tc.environ
+			code, stdout, stderr := cli.run(t, append([]string{"--root", dir}, tc.args...)...)
+			if code != exitError || !strings.Contains(stderr, tc.stderr) || stdout != "" || rec.writes() != 0 {
+				t.Errorf("exit %d, %d write(s), stdout %q, stderr %q; want %d saying %q", code, rec.writes(), stdout, stderr, exitError, tc.stderr)
+			}
+		})
+	}
+
+	cli.environ = map[string]string{envSigningKey: ""}
+	code, stdout, stderr := cli.run(t, "--root", dir, "--unsigned")
+	if code != exitOK || !strings.Contains(stdout, "  UNSIGNED: only a Lambda with DBUSERS_ALLOW_UNSIGNED=true applies it\n") {
+		t.Fatalf("--unsigned: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, _, err := ssmbundle.Read(ctx, rec, pointer, cli.trust(t)); !errors.Is(err, ssmbundle.ErrUntrusted) {
+		t.Errorf("the Lambda's read of an unsigned publish: %v, want ErrUntrusted", err)
+	}
+
+	cli.environ = nil
+	code, stdout, stderr = cli.run(t, "--root", dir)
+	if code != exitOK || !strings.Contains(stdout, "the published configuration has not changed, but it is not signed by "+cli.key) ||
+		!strings.Contains(stdout, "signed with KMS key "+cli.key) {
+		t.Fatalf("signed publish over the unsigned one: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, _, err := ssmbundle.Read(ctx, rec, pointer, cli.trust(t)); err != nil {
+		t.Errorf("after signing: %v", err)
+	}
+
+	// Another key: the published pointer is not signed by it.
+	other := newPublishCLI(t, rec)
+	before := rec.writes()
+	cli.key = other.key
+	code, stdout, _ = cli.run(t, "--root", dir, "--dry-run")
+	if code != exitOK || !strings.Contains(stdout, "is signed by key") || !strings.Contains(stdout, "dry run: would publish") || rec.writes() != before {
+		t.Errorf("dry run with another key: exit %d, %d write(s)\n%s", code, rec.writes()-before, stdout)
 	}
 }

@@ -1,12 +1,13 @@
 // Command demo runs the whole dbusers pipeline in one process with nothing
-// but Go: an AWS emulator (kumo: SSM, STS, Secrets Manager, SNS) and one
-// embedded MySQL-compatible server (go-mysql-server) per cluster of the
-// repository stand in for AWS and the fleet. It validates and publishes the
-// repository's declarations to SSM, hands the real Lambda handler the
-// EventBridge event the pointer write would raise, prints what every
-// cluster did and the audit trail, proves a created account works by
-// logging in as it, and runs the scheduled drift repair to show a converged
-// fleet needs nothing.
+// but Go: an AWS emulator (kumo: SSM, KMS, STS, Secrets Manager, SNS) and
+// one embedded MySQL-compatible server (go-mysql-server) per cluster of the
+// repository stand in for AWS and the fleet. It validates the repository's
+// declarations and publishes them to SSM signed with a KMS key, hands the
+// real Lambda handler the EventBridge event the pointer write would raise,
+// prints that it verified the signature, what every cluster did and the
+// audit trail, proves a created account works by logging in as it, shows
+// the handler refusing a bundle written to SSM without the key, and runs
+// the scheduled drift repair to show a converged fleet needs nothing.
 //
 // The local cluster is seeded with history: a departed user with a session
 // still open (the run ends it: MySQL and MariaDB keep a session's
@@ -38,9 +39,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/go-sql-driver/mysql"
 	"github.com/sivchari/kumo"
 
@@ -101,15 +105,26 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 		}
 	}()
 
-	section(out, "3. dbusers publish: the bundle goes to SSM, chunks first, pointer last")
+	section(out, "3. dbusers publish: the bundle goes to SSM, chunks first, pointer last, signed with the KMS key")
+	keys := kms.NewFromConfig(awsCfg)
+	key, err := keys.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: ssmbundle.SigningKeySpec, KeyUsage: kmstypes.KeyUsageTypeSignVerify,
+		Description: aws.String("dbusers signing key (control-plane stack); only the publish role may sign")})
+	if err != nil {
+		return err
+	}
+	signingKey := aws.ToString(key.KeyMetadata.Arn)
+	fmt.Fprintf(out, "signing key %s (%s, %s)\n", signingKey, ssmbundle.SigningKeySpec, ssmbundle.SigningAlgorithm)
 	ssmc := ssm.NewFromConfig(awsCfg)
 	pointer := cfg.Settings.SSM.Parameter
-	pub, err := ssmbundle.Publish(ctx, ssmc, ssmbundle.TargetOf(cfg.Settings.SSM), ssmbundle.ContentOf(&cfg),
+	target := ssmbundle.TargetOf(cfg.Settings.SSM)
+	target.Signer = &ssmbundle.Signer{API: keys, KeyARN: signingKey}
+	pub, err := ssmbundle.Publish(ctx, ssmc, target, ssmbundle.ContentOf(&cfg),
 		ssmbundle.Origin{Commit: "0000000000000000000000000000000000demo", PullRequest: "1", MergedBy: "demo", Time: now()}, false)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "published version %s at %s: %d chunk(s), %d bytes, sha256 %s…\n", pub.Version, pointer, pub.Chunks, pub.Bytes, pub.SHA256[:12])
+	fmt.Fprintf(out, "published version %s at %s: %d chunk(s), %d bytes, sha256 %s…, signed with %s\n",
+		pub.Version, pointer, pub.Chunks, pub.Bytes, pub.SHA256[:12], pub.KeyARN)
 
 	topic, err := sns.NewFromConfig(awsCfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("dbusers-alerts")})
 	if err != nil {
@@ -121,7 +136,8 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 	for _, c := range cfg.Clusters {
 		managed[c.AccountID] = true
 	}
-	lambdaCfg := fleet.Config{Pointer: pointer, SNSTopicARN: aws.ToString(topic.TopicArn), LockTimeout: 30 * time.Second, ManagedAccounts: managed}
+	lambdaCfg := fleet.Config{Pointer: pointer, SNSTopicARN: aws.ToString(topic.TopicArn), LockTimeout: 30 * time.Second, ManagedAccounts: managed,
+		SigningKeyARN: signingKey}
 	// The Lambda's own wiring, pointed at the emulator, on the demo's clock.
 	deps := fleet.NewDeps(awsCfg, nil)
 	deps.Now = now
@@ -156,7 +172,18 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 		return err
 	}
 
-	section(out, "8. The hourly schedule runs again: drift repair and expiry on a converged fleet")
+	section(out, "8. Someone with ssm:PutParameter but not kms:Sign writes their own bundle: the Lambda refuses it")
+	if err := forgeAndInvoke(ctx, out, ssmc, deps, lambdaCfg, &cfg, now()); err != nil {
+		return err
+	}
+	// The next merge publishes the declarations again, signed.
+	if pub, err = ssmbundle.Publish(ctx, ssmc, target, ssmbundle.ContentOf(&cfg),
+		ssmbundle.Origin{Commit: "0000000000000000000000000000000000demo", PullRequest: "2", MergedBy: "demo", Time: now()}, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\ndbusers publish (the next merge) writes the declarations again: version %s, signed with %s\n", pub.Version, pub.KeyARN)
+
+	section(out, "9. The hourly schedule runs again: drift repair and expiry on a converged fleet")
 	rep, err = invoke(ctx, out, deps, lambdaCfg, scheduled(now()))
 	if err != nil {
 		return err
@@ -320,7 +347,11 @@ func invoke(ctx context.Context, out io.Writer, deps fleet.Deps, cfg fleet.Confi
 	if rep == nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "\n%s run of config %s (%.0f ms):\n", rep.Trigger, rep.ConfigVersion, rep.DurationMS)
+	if rep.BundleError != "" {
+		fmt.Fprintf(out, "\n%s run refused the bundle; no cluster was changed: %s\n", rep.Trigger, rep.BundleError)
+	} else {
+		fmt.Fprintf(out, "\n%s run of config %s (%.0f ms): %s\n", rep.Trigger, rep.ConfigVersion, rep.DurationMS, signature(rep))
+	}
 	for _, c := range rep.Clusters {
 		fmt.Fprintf(out, "  %-15s %-9s %2d change(s), %2d statement(s), %d created, %d dropped, %2d queries",
 			c.Cluster, c.Status, c.Changes, c.Statements, c.UsersCreated, c.UsersDropped, c.Queries)
@@ -336,6 +367,51 @@ func invoke(ctx context.Context, out io.Writer, deps fleet.Deps, cfg fleet.Confi
 		fmt.Fprintln(out, "  an SNS alert went out")
 	}
 	return rep, err
+}
+
+// signature says what the Lambda established about who published.
+func signature(rep *fleet.Report) string {
+	if rep.SignedBy != "" {
+		return "the Lambda verified the bundle's signature by " + rep.SignedBy
+	}
+	return "the bundle was NOT verified (DBUSERS_ALLOW_UNSIGNED)"
+}
+
+// forgeAndInvoke writes, straight to SSM, what an attacker allowed to
+// write the parameters would: the published declarations with every user
+// made trusted_admin, consistent in every hash but unsigned. The Lambda
+// must refuse it and change nothing.
+func forgeAndInvoke(ctx context.Context, out io.Writer, api *ssm.Client, deps fleet.Deps, lambdaCfg fleet.Config, cfg *config.Config, at time.Time) error {
+	forged := ssmbundle.ContentOf(cfg)
+	forged.Users = slices.Clone(forged.Users)
+	for i := range forged.Users {
+		access := slices.Clone(forged.Users[i].Access)
+		for j := range access {
+			access[j].Role = "trusted_admin"
+		}
+		forged.Users[i].Access = access
+	}
+	p, chunks, err := ssmbundle.Pack(forged, ssmbundle.Origin{Commit: "badc0de", Time: at.Add(time.Second)}, ssmbundle.StandardLimit)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(chunks)+1)
+	for i := range chunks {
+		names = append(names, ssmbundle.ChunkName(lambdaCfg.Pointer, p.Version, i))
+	}
+	values := append(slices.Clone(chunks), string(mustJSON(p)))
+	for i, name := range append(names, lambdaCfg.Pointer) {
+		if _, err := api.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(values[i]),
+			Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "wrote version %s (every user trusted_admin) with the SSM client: %d chunk(s), then the pointer, no signature\n", p.Version, len(chunks))
+	rep, err := invoke(ctx, out, deps, lambdaCfg, parameterChange(lambdaCfg.Pointer, at))
+	if err == nil || rep == nil || rep.BundleError == "" || len(rep.Clusters) != 0 {
+		return fmt.Errorf("the Lambda did not refuse the unsigned bundle: %v", err)
+	}
+	return nil
 }
 
 // printAudit prints the audit records among the handler's JSON log lines.

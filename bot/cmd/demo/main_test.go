@@ -25,6 +25,9 @@ func TestDemoRunsTheWholePipeline(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"published version ",
+		"the Lambda verified the bundle's signature by arn:aws:kms:",
+		"publish run refused the bundle; no cluster was changed: bundle is not trusted: version ",
+		"is unsigned (it names no signing key), and unsigned bundles are not accepted",
 		"- downgrade acme_reporting on orders: write → read",
 		"local           applied  DROP USER 'acme_mallory'@'%'",
 		"acme_reporting: SELECT sku FROM orders.items → \"demo-sku\" (allowed)",

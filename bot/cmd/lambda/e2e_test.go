@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -28,6 +29,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/fleet"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
+	"github.com/dbusers/dbusers/bot/internal/testsupport/bundletest"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
 
@@ -117,8 +119,13 @@ func TestLambdaE2E(t *testing.T) {
 			Access: []config.Access{{Clusters: []string{"local"}, Databases: []string{"*"}, Role: "write"}},
 		}},
 	}
-	pub, err := ssmbundle.Publish(ctx, ssm.NewFromConfig(awsCfg), ssmbundle.Target{Pointer: pointer, Tier: "Standard", Keep: 3},
-		content, ssmbundle.Origin{Commit: "e2e0001", Time: time.Now()}, false)
+	// Signed with a KMS key of the emulator's, which the function is
+	// configured with, as the control-plane stack wires it.
+	keys := kms.NewFromConfig(awsCfg)
+	signingKey := awstest.DBusersSigningKey(t, keys)
+	ssmc := ssm.NewFromConfig(awsCfg)
+	pub, err := ssmbundle.Publish(ctx, ssmc, ssmbundle.Target{Pointer: pointer, Tier: "Standard", Keep: 3,
+		Signer: &ssmbundle.Signer{API: keys, KeyARN: signingKey}}, content, ssmbundle.Origin{Commit: "e2e0001", Time: time.Now()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +137,7 @@ func TestLambdaE2E(t *testing.T) {
 		"PATH="+os.Getenv("PATH"), "HOME="+tmp, "AWS_SESSION_TOKEN=e2e-token",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWS_LAMBDA_FUNCTION_NAME=dbusers-reconcile",
 		fleet.EnvPointer+"="+pointer, fleet.EnvSNSTopic+"="+aws.ToString(topic.TopicArn),
-		fleet.EnvConcurrency+"=4", fleet.EnvLockTimeout+"=20s",
+		fleet.EnvConcurrency+"=4", fleet.EnvLockTimeout+"=20s", fleet.EnvSigningKey+"="+signingKey,
 		// As the control-plane stack sets it: the cluster's account is managed.
 		fleet.EnvManagedAccounts+"=111111111111,222222222222",
 	)
@@ -159,7 +166,8 @@ func TestLambdaE2E(t *testing.T) {
 	if err := json.Unmarshal(body, &rep); err != nil {
 		t.Fatalf("response is not a report: %v: %s", err, body)
 	}
-	if len(rep.Clusters) != 1 || rep.Clusters[0].Status != "applied" || rep.ConfigVersion != pub.Version || rep.Commit != "e2e0001" {
+	if len(rep.Clusters) != 1 || rep.Clusters[0].Status != "applied" || rep.ConfigVersion != pub.Version || rep.Commit != "e2e0001" ||
+		rep.SignedBy != signingKey {
 		t.Fatalf("report: %s", body)
 	}
 
@@ -175,7 +183,8 @@ func TestLambdaE2E(t *testing.T) {
 
 	// The function's stdout carried the audit lines and the EMF document.
 	logs := out.String()
-	for _, want := range []string{`"_aws":{`, `"Namespace":"dbusers"`, `"audit":{`, `"config_version":"` + pub.Version + `"`, `"commit":"e2e0001"`} {
+	for _, want := range []string{`"_aws":{`, `"Namespace":"dbusers"`, `"audit":{`, `"config_version":"` + pub.Version + `"`, `"commit":"e2e0001"`,
+		`"msg":"bundle signature verified"`, `"UnsignedBundles":0`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("output lacks %s", want)
 		}
@@ -212,6 +221,27 @@ func TestLambdaE2E(t *testing.T) {
 	_, body = invoke(ctx, t, rieAddr, event)
 	if err := json.Unmarshal(body, &rep); err != nil || rep.Clusters[0].Status != "unchanged" || rep.Clusters[0].Writes != 0 {
 		t.Errorf("second run: %s", body)
+	}
+
+	// Someone with ssm:PutParameter, but not kms:Sign on the key, writes a
+	// consistent bundle that makes app an admin: the function refuses it
+	// and nothing changes.
+	escalated := content
+	escalated.Users = []config.User{content.Users[0]}
+	escalated.Users[0].Access = []config.Access{{Clusters: []string{"local"}, Databases: []string{"*"}, Role: "trusted_admin"}}
+	bundletest.Forge(t, ssmc, pointer, escalated, ssmbundle.Origin{Commit: "e2e0bad", Time: time.Now()}, nil)
+	status, body = invoke(ctx, t, rieAddr, event)
+	fnErr.ErrorMessage = ""
+	if err := json.Unmarshal(body, &fnErr); err != nil || !strings.Contains(fnErr.ErrorMessage, "is unsigned") ||
+		!strings.Contains(fnErr.ErrorMessage, "nothing was changed") {
+		t.Errorf("unsigned bundle: HTTP %d: %s", status, body)
+	}
+	var grants int
+	if err := maria.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.db WHERE User = ? AND Delete_priv = 'Y'", prefix+"_app").Scan(&grants); err != nil || grants != 0 {
+		t.Errorf("after the unsigned bundle %s_app has %d grant(s) with DELETE (%v)", prefix, grants, err)
+	}
+	if logs := out.String(); !strings.Contains(logs, `"BundleErrors":1`) {
+		t.Error("the refused bundle did not count in BundleErrors")
 	}
 }
 

@@ -15,9 +15,15 @@
 // bootstrap and the matching architecture (arm64 or x86_64). The
 // lambda.norpc tag leaves out the RPC mode of the retired go1.x runtime.
 // Configuration comes from the environment: DBUSERS_POINTER_PARAMETER
-// (required), DBUSERS_SNS_TOPIC_ARN, DBUSERS_CONCURRENCY, DBUSERS_CA_BUNDLE,
-// DBUSERS_DRY_RUN, DBUSERS_LOCK_TIMEOUT, and the standard AWS variables
+// (required), DBUSERS_SIGNING_KEY_ARN (required unless
+// DBUSERS_ALLOW_UNSIGNED=true), DBUSERS_SNS_TOPIC_ARN, DBUSERS_CONCURRENCY,
+// DBUSERS_CA_BUNDLE, DBUSERS_DRY_RUN, DBUSERS_LOCK_TIMEOUT,
+// DBUSERS_MANAGED_ACCOUNTS, and the standard AWS variables
 // (AWS_ENDPOINT_URL points every client at an emulator in tests).
+//
+// One container keeps, across its invocations, the signing key's public
+// half (fetched from KMS on the first run) and the newest signed bundle it
+// has accepted (see fleet.NewDeps).
 package main
 
 import (

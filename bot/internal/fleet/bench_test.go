@@ -349,9 +349,11 @@ func newBenchFleet(b *testing.B) *benchFleet {
 	awsCfg.HTTPClient = awshttp.NewBuildableClient()
 	w := &world{aws: awsCfg, ssm: ssm.NewFromConfig(awsCfg), sm: secretsmanager.NewFromConfig(awsCfg), name: mysqltest.Name("t")}
 	w.pointer = "/" + w.name + "/config"
+	w.useKMS(b)
 	f.deps = Deps{
-		SSM: w.ssm,
-		STS: sts.NewFromConfig(awsCfg),
+		SSM:  w.ssm,
+		Keys: &ssmbundle.Keys{API: w.kms},
+		STS:  sts.NewFromConfig(awsCfg),
 		Secrets: func(creds aws.Credentials, region string) SecretsAPI {
 			return awstest.SecretsManagerAs(awsCfg, creds, region)
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/rdstls"
+	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
 // The environment variables the Lambda reads, besides the standard AWS ones
@@ -36,11 +37,21 @@ const (
 	// any credential is asked for. Empty: every account the bundle names
 	// (the target roles' trust policies are then the only gate).
 	EnvManagedAccounts = "DBUSERS_MANAGED_ACCOUNTS"
+	// EnvSigningKey is the ARN of the KMS key whose signature a bundle's
+	// pointer must carry (the control-plane stack's SigningKey). Required
+	// unless EnvAllowUnsigned is true.
+	EnvSigningKey = "DBUSERS_SIGNING_KEY_ARN"
+	// EnvAllowUnsigned set to "true" accepts a bundle without a signature,
+	// for the move to signed bundles only: every run that uses an unsigned
+	// bundle logs a warning and counts MetricUnsignedBundles, which alarms.
+	// A signature that is present must verify regardless.
+	EnvAllowUnsigned = "DBUSERS_ALLOW_UNSIGNED"
 )
 
 // EnvVars lists every DBUSERS_* variable the Lambda reads, so a deployment
 // template test can check it sets only these (and all the required ones).
-var EnvVars = []string{EnvPointer, EnvSNSTopic, EnvConcurrency, EnvCABundle, EnvDryRun, EnvLockTimeout, EnvManagedAccounts}
+var EnvVars = []string{EnvPointer, EnvSNSTopic, EnvConcurrency, EnvCABundle, EnvDryRun, EnvLockTimeout, EnvManagedAccounts,
+	EnvSigningKey, EnvAllowUnsigned}
 
 // RequiredEnvVars are the variables without which the Lambda refuses to start.
 var RequiredEnvVars = []string{EnvPointer}
@@ -68,6 +79,11 @@ type Config struct {
 	// ManagedAccounts are the account ids clusters may be in; nil allows
 	// every account.
 	ManagedAccounts map[string]bool
+	// SigningKeyARN is the KMS key a bundle must be signed with; empty
+	// only with AllowUnsigned.
+	SigningKeyARN string
+	// AllowUnsigned accepts unsigned bundles (with a warning and a metric).
+	AllowUnsigned bool
 }
 
 // Manages reports whether the deployment may act in account id.
@@ -92,12 +108,25 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.Concurrency = n
 	}
-	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvDryRun))); v {
-	case "", "false", "0", "no":
-	case "true", "1", "yes":
-		cfg.ForceDryRun = true
-	default:
-		problems = append(problems, fmt.Sprintf("%s=%q: want true or false", EnvDryRun, v))
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{EnvDryRun, &cfg.ForceDryRun}, {EnvAllowUnsigned, &cfg.AllowUnsigned}} {
+		switch v := strings.ToLower(strings.TrimSpace(getenv(b.name))); v {
+		case "", "false", "0", "no":
+		case "true", "1", "yes":
+			*b.dst = true
+		default:
+			problems = append(problems, fmt.Sprintf("%s=%q: want true or false", b.name, v))
+		}
+	}
+	cfg.SigningKeyARN = strings.TrimSpace(getenv(EnvSigningKey))
+	switch {
+	case cfg.SigningKeyARN != "" && !ssmbundle.ValidKeyARN(cfg.SigningKeyARN):
+		problems = append(problems, fmt.Sprintf("%s=%q: want the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<id>), not an alias", EnvSigningKey, cfg.SigningKeyARN))
+	case cfg.SigningKeyARN == "" && !cfg.AllowUnsigned:
+		problems = append(problems, EnvSigningKey+" is not set (the control-plane stack's signing key, which dbusers publish signs bundles with); "+
+			"only "+EnvAllowUnsigned+"=true, while moving to signed bundles, runs without one")
 	}
 	if v := strings.TrimSpace(getenv(EnvLockTimeout)); v != "" {
 		d, err := time.ParseDuration(v)

@@ -14,7 +14,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: " /dbusers/config "}))
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: " /dbusers/config ", EnvSigningKey: testKeyARN}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 
 	cfg, err = ConfigFromEnv(envOf(map[string]string{
-		EnvPointer: "/p", EnvSNSTopic: "arn:aws:sns:eu-west-1:123456789012:dbusers", EnvConcurrency: "3",
+		EnvPointer: "/p", EnvSigningKey: testKeyARN, EnvSNSTopic: "arn:aws:sns:eu-west-1:123456789012:dbusers", EnvConcurrency: "3",
 		EnvDryRun: "TRUE", EnvLockTimeout: "45",
 	}))
 	if err != nil {
@@ -33,7 +33,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if cfg.SNSTopicARN != "arn:aws:sns:eu-west-1:123456789012:dbusers" || cfg.Concurrency != 3 || !cfg.ForceDryRun || cfg.LockTimeout != 45*time.Second {
 		t.Errorf("set: %+v", cfg)
 	}
-	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvLockTimeout: "2m", EnvDryRun: "false"}))
+	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvSigningKey: testKeyARN, EnvLockTimeout: "2m", EnvDryRun: "false"}))
 	if err != nil || cfg.LockTimeout != 2*time.Minute || cfg.ForceDryRun {
 		t.Errorf("duration: %+v, %v", cfg, err)
 	}
@@ -51,8 +51,40 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
+// testKeyARN is a well-formed signing key ARN for configuration tests.
+const testKeyARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+// TestConfigSigning: a signing key is required unless unsigned bundles are
+// allowed; it must be a key ARN.
+func TestConfigSigning(t *testing.T) {
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvSigningKey: " " + testKeyARN + " "}))
+	if err != nil || cfg.SigningKeyARN != testKeyARN || cfg.AllowUnsigned {
+		t.Errorf("key: %+v, %v", cfg, err)
+	}
+	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvAllowUnsigned: "true"}))
+	if err != nil || cfg.SigningKeyARN != "" || !cfg.AllowUnsigned {
+		t.Errorf("no key, unsigned allowed: %+v, %v", cfg, err)
+	}
+	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvSigningKey: testKeyARN, EnvAllowUnsigned: "yes"}))
+	if err != nil || cfg.SigningKeyARN != testKeyARN || !cfg.AllowUnsigned {
+		t.Errorf("key, unsigned allowed: %+v, %v", cfg, err)
+	}
+	for want, env := range map[string]map[string]string{
+		EnvSigningKey + " is not set":           {EnvPointer: "/p"},
+		EnvSigningKey + " is not set (the":      {EnvPointer: "/p", EnvAllowUnsigned: "false"},
+		EnvAllowUnsigned + `="sometimes"`:       {EnvPointer: "/p", EnvSigningKey: testKeyARN, EnvAllowUnsigned: "sometimes"},
+		"want the ARN of a KMS key":             {EnvPointer: "/p", EnvSigningKey: "alias/dbusers-signing"},
+		"not an alias":                          {EnvPointer: "/p", EnvSigningKey: "arn:aws:kms:eu-west-1:123456789012:alias/dbusers"},
+		EnvSigningKey + `="1234abcd-12ab-34cd-`: {EnvPointer: "/p", EnvSigningKey: "1234abcd-12ab-34cd-56ef-1234567890ab"},
+	} {
+		if _, err := ConfigFromEnv(envOf(env)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: error %v, want %q", env, err, want)
+		}
+	}
+}
+
 func TestConfigManagedAccounts(t *testing.T) {
-	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p"}))
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvSigningKey: testKeyARN}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +92,7 @@ func TestConfigManagedAccounts(t *testing.T) {
 		t.Errorf("unset: %v; want every account managed", cfg.ManagedAccounts)
 	}
 
-	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvManagedAccounts: " 111111111111, 222222222222 "}))
+	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvSigningKey: testKeyARN, EnvManagedAccounts: " 111111111111, 222222222222 "}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +103,7 @@ func TestConfigManagedAccounts(t *testing.T) {
 	}
 
 	for _, bad := range []string{"12345", "111111111111,", "11111111111a", "111111111111;222222222222", "arn:aws:iam::111111111111:root"} {
-		_, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvManagedAccounts: bad}))
+		_, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvSigningKey: testKeyARN, EnvManagedAccounts: bad}))
 		if err == nil || !strings.Contains(err.Error(), EnvManagedAccounts) || !strings.Contains(err.Error(), "12-digit") {
 			t.Errorf("%s=%q: error %v, want one naming the variable and 12-digit ids", EnvManagedAccounts, bad, err)
 		}
@@ -98,7 +130,7 @@ func TestConfigCABundleFromEnv(t *testing.T) {
 	if err := os.WriteFile(path, src[:end], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvCABundle: path}))
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvPointer: "/p", EnvSigningKey: testKeyARN, EnvCABundle: path}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +141,7 @@ func TestConfigCABundleFromEnv(t *testing.T) {
 
 func TestEnvVars(t *testing.T) {
 	want := []string{"DBUSERS_POINTER_PARAMETER", "DBUSERS_SNS_TOPIC_ARN", "DBUSERS_CONCURRENCY", "DBUSERS_CA_BUNDLE",
-		"DBUSERS_DRY_RUN", "DBUSERS_LOCK_TIMEOUT", "DBUSERS_MANAGED_ACCOUNTS"}
+		"DBUSERS_DRY_RUN", "DBUSERS_LOCK_TIMEOUT", "DBUSERS_MANAGED_ACCOUNTS", "DBUSERS_SIGNING_KEY_ARN", "DBUSERS_ALLOW_UNSIGNED"}
 	if !slices.Equal(EnvVars, want) {
 		t.Errorf("EnvVars = %v, want %v", EnvVars, want)
 	}

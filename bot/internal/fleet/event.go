@@ -48,10 +48,10 @@ type Request struct {
 
 // EventBridge's source and detail-type values the Lambda acts on.
 const (
-	sourceSSM          = "aws.ssm"
-	detailParameter    = "Parameter Store Change"
-	sourceEvents       = "aws.events"
-	detailScheduled    = "Scheduled Event"
+	sourceSSM       = "aws.ssm"
+	detailParameter = "Parameter Store Change"
+	sourceEvents    = "aws.events"
+	detailScheduled = "Scheduled Event"
 	// maxEventBytes is Lambda's own limit on a synchronous invoke's
 	// payload; a plan invoke carries up to two bundles.
 	maxEventBytes      = 6 << 20

@@ -1,6 +1,7 @@
 // Package fleet is the reconciling Lambda's logic, free of the Lambda
 // runtime: it decodes the event, reads the published bundle from SSM (and
-// refuses a corrupt one before touching anything), and reconciles every
+// refuses one that is corrupt or not signed by the publish key before
+// touching anything), and reconciles every
 // cluster concurrently with a bound. Per cluster it assumes the management
 // role in the cluster's account, reads the admin secret and the password
 // secrets of the users granted there, connects with TLS and timeouts, and
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -63,6 +65,14 @@ type PublishAPI interface {
 type Deps struct {
 	// SSM reads the bundle (the Lambda's own account).
 	SSM ssmbundle.API
+	// Keys fetches and keeps the signing key's public half; one per
+	// container, so a run costs no KMS call after the first. nil: the
+	// bundle cannot be verified, and only DBUSERS_ALLOW_UNSIGNED reads one.
+	Keys *ssmbundle.Keys
+	// Seen remembers, for the container's life, the newest signed bundle
+	// accepted, and refuses an older one (a rollback); nil remembers
+	// nothing.
+	Seen *ssmbundle.Seen
 	// STS assumes each cluster's management role.
 	STS AssumeRoleAPI
 	// Secrets returns a Secrets Manager client acting with the assumed
@@ -84,8 +94,10 @@ type Deps struct {
 // demo both run with it.
 func NewDeps(awsCfg aws.Config, stdout io.Writer) Deps {
 	return Deps{
-		SSM: ssm.NewFromConfig(awsCfg),
-		STS: sts.NewFromConfig(awsCfg),
+		SSM:  ssm.NewFromConfig(awsCfg),
+		Keys: &ssmbundle.Keys{API: kms.NewFromConfig(awsCfg)},
+		Seen: &ssmbundle.Seen{},
+		STS:  sts.NewFromConfig(awsCfg),
 		Secrets: func(creds aws.Credentials, region string) SecretsAPI {
 			return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
 				o.Region = region
@@ -153,6 +165,11 @@ type Report struct {
 	DryRun        bool    `json:"dry_run"`
 	ConfigVersion string  `json:"config_version,omitempty"`
 	Commit        string  `json:"commit,omitempty"`
+	// SignedBy is the KMS key whose signature of the bundle verified.
+	SignedBy string `json:"signed_by,omitempty"`
+	// Unsigned is true when the bundle was used without a verified
+	// signature, which only DBUSERS_ALLOW_UNSIGNED allows.
+	Unsigned bool `json:"unsigned,omitempty"`
 	// BundleError is set when the bundle could not be read or used:
 	// nothing was changed anywhere.
 	BundleError string `json:"bundle_error,omitempty"`
@@ -215,7 +232,8 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 	rep := &Report{Trigger: req.Trigger, DryRun: req.DryRun || r.cfg.ForceDryRun, Clusters: []ClusterReport{}}
 	log := r.log.With("trigger", req.Trigger, "dry_run", rep.DryRun)
 	log.Info("run started", "pointer", r.cfg.Pointer, "clusters_requested", req.Clusters,
-		"forced_dry_run", r.cfg.ForceDryRun, "ca_bundle", r.cfg.RootsSource)
+		"forced_dry_run", r.cfg.ForceDryRun, "ca_bundle", r.cfg.RootsSource,
+		"signing_key", r.cfg.SigningKeyARN, "allow_unsigned", r.cfg.AllowUnsigned)
 
 	// Keep time to report in: clusters still running near the deadline are
 	// cancelled (and reported failed) rather than cut off with the metrics.
@@ -226,10 +244,9 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 		defer cancel()
 	}
 
-	bundle, err := ssmbundle.Read(work, r.deps.SSM, r.cfg.Pointer)
+	bundle, err := r.readBundle(work, log, rep)
 	var st *desired.State
 	if err == nil {
-		rep.ConfigVersion, rep.Commit = bundle.Meta.Version, bundle.Meta.Commit
 		log = log.With("config_version", rep.ConfigVersion, "commit", rep.Commit)
 		st, err = config.Desired(bundle.Config(), r.now())
 		if err != nil {

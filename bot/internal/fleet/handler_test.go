@@ -39,11 +39,12 @@ func testConfig(tb testing.TB, w *world) Config {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return Config{Pointer: w.pointer, SNSTopicARN: w.topic, LockTimeout: 20 * time.Second, Roots: roots.Pool, RootsSource: roots.Source}
+	return Config{Pointer: w.pointer, SNSTopicARN: w.topic, LockTimeout: 20 * time.Second, Roots: roots.Pool, RootsSource: roots.Source,
+		SigningKeyARN: w.key}
 }
 
 func (w *world) deps(out *syncBuffer, conn *connector) Deps {
-	return Deps{SSM: w.ssm, STS: w.sts, Secrets: w.secrets.factory, SNS: w.sns, Stdout: out, Connect: conn.connect, Now: time.Now}
+	return Deps{SSM: w.ssm, Keys: &ssmbundle.Keys{API: w.kms}, STS: w.sts, Secrets: w.secrets.factory, SNS: w.sns, Stdout: out, Connect: conn.connect, Now: time.Now}
 }
 
 func settingsFor(w *world) config.Settings {

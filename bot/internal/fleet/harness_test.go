@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -94,6 +95,8 @@ type world struct {
 	pointer string
 	topic   string
 	name    string // unique per test: prefixes parameter and secret names
+	kms     *kms.Client
+	key     string // the signing key's ARN, as the control-plane stack creates it
 }
 
 func TestMain(m *testing.M) {
@@ -111,6 +114,7 @@ func newWorld(tb testing.TB) *world {
 	cfg := awstest.Config(awstest.EmulatorURL())
 	w := &world{aws: cfg, ssm: ssm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), name: mysqltest.Name("t")}
 	w.pointer = "/" + w.name + "/config"
+	w.useKMS(tb)
 	w.sts = &stsRecorder{api: sts.NewFromConfig(cfg), deny: map[string]bool{}, byKey: map[string]string{}}
 	w.secrets = &secretsRecorder{base: cfg}
 	ctx := context.Background()
@@ -139,11 +143,12 @@ func (w *world) secret(tb testing.TB, name string, value any) string {
 	return name
 }
 
-// publish writes the bundle with ssmbundle.Publish, as `dbusers publish` does.
+// publish writes the bundle with ssmbundle.Publish, signed with the world's
+// key, as `dbusers publish` does.
 func (w *world) publish(tb testing.TB, c ssmbundle.Content, commit string) *ssmbundle.Result {
 	tb.Helper()
 	res, err := ssmbundle.Publish(context.Background(), w.ssm,
-		ssmbundle.Target{Pointer: w.pointer, Tier: "Standard", Keep: 3}, c,
+		ssmbundle.Target{Pointer: w.pointer, Tier: "Standard", Keep: 3, Signer: &ssmbundle.Signer{API: w.kms, KeyARN: w.key}}, c,
 		ssmbundle.Origin{Commit: commit, PullRequest: "42", MergedBy: "octocat", Time: time.Now()}, false)
 	if err != nil {
 		tb.Fatal(err)

@@ -45,12 +45,16 @@ const (
 	// MetricBundleErrors is 1 when the bundle could not be read or used
 	// (nothing changed anywhere), else 0 (alarm: > 0).
 	MetricBundleErrors = "BundleErrors"
+	// MetricUnsignedBundles is 1 when the run used a bundle without a
+	// verified signature, which only DBUSERS_ALLOW_UNSIGNED allows, else 0
+	// (alarm: > 0).
+	MetricUnsignedBundles = "UnsignedBundles"
 )
 
 // MetricNames lists every metric name, in the order they are written.
 var MetricNames = []string{
 	MetricClustersOK, MetricClustersFailed, MetricClustersPartial, MetricStatementsApplied, MetricUsersCreated,
-	MetricUsersDropped, MetricSafetyLimitsTripped, MetricDurationMs, MetricBundleErrors,
+	MetricUsersDropped, MetricSafetyLimitsTripped, MetricDurationMs, MetricBundleErrors, MetricUnsignedBundles,
 }
 
 // Metrics returns the report's metric values by name.
@@ -77,6 +81,9 @@ func (r *Report) Metrics() map[string]float64 {
 	}
 	if r.BundleError != "" {
 		m[MetricBundleErrors] = 1
+	}
+	if r.Unsigned {
+		m[MetricUnsignedBundles] = 1
 	}
 	m[MetricDurationMs] = r.DurationMS
 	return m

@@ -87,13 +87,13 @@ func TestWriteEMF(t *testing.T) {
 	}
 	// The names alarms are built on; changing one breaks a deployed alarm.
 	want := []string{"ClustersOK", "ClustersFailed", "ClustersPartial", "StatementsApplied", "UsersCreated", "UsersDropped",
-		"SafetyLimitsTripped", "DurationMs", "BundleErrors"}
+		"SafetyLimitsTripped", "DurationMs", "BundleErrors", "UnsignedBundles"}
 	if !slices.Equal(names, want) || !slices.Equal(MetricNames, want) {
 		t.Errorf("metric names %v, want %v", names, want)
 	}
 	wantValues := map[string]float64{
 		"ClustersOK": 3, "ClustersFailed": 2, "ClustersPartial": 0, "StatementsApplied": 10, "UsersCreated": 3, "UsersDropped": 1,
-		"SafetyLimitsTripped": 1, "DurationMs": 1234.5, "BundleErrors": 0,
+		"SafetyLimitsTripped": 1, "DurationMs": 1234.5, "BundleErrors": 0, "UnsignedBundles": 0,
 	}
 	for n, v := range wantValues {
 		if root[n] != v {

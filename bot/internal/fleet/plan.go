@@ -30,7 +30,7 @@ import (
 // plan invoke can name any candidate bundle, so it is trusted with
 // nothing the candidate says about where a cluster is: the account,
 // region, role, endpoint, port, TLS mode and secrets come from the
-// published bundle, which only a merge writes. A cluster the candidate
+// published bundle, which only a merge writes (and signs). A cluster the candidate
 // adds is reported unpublished, not reached. Plan mode sends no SNS
 // alert and writes no metric: a pull request must not be able to page
 // anyone.
@@ -123,7 +123,9 @@ func (r *run) plan(ctx context.Context, req PlanRequest) (*liveplan.Report, erro
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", req.Bundle.Meta.Version, err)
 	}
-	published, err := ssmbundle.Read(work, r.deps.SSM, r.cfg.Pointer)
+	// Verified as a run verifies it: where the clusters are and how to log
+	// in comes from a bundle only the publisher could have written.
+	published, err := r.readBundle(work, r.log, &Report{})
 	switch {
 	case errors.Is(err, ssmbundle.ErrNoPointer):
 		// Nothing merged yet: every cluster is new.

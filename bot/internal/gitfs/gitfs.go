@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing/fstest"
@@ -62,6 +63,27 @@ func (r Repo) MergeBase(ctx context.Context, a, b string) (string, error) {
 		return "", fmt.Errorf("no merge base between %s and %s: %w", a, b, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// Changed returns the files under paths that differ between commit from
+// and commit to, or the working tree when to is "", sorted.
+func (r Repo) Changed(ctx context.Context, from, to string, paths ...string) ([]string, error) {
+	args := []string{"diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", "--end-of-options", from}
+	if to != "" {
+		args = append(args, to)
+	}
+	out, err := r.run(ctx, nil, append(append(args, "--"), paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, f := range bytes.Split(out, []byte{0}) {
+		if len(f) > 0 {
+			files = append(files, string(f))
+		}
+	}
+	slices.Sort(files)
+	return files, nil
 }
 
 // Subject returns the first line of a commit's message, for reports.

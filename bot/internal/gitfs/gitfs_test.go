@@ -429,6 +429,34 @@ func TestMergeBase(t *testing.T) {
 	}
 }
 
+func TestChanged(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	r.Write(map[string]string{"bot/main.go": "package main\n", "go.mod": "module x\n", "users/a.json": "{}\n"})
+	first := r.Commit("first")
+	r.Write(map[string]string{"bot/main.go": "package main // changed\n", "bot/new.go": "package main\n", "users/a.json": `{"v": 2}` + "\n"})
+	second := r.Commit("second")
+	r.Write(map[string]string{"go.mod": "module y\n"}) // uncommitted
+	repo := Repo{Dir: r.Dir}
+	code := []string{"bot", "go.mod", "go.sum", ".github"}
+	for _, tc := range []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"commits", first, second, []string{"bot/main.go", "bot/new.go"}},
+		{"commit to working tree", first, "", []string{"bot/main.go", "bot/new.go", "go.mod"}},
+		{"no change", second, second, nil},
+	} {
+		got, err := repo.Changed(ctx, tc.from, tc.to, code...)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Changed = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := repo.Changed(ctx, "nope", "", code...); err == nil {
+		t.Error("Changed from an unknown revision succeeded")
+	}
+}
+
 func TestSubject(t *testing.T) {
 	r := newTestRepo(t)
 	r.Write(map[string]string{"a": "1\n"})

@@ -310,7 +310,11 @@ func InvalidMarkdown(diags diag.List) string {
 func (r *Review) Text() string {
 	var b strings.Builder
 	if r.Empty() {
-		return "dbusers plan: no change to any database account\n"
+		b.WriteString("dbusers plan: no change to any database account\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "note: %s\n", plain(n))
+		}
+		return b.String()
 	}
 	fmt.Fprintf(&b, "dbusers plan %s → %s (%s): %s\n", r.Base, r.Head, r.Date, r.headline())
 	for _, n := range r.Notes {

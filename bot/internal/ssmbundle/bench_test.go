@@ -25,7 +25,7 @@ func BenchmarkPublishRead10kUsers(b *testing.B) {
 		if res, err = Publish(ctx, api, tgt, content, origin(0), false); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Read(ctx, api, tgt.Pointer); err != nil {
+		if _, _, err := Read(ctx, api, tgt.Pointer, unverified); err != nil {
 			b.Fatal(err)
 		}
 	}

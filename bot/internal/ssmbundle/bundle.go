@@ -2,8 +2,10 @@
 // Parameter Store and reads it back. The configuration is one gzipped JSON
 // bundle, split into chunks that fit the parameter tier, written under a
 // versioned path; only then is the pointer parameter written, so a reader
-// triggered by the pointer never sees a half-written bundle. A hash in the
-// pointer lets the reader refuse a corrupted or incomplete bundle.
+// triggered by the pointer never sees a half-written bundle. Hashes in the
+// pointer let the reader refuse a corrupted or incomplete bundle, and a
+// signature by an AWS KMS key that only the publisher may use lets it
+// refuse one that someone else wrote (see sign.go).
 package ssmbundle
 
 import (
@@ -76,17 +78,27 @@ func (b *Bundle) Config() *config.Config {
 	return &config.Config{Settings: b.Content.Settings, Clusters: b.Content.Clusters, Users: b.Content.Users}
 }
 
-// Pointer is the value of the pointer parameter: which version is current
-// and how to check it.
+// Pointer is the value of the pointer parameter: which version is current,
+// how to check it, and who vouches for it.
 type Pointer struct {
-	Format      int       `json:"format"`
-	Version     string    `json:"version"`
-	SHA256      string    `json:"sha256"`
+	Format  int    `json:"format"`
+	Version string `json:"version"`
+	// SHA256 is the hex hash of the content's canonical JSON (Hash).
+	SHA256 string `json:"sha256"`
+	// DataSHA256 is the hex SHA-256 of the chunks' text joined: exactly
+	// what a reader fetches, checked before any of it is decoded. Pointers
+	// written before signing existed have none.
+	DataSHA256  string    `json:"data_sha256,omitempty"`
 	Chunks      int       `json:"chunks"`
 	Bytes       int       `json:"bytes"` // compressed size
 	Commit      string    `json:"commit,omitempty"`
 	PullRequest string    `json:"pull_request,omitempty"`
 	PublishedAt time.Time `json:"published_at"`
+	// KeyARN names the KMS key that signed the pointer, and Signature is
+	// its ECDSA signature (ASN.1 DER, base64) of SignedDigest. Both are
+	// empty on an unsigned pointer.
+	KeyARN    string `json:"key_arn,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // ContentOf returns a bundle's content from a loaded configuration.
@@ -104,6 +116,16 @@ func Hash(c Content) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// DataHash returns the hex SHA-256 of chunks joined: what a pointer's
+// DataSHA256 says.
+func DataHash(chunks []string) string {
+	h := sha256.New()
+	for _, c := range chunks {
+		h.Write([]byte(c))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // VersionFor names a version by time and content, so versions sort by

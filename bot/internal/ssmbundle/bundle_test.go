@@ -161,7 +161,7 @@ func TestTenThousandUsers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := Read(ctx, api, tgt.Pointer)
+			b, _, err := Read(ctx, api, tgt.Pointer, unverified)
 			if err != nil {
 				t.Fatal(err)
 			}

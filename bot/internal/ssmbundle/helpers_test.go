@@ -229,3 +229,8 @@ func deleteParam(tb testing.TB, api API, name string) {
 		tb.Fatalf("delete %s: %v (deleted %v)", name, err, out.DeletedParameters)
 	}
 }
+
+// unverified reads what was published unsigned, and signed pointers
+// without checking their signature: for the tests of everything but
+// signing.
+var unverified = Trust{AllowUnsigned: true}

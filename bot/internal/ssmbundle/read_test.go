@@ -10,6 +10,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
 // zeros reads as an endless run of one byte.
@@ -45,7 +48,10 @@ func TestReadRefusesDamage(t *testing.T) {
 	content := fleet(1000, 10)
 	other := fleet(1001, 10)
 
-	// setPointer rewrites the pointer after change edits it.
+	// setPointer rewrites the pointer after change edits it, with the
+	// hash of the chunks now there, as someone who can write the
+	// parameters would: what is left to catch the damage is the content
+	// hash and the decoding (the signature is the subject of sign_test.go).
 	setPointer := func(t *testing.T, api API, pointer string, change func(*Pointer)) {
 		t.Helper()
 		var p Pointer
@@ -53,9 +59,21 @@ func TestReadRefusesDamage(t *testing.T) {
 			t.Fatal(err)
 		}
 		change(&p)
+		if p.Chunks <= MaxChunks {
+			var chunks []string
+			for i := range p.Chunks {
+				out, err := api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(ChunkName(pointer, p.Version, i))})
+				if err != nil {
+					break
+				}
+				chunks = append(chunks, aws.ToString(out.Parameter.Value))
+			}
+			p.DataSHA256 = DataHash(chunks)
+		}
 		data, _ := json.Marshal(p)
 		put(t, api, pointer, string(data))
 	}
+	reseal := func(t *testing.T, api API, pointer string) { setPointer(t, api, pointer, func(*Pointer) {}) }
 
 	tests := []struct {
 		name   string
@@ -86,11 +104,21 @@ func TestReadRefusesDamage(t *testing.T) {
 			is: ErrCorrupt, want: []string{"version $V"},
 		},
 		{
+			name: "chunk changed, pointer left alone",
+			damage: func(t *testing.T, api API, pointer string, res *Result) {
+				name := ChunkName(pointer, res.Version, 2)
+				v := get(t, api, name)
+				put(t, api, name, v[:10]+"*"+v[11:])
+			},
+			is: ErrCorrupt, want: []string{"version $V: the chunks do not hash to the pointer's data_sha256"},
+		},
+		{
 			name: "chunk that is not base64",
 			damage: func(t *testing.T, api API, pointer string, res *Result) {
 				name := ChunkName(pointer, res.Version, 2)
 				v := get(t, api, name)
 				put(t, api, name, v[:10]+"*"+v[11:])
+				reseal(t, api, pointer)
 			},
 			is: ErrCorrupt, want: []string{"version $V chunk 2: base64"},
 		},
@@ -199,7 +227,7 @@ func TestReadRefusesDamage(t *testing.T) {
 				t.Fatalf("only %d chunk(s): the damage needs three", res.Chunks)
 			}
 			tt.damage(t, api, pointer, res)
-			b, err := Read(ctx, api, pointer)
+			b, _, err := Read(ctx, api, pointer, unverified)
 			if err == nil {
 				t.Fatalf("Read accepted the damaged bundle (version %s)", b.Meta.Version)
 			}
@@ -222,7 +250,7 @@ func TestReadNothingPublished(t *testing.T) {
 	ctx := context.Background()
 	api := kumoClient(t)
 	pointer := pointerName(t)
-	if _, err := Read(ctx, api, pointer); !errors.Is(err, ErrNoPointer) || !strings.Contains(err.Error(), pointer) {
+	if _, _, err := Read(ctx, api, pointer, unverified); !errors.Is(err, ErrNoPointer) || !strings.Contains(err.Error(), pointer) {
 		t.Errorf("Read of a missing pointer = %v, want ErrNoPointer naming it", err)
 	}
 	for value, want := range map[string]string{
@@ -231,7 +259,7 @@ func TestReadNothingPublished(t *testing.T) {
 		`{"version": "", "chunks": 3}`: "is incomplete",
 	} {
 		put(t, api, pointer, value)
-		if _, err := Read(ctx, api, pointer); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := Read(ctx, api, pointer, unverified); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Read of pointer %q = %v, want %q", value, err, want)
 		}
 	}

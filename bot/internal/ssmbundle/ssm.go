@@ -31,6 +31,9 @@ type Target struct {
 	Pointer string // the pointer parameter's name
 	Tier    string // "Standard" or "Advanced"
 	Keep    int    // versions to keep, the current one included
+	// Signer signs the pointer; nil publishes it unsigned, which a reader
+	// accepts only while it allows unsigned bundles.
+	Signer *Signer
 }
 
 // TargetOf returns the publish target that the settings name.
@@ -64,8 +67,12 @@ type Result struct {
 	Chunks  int      `json:"chunks"`
 	Bytes   int      `json:"bytes"`
 	Pruned  []string `json:"pruned,omitempty"` // versions deleted
+	// KeyARN is the key the pointer is (or, in a dry run, would be)
+	// signed with; empty for an unsigned pointer.
+	KeyARN string `json:"key_arn,omitempty"`
 	// Repaired says why the current version was written again although
-	// its content had not changed: it could not be read back.
+	// its content had not changed: it could not be read back, or it
+	// lacked the signature this publish gives it.
 	Repaired string `json:"repaired,omitempty"`
 }
 
@@ -76,9 +83,11 @@ type Origin struct {
 }
 
 // Publish writes content unless the pointer already names the same
-// content and that version reads back intact. Chunks go first, the pointer
-// last, old versions are pruned after. With dryRun nothing is written, but
-// the result says what would be.
+// content, that version reads back intact and it carries the signature
+// this publish would give it. The pointer is signed before anything is
+// written; chunks go first, the pointer last, old versions are pruned
+// after. With dryRun nothing is written or signed, but the result says
+// what would be.
 func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun bool) (*Result, error) {
 	limit, err := t.Limit()
 	if err != nil {
@@ -93,6 +102,12 @@ func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun
 	if err != nil {
 		return nil, err
 	}
+	var key *PublicKey
+	if t.Signer != nil {
+		if key, err = FetchPublicKey(ctx, t.Signer.API, t.Signer.KeyARN); err != nil {
+			return nil, err
+		}
+	}
 	cur, err := readPointer(ctx, api, t.Pointer)
 	if err != nil && !errors.Is(err, ErrNoPointer) {
 		return nil, err
@@ -103,29 +118,27 @@ func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun
 	}
 	var repaired string
 	if cur != nil && cur.SHA256 == sha {
-		// Unchanged, provided the published version is whole: a chunk
-		// deleted or damaged by hand would otherwise stay broken until
-		// the configuration changes.
-		_, err := readVersion(ctx, api, t.Pointer, *cur)
-		if err == nil {
-			return &Result{Version: cur.Version, SHA256: sha, Chunks: cur.Chunks, Bytes: cur.Bytes}, nil
-		}
-		if !errors.Is(err, ErrCorrupt) {
+		repaired, err = whyRepublish(ctx, api, t.Pointer, key, *cur)
+		if err != nil {
 			return nil, err
 		}
-		repaired = err.Error()
+		if repaired == "" {
+			return &Result{Version: cur.Version, SHA256: sha, Chunks: cur.Chunks, Bytes: cur.Bytes, KeyARN: cur.KeyARN}, nil
+		}
 	}
-	b := &Bundle{
-		Meta: Meta{Format: FormatVersion, Version: VersionFor(o.Time, sha), Commit: o.Commit, PullRequest: o.PullRequest,
-			MergedBy: o.MergedBy, PublishedAt: o.Time.UTC(), SHA256: sha},
-		Content: c,
-	}
-	chunks, size, err := Encode(b, limit)
+	p, chunks, err := pack(c, sha, o, limit)
 	if err != nil {
 		return nil, err
 	}
-	p := Pointer{Format: FormatVersion, Version: b.Meta.Version, SHA256: sha, Chunks: len(chunks), Bytes: size,
-		Commit: o.Commit, PullRequest: o.PullRequest, PublishedAt: b.Meta.PublishedAt}
+	res := &Result{Changed: true, Version: p.Version, SHA256: sha, Chunks: len(chunks), Bytes: p.Bytes, Repaired: repaired}
+	if key != nil {
+		res.KeyARN = key.ARN
+		if dryRun {
+			p.KeyARN = key.ARN // for the size check below
+		} else if err := t.Signer.sign(ctx, key, t.Pointer, &p); err != nil {
+			return nil, fmt.Errorf("%w; nothing was written", err)
+		}
+	}
 	pointerValue, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
@@ -133,7 +146,6 @@ func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun
 	if len(pointerValue) > limit {
 		return nil, fmt.Errorf("pointer value is %d bytes, over the %s tier's %d", len(pointerValue), t.Tier, limit)
 	}
-	res := &Result{Changed: true, Version: p.Version, SHA256: sha, Chunks: len(chunks), Bytes: size, Repaired: repaired}
 	if dryRun {
 		return res, nil
 	}
@@ -159,6 +171,31 @@ func Publish(ctx context.Context, api API, t Target, c Content, o Origin, dryRun
 		return res, fmt.Errorf("published %s, but pruning old versions failed: %w", p.Version, err)
 	}
 	return res, nil
+}
+
+// Pack builds what Publish writes for content c from origin o with values
+// of at most limit bytes: the chunks of the bundle, and its unsigned
+// pointer.
+func Pack(c Content, o Origin, limit int) (Pointer, []string, error) {
+	sha, err := Hash(c)
+	if err != nil {
+		return Pointer{}, nil, err
+	}
+	return pack(c, sha, o, limit)
+}
+
+func pack(c Content, sha string, o Origin, limit int) (Pointer, []string, error) {
+	b := &Bundle{
+		Meta: Meta{Format: FormatVersion, Version: VersionFor(o.Time, sha), Commit: o.Commit, PullRequest: o.PullRequest,
+			MergedBy: o.MergedBy, PublishedAt: o.Time.UTC(), SHA256: sha},
+		Content: c,
+	}
+	chunks, size, err := Encode(b, limit)
+	if err != nil {
+		return Pointer{}, nil, err
+	}
+	return Pointer{Format: FormatVersion, Version: b.Meta.Version, SHA256: sha, DataSHA256: DataHash(chunks), Chunks: len(chunks), Bytes: size,
+		Commit: o.Commit, PullRequest: o.PullRequest, PublishedAt: b.Meta.PublishedAt}, chunks, nil
 }
 
 // ErrNoPointer means nothing has been published under the pointer's name.
@@ -190,14 +227,45 @@ func readPointer(ctx context.Context, api API, name string) (*Pointer, error) {
 	return &p, nil
 }
 
-// Read returns the bundle the pointer names, after checking every chunk is
-// there and the content hash matches.
-func Read(ctx context.Context, api API, pointer string) (*Bundle, error) {
+// whyRepublish says why the published version cur of unchanged content
+// must be written again, or "" when it need not be: a chunk deleted or
+// damaged by hand, or a pointer without the signature of key (unsigned,
+// signed by another key, or altered), would otherwise stay as it is until
+// the configuration changes.
+func whyRepublish(ctx context.Context, api API, pointer string, key *PublicKey, cur Pointer) (string, error) {
+	if key != nil {
+		if _, err := (Trust{Key: key}).check(pointer, cur); err != nil {
+			return "it is not signed by " + key.ARN + ": " + err.Error(), nil
+		}
+	}
+	_, err := readVersion(ctx, api, pointer, cur)
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.Is(err, ErrCorrupt):
+		return "it does not read back: " + err.Error(), nil
+	}
+	return "", err
+}
+
+// Read returns the bundle the pointer names once trust accepts the pointer
+// (its signature, before any chunk is read), every chunk is there, the
+// chunks hash to what the pointer says and the content to its hash. The
+// verdict says who vouched for it.
+func Read(ctx context.Context, api API, pointer string, trust Trust) (*Bundle, Verdict, error) {
 	p, err := readPointer(ctx, api, pointer)
 	if err != nil {
-		return nil, err
+		return nil, Verdict{}, err
 	}
-	return readVersion(ctx, api, pointer, *p)
+	v, err := trust.check(pointer, *p)
+	if err != nil {
+		return nil, v, err
+	}
+	b, err := readVersion(ctx, api, pointer, *p)
+	if err != nil {
+		return nil, v, err
+	}
+	return b, v, nil
 }
 
 // readVersion reads and checks the chunks of the version p names.
@@ -229,6 +297,12 @@ func readVersion(ctx context.Context, api API, pointer string, p Pointer) (*Bund
 			return nil, fmt.Errorf("%w: version %s is missing chunk %s", ErrCorrupt, p.Version, n)
 		}
 		chunks = append(chunks, v)
+	}
+	// The signed hash of exactly the text read, checked before any of it
+	// is decoded.
+	if p.DataSHA256 != "" && DataHash(chunks) != p.DataSHA256 {
+		return nil, fmt.Errorf("%w: version %s: the chunks do not hash to the pointer's data_sha256 %s (a chunk was changed after publishing)",
+			ErrCorrupt, p.Version, p.DataSHA256)
 	}
 	return Decode(p, chunks)
 }

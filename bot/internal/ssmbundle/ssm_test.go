@@ -72,7 +72,7 @@ func TestPublishRoundTrip(t *testing.T) {
 	}
 	checkOrder(t, api.writes(), tgt.Pointer, res2, []string{res1.Version})
 
-	b, err := Read(ctx, api, tgt.Pointer)
+	b, _, err := Read(ctx, api, tgt.Pointer, unverified)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestChunkLimits(t *testing.T) {
 			if want := (res.Bytes + 2) / 3 * 4; total != want { // base64 of the gzip
 				t.Errorf("chunks hold %d bytes, want %d (base64 of %d)", total, want, res.Bytes)
 			}
-			if _, err := Read(ctx, api, tgt.Pointer); err != nil {
+			if _, _, err := Read(ctx, api, tgt.Pointer, unverified); err != nil {
 				t.Error(err)
 			}
 		})
@@ -236,7 +236,7 @@ func TestPrune(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("versions left (-want +got):\n%s", diff)
 	}
-	b, err := Read(ctx, api, tgt.Pointer)
+	b, _, err := Read(ctx, api, tgt.Pointer, unverified)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestPublishRepairsBrokenVersion(t *testing.T) {
 	if !res.Changed || res.Version == first.Version || !strings.Contains(res.Repaired, "missing chunk") {
 		t.Errorf("publish over a broken version: %+v; want a new version and the reason", res)
 	}
-	if _, err := Read(ctx, api, tgt.Pointer); err != nil {
+	if _, _, err := Read(ctx, api, tgt.Pointer, unverified); err != nil {
 		t.Error(err)
 	}
 }
@@ -311,7 +311,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if w := api.writes(); len(w) != 0 {
 		t.Errorf("a dry run wrote: %+v", w)
 	}
-	if _, err := Read(ctx, api, tgt.Pointer); !errors.Is(err, ErrNoPointer) {
+	if _, _, err := Read(ctx, api, tgt.Pointer, unverified); !errors.Is(err, ErrNoPointer) {
 		t.Errorf("Read after a dry run = %v, want ErrNoPointer", err)
 	}
 
@@ -353,7 +353,7 @@ func TestFailedChunkKeepsPreviousVersion(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the pointer still names the previous version") {
 		t.Fatalf("Publish with a failing chunk = %v", err)
 	}
-	b, err := Read(ctx, api, tgt.Pointer)
+	b, _, err := Read(ctx, api, tgt.Pointer, unverified)
 	if err != nil {
 		t.Fatal(err)
 	}
