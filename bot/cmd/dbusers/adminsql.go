@@ -16,12 +16,14 @@ func runAdminSQL(_ context.Context, e env, args []string) int {
 	root := fs.String("root", ".", "repository root")
 	engine := fs.String("engine", "", "engine, e.g. aurora-mysql-3 (default: the cluster's)")
 	cluster := fs.String("cluster", "", "cluster file to take the engine, databases and TLS mode from")
-	user := fs.String("user", "dbusers_admin", "name of the management account")
+	user := fs.String("user", "", "name of the account (default: dbusers_admin, or dbusers_plan with --plan)")
+	planLogin := fs.Bool("plan", false, "print the read-only login of the live plan (the cluster file's plan_secret) instead")
 	var databases stringList
 	fs.Var(&databases, "database", "a managed database (repeatable; default: the cluster's)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers admin-sql (--cluster NAME | --engine ENGINE --database DB...) [--user NAME]")
-		fmt.Fprintln(e.stderr, "\nPrints the SQL that creates the least-privileged account dbusers logs in as.")
+		fmt.Fprintln(e.stderr, "usage: dbusers admin-sql (--cluster NAME | --engine ENGINE --database DB...) [--user NAME] [--plan]")
+		fmt.Fprintln(e.stderr, "\nPrints the SQL that creates the least-privileged account dbusers logs in as, or with --plan")
+		fmt.Fprintln(e.stderr, "the read-only login the live plan of a pull request uses (SELECT, PROCESS, SHOW VIEW; nothing that writes).")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
@@ -37,6 +39,12 @@ func runAdminSQL(_ context.Context, e env, args []string) int {
 	st, err := loadDesired(e, *root)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if *user == "" {
+		*user = "dbusers_admin"
+		if *planLogin {
+			*user = "dbusers_plan"
+		}
 	}
 	in := adminsql.Input{Engine: *engine, User: *user, Databases: databases}
 	if *cluster != "" {
@@ -63,11 +71,15 @@ func runAdminSQL(_ context.Context, e env, args []string) int {
 		}
 	}
 	in.Privileges = slices.Sorted(maps.Keys(seen))
-	script, err := adminsql.Script(in)
+	script := adminsql.Script
+	if *planLogin {
+		script = adminsql.PlanScript
+	}
+	text, err := script(in)
 	if err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprint(e.stdout, script)
+	fmt.Fprint(e.stdout, text)
 	return exitOK
 }
 

@@ -31,20 +31,29 @@ type Input struct {
 	TLS string
 }
 
-// Script returns the statements, each preceded by a comment saying why.
-func Script(in Input) (string, error) {
+// check looks up the engine and checks the account name and databases.
+func check(in Input) (flavor.Engine, error) {
 	eng, ok := flavor.LookupEngine(in.Engine)
 	if !ok || in.Engine == flavor.EmbeddedEngine {
-		return "", fmt.Errorf("unknown engine %q (want one of %s)", in.Engine, strings.Join(flavor.Engines(), ", "))
+		return eng, fmt.Errorf("unknown engine %q (want one of %s)", in.Engine, strings.Join(flavor.Engines(), ", "))
 	}
 	if in.User == "" {
-		return "", fmt.Errorf("no account name")
+		return eng, fmt.Errorf("no account name")
 	}
 	if err := render.CheckIdent(in.User); err != nil {
-		return "", fmt.Errorf("account name: %w", err)
+		return eng, fmt.Errorf("account name: %w", err)
 	}
 	if len(in.Databases) == 0 {
-		return "", fmt.Errorf("no databases: name the databases the cluster file manages")
+		return eng, fmt.Errorf("no databases: name the databases the cluster file manages")
+	}
+	return eng, nil
+}
+
+// Script returns the statements, each preceded by a comment saying why.
+func Script(in Input) (string, error) {
+	eng, err := check(in)
+	if err != nil {
+		return "", err
 	}
 	privs, err := eng.Flavor.Expand(in.Privileges)
 	if err != nil {
@@ -144,4 +153,66 @@ func describe(e flavor.Engine) string {
 		return "RDS, " + string(e.Flavor)
 	}
 	return "self-managed, " + string(e.Flavor)
+}
+
+// PlanPasswordPlaceholder stands where the DBA puts the plan login's
+// password.
+const PlanPasswordPlaceholder = "<password from the plan secret>"
+
+// PlanScript returns the statements that create the read-only login of the
+// live plan (a cluster file's plan_secret): SELECT on the grant tables,
+// PROCESS to see the sessions a merge would end, and the read-only half of
+// what reading definers needs. Nothing it is granted writes: no CREATE
+// USER, no GRANT OPTION, and neither TRIGGER nor EVENT (the only privileges
+// that show triggers' and events' definers also create and drop them), so
+// a plan made with it shows an account that defines only a trigger or an
+// event as dropped where the run locks it. in.Privileges is not used.
+func PlanScript(in Input) (string, error) {
+	eng, err := check(in)
+	if err != nil {
+		return "", err
+	}
+	acct := render.Account(mysqlstate.AccountID{User: in.User, Host: "%"})
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("-- dbusers plan login for %s (%s): the read-only login of the live plan", in.Engine, describe(eng))
+	line("-- on pull requests. Run as the cluster's master user. Generate a password, store it in a")
+	line("-- secret as {\"username\": %q, \"password\": \"...\"}, name that secret as plan_secret", in.User)
+	line("-- in the cluster file, and put the password in place of the placeholder below.")
+	line("-- Nothing granted here can change anything: no CREATE USER, no GRANT OPTION, no writes.")
+	line("")
+	require := " REQUIRE SSL"
+	if in.TLS == "disabled" {
+		line("-- The cluster file disables TLS (a self-managed test server), so the account cannot require it.")
+		require = ""
+	}
+	line("CREATE USER %s IDENTIFIED BY %s%s;", acct, render.Literal(PlanPasswordPlaceholder), require)
+	line("")
+	line("-- Reading the live state, as a run does: the account and grant tables of the mysql schema.")
+	for _, table := range eng.Flavor.GrantTables() {
+		line("GRANT SELECT ON %s.%s TO %s;", render.Ident("mysql"), render.Ident(table), acct)
+	}
+	line("")
+	line("-- The sessions a merge would end: PROCESS shows every session in information_schema.PROCESSLIST.")
+	line("-- It reads; it cannot end one.")
+	line("GRANT PROCESS ON *.* TO %s;", acct)
+	line("")
+	line("-- Definers of views and routines, which a run reads before it drops an account:")
+	switch priv, table := eng.Flavor.RoutineReader(); {
+	case priv != "":
+		line("GRANT %s ON *.* TO %s;", priv, acct)
+	case table != "":
+		line("GRANT SELECT ON %s.%s TO %s;", render.Ident("mysql"), render.Ident(table), acct)
+	}
+	wildcard := eng.Flavor.WildcardDatabaseNames(eng.PartialRevokes)
+	for _, db := range slices.Sorted(slices.Values(in.Databases)) {
+		line("GRANT SHOW VIEW ON %s.* TO %s;", render.Ident(flavor.DatabasePattern(db, wildcard)), acct)
+	}
+	line("")
+	line("-- Not granted: TRIGGER and EVENT, which show the definers of triggers and events but also")
+	line("-- create and drop them. The live plan shows an account that defines only a trigger or an")
+	line("-- event as dropped; the run, with the management account, sees it and locks it instead.")
+	line("")
+	line("-- Add the account to protected_accounts in dbusers.json if its name starts with the prefix.")
+	return b.String(), nil
 }

@@ -180,3 +180,170 @@ func statements(script string) []string {
 	}
 	return out
 }
+
+func TestPlanScriptPerEngine(t *testing.T) {
+	for _, tc := range []struct {
+		engine string
+		want   []string
+	}{
+		{"aurora-mysql-3", []string{"REQUIRE SSL", "GRANT SELECT ON `mysql`.`global_grants`", "GRANT SHOW_ROUTINE ON *.*", "GRANT SHOW VIEW ON `app_db`.*"}},
+		{"mysql-5.7", []string{"GRANT SELECT ON `mysql`.`proc`", "GRANT SHOW VIEW ON `app\\_db`.*"}},
+		{"mariadb-10.11", []string{"GRANT SELECT ON `mysql`.`global_priv`", "GRANT SELECT ON `mysql`.`proc`"}},
+	} {
+		t.Run(tc.engine, func(t *testing.T) {
+			got, err := adminsql.PlanScript(adminsql.Input{Engine: tc.engine, User: "dbusers_plan", Databases: []string{"app_db"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range append(tc.want, "GRANT PROCESS ON *.* TO 'dbusers_plan'@'%';", adminsql.PlanPasswordPlaceholder) {
+				if !strings.Contains(got, w) {
+					t.Errorf("missing %q in:\n%s", w, got)
+				}
+			}
+			// Every statement but CREATE USER grants SELECT, PROCESS or a
+			// SHOW privilege, and nothing WITH GRANT OPTION.
+			for _, stmt := range statements(got) {
+				if strings.HasPrefix(stmt, "CREATE USER ") {
+					continue
+				}
+				ok := false
+				for _, p := range []string{"GRANT SELECT ON ", "GRANT PROCESS ON ", "GRANT SHOW VIEW ON ", "GRANT SHOW_ROUTINE ON "} {
+					ok = ok || strings.HasPrefix(stmt, p)
+				}
+				if !ok || strings.Contains(stmt, "GRANT OPTION") || strings.Contains(stmt, "CREATE USER ON") {
+					t.Errorf("the plan login is granted more than reads: %s", stmt)
+				}
+			}
+		})
+	}
+	// A hostile name stays one quoted account name: no statement is added.
+	got, err := adminsql.PlanScript(adminsql.Input{Engine: "mysql-8.0", User: "x'; DROP USER root; --", Databases: []string{"d"}})
+	if err == nil {
+		for _, stmt := range statements(got) {
+			if !strings.HasPrefix(stmt, "CREATE USER 'x''; DROP USER root; --'@'%'") && !strings.HasSuffix(stmt, "TO 'x''; DROP USER root; --'@'%'") {
+				t.Errorf("statement %q does not keep the name quoted", stmt)
+			}
+		}
+	}
+}
+
+// TestPlanLoginPlansAndCannotWrite proves the plan login is enough for the
+// live plan and can change nothing: created by PlanScript alone, it plans
+// what the management account would (a new user, a drop with the dropped
+// account's open session, a view's definer locked), and every write it
+// tries is refused.
+func TestPlanLoginPlansAndCannotWrite(t *testing.T) {
+	s := mysqltest.MariaDB(t, "the plan login is proven against MariaDB only")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tag := mysqltest.Name("")
+	prefix, login, password := "p"+tag, "pln_"+tag, mysqltest.Password("plan")
+	dbs := []string{"ps_" + tag + "_one"}
+	s.Scratch(t, func(u string) bool { return strings.HasPrefix(u, prefix+"_") || u == login }, dbs...)
+	script, err := adminsql.PlanScript(adminsql.Input{Engine: "mariadb-10.11", User: login, Databases: dbs, TLS: "disabled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range statements(strings.ReplaceAll(script, adminsql.PlanPasswordPlaceholder, password)) {
+		s.Exec(t, stmt)
+	}
+	s.Exec(t, "CREATE TABLE `"+dbs[0]+"`.t (id INT)")
+
+	settings := config.Settings{Prefix: prefix, RemovalLimit: config.RemovalLimit{Count: 5, Fraction: 1}}
+	cluster := config.Cluster{Name: "local", Environment: "dev", Engine: "mariadb-10.11", Databases: dbs, TLS: "disabled"}
+	user := func(name, role string) config.User {
+		return config.User{Name: name, Owner: "t", Kind: "service", Auth: config.UserAuth{Type: "password", Secret: "s"},
+			Access: []config.Access{{Clusters: []string{"local"}, Databases: []string{"*"}, Role: role}}}
+	}
+	stateOf := func(users ...config.User) (*config.Config, engine.Options) {
+		cfg := &config.Config{Settings: settings, Clusters: []config.Cluster{cluster}, Users: users}
+		st, err := config.Desired(cfg, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := st.Find("local")
+		return cfg, engine.Options{State: st, Cluster: *c, Passwords: map[string]string{"s": "user-secret"}, Apply: true}
+	}
+	_, base := stateOf(user("stays", "read"), user("leaves", "write"), user("definer", "admin"))
+	if res := engine.Reconcile(ctx, s.DB, base); res.Status != engine.Applied {
+		t.Fatalf("set up: %s, %v", res.Status, res.Err)
+	}
+	s.Exec(t, "CREATE DEFINER='"+prefix+"_definer'@'%' VIEW `"+dbs[0]+"`.v AS SELECT 1 AS one")
+	userCfg := s.Config()
+	userCfg.User, userCfg.Passwd, userCfg.DBName = prefix+"_leaves", "user-secret", dbs[0]
+	sessionDB, err := sql.Open("mysql", userCfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessionDB.Close()
+	session, err := sessionDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+
+	_, head := stateOf(user("stays", "read"), user("arrives", "read"))
+	planCfg := s.Config()
+	planCfg.User, planCfg.Passwd = login, password
+	if planCfg.Net == "unix" {
+		planCfg.Net, planCfg.Addr = "tcp", "127.0.0.1:3306"
+	}
+	planDB, err := sql.Open("mysql", planCfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer planDB.Close()
+	live := engine.Preview(ctx, planDB, engine.PreviewOptions{State: head.State, Cluster: head.Cluster, Passwords: head.Passwords})
+	head.Apply = false
+	want := engine.Reconcile(ctx, s.DB, head)
+	if live.Err != nil || want.Err != nil {
+		t.Fatalf("plan login: %v; management account: %v", live.Err, want.Err)
+	}
+	if got, exp := summaries(live.Plan.Changes), summaries(want.Plan.Changes); got != exp {
+		t.Errorf("the plan login plans\n%s\nthe management account\n%s", got, exp)
+	}
+	for _, a := range []plan.Action{plan.CreateUser, plan.DropUser, plan.EndSession, plan.LockAccount} {
+		if !strings.Contains(summaries(live.Plan.Changes), string(a)) {
+			t.Errorf("the live plan has no %s:\n%s", a, summaries(live.Plan.Changes))
+		}
+	}
+
+	var sessionID int
+	if err := session.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&sessionID); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := planDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	for _, stmt := range []string{
+		"CREATE USER '" + prefix + "_evil'@'%' IDENTIFIED BY 'x'",
+		"GRANT SELECT ON *.* TO '" + prefix + "_stays'@'%'",
+		"REVOKE SELECT ON `" + dbs[0] + "`.* FROM '" + prefix + "_stays'@'%'",
+		"DROP USER '" + prefix + "_stays'@'%'",
+		"ALTER USER '" + prefix + "_stays'@'%' ACCOUNT LOCK",
+		"SET PASSWORD FOR '" + prefix + "_stays'@'%' = PASSWORD('x')",
+		"UPDATE mysql.global_priv SET Priv = '{}' WHERE User = '" + prefix + "_stays'",
+		"INSERT INTO `" + dbs[0] + "`.t VALUES (1)",
+		"CREATE TABLE `" + dbs[0] + "`.t2 (id INT)",
+		"DROP VIEW `" + dbs[0] + "`.v",
+		fmt.Sprintf("KILL %d", sessionID),
+		"FLUSH PRIVILEGES",
+	} {
+		if _, err := writer.ExecContext(ctx, stmt); err == nil {
+			t.Errorf("the plan login could run: %s", stmt)
+		}
+	}
+	if err := session.PingContext(ctx); err != nil {
+		t.Errorf("the session the plan login tried to kill is gone: %v", err)
+	}
+}
+
+func summaries(cs []plan.Change) string {
+	var b strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&b, "%s %s: %s\n", c.Action(), c.Account.User, c.Summary)
+	}
+	return b.String()
+}
