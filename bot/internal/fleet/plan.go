@@ -257,6 +257,10 @@ func (r *run) planCluster(ctx context.Context, head, base *desired.State, t targ
 		lc.Held = append(lc.Held, liveChange(ch, flv, false))
 	}
 	lc.LimitTripped = res.Plan.LimitTripped
+	if stage == StagePlanSecret && slices.ContainsFunc(res.Plan.Changes, func(c plan.Change) bool { return c.Action() == plan.DropUser }) {
+		lc.Notes = append(lc.Notes, "planned with the read-only plan login, which cannot see the definers of triggers and events: "+
+			"an account that defines one is dropped here, and locked by the run")
+	}
 	lc.Notes = append(lc.Notes, res.Plan.Notes...)
 	lc.Skipped = res.Plan.Skipped
 	return lc
