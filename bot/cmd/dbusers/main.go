@@ -36,6 +36,8 @@ type env struct {
 	// the KMS client it signs with; tests point them at an emulator.
 	newSSM func(ctx context.Context) (ssmbundle.API, error)
 	newKMS func(ctx context.Context) (ssmbundle.KMSAPI, error)
+	// newLambda returns the client the live plan invokes with.
+	newLambda func(ctx context.Context) (InvokeAPI, error)
 }
 
 type command struct {
@@ -58,7 +60,7 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv, newSSM: newSSMClient, newKMS: newKMSClient}
+	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv, newSSM: newSSMClient, newKMS: newKMSClient, newLambda: newLambdaClient}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 

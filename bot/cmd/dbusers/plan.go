@@ -21,12 +21,14 @@ import (
 // reviewFlags are the flags plan and comment share.
 type reviewFlags struct {
 	root, base, head string
+	live             liveFlags
 }
 
 func (f *reviewFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.root, "root", ".", "repository root (a git working copy)")
 	fs.StringVar(&f.base, "base", "", "base revision, e.g. origin/main; the plan compares the merge base with it (required)")
 	fs.StringVar(&f.head, "head", "", "head revision (default: the working tree)")
+	f.live.register(fs)
 }
 
 // reviewOutcome is a computed review, or the validation problems of the
@@ -126,6 +128,16 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 	}
 	if len(code) > 0 {
 		out.review.Notes = append(out.review.Notes, codeChangeNote(code))
+	}
+	if f.live.live {
+		liveBase := base
+		if note != "" {
+			liveBase = review.Side{} // drift is then told against the published configuration
+		}
+		out.review.Live, out.review.LiveNote = livePlan(ctx, e, f.live, head, liveBase, headID)
+		if out.review.LiveNote != "" {
+			fmt.Fprintln(e.stderr, "dbusers: "+out.review.LiveNote)
+		}
 	}
 	return out, nil
 }

@@ -143,3 +143,44 @@ func (r *Report) Fit(budget int) int {
 	}
 	return total
 }
+
+// changeExtra is what a Change adds to plan.Change's JSON.
+type changeExtra struct {
+	Statement   string `json:"statement,omitempty"`
+	RenderError string `json:"render_error,omitempty"`
+	Drift       bool   `json:"drift,omitempty"`
+}
+
+// MarshalJSON writes one flat object: plan.Change's fields and the
+// statement, render error and drift. (Embedding plan.Change promotes its
+// MarshalJSON, which would drop them.)
+func (c Change) MarshalJSON() ([]byte, error) {
+	base, err := json.Marshal(c.Change)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(changeExtra{Statement: c.Statement, RenderError: c.RenderError, Drift: c.Drift})
+	if err != nil {
+		return nil, err
+	}
+	if len(extra) <= 2 { // {}
+		return base, nil
+	}
+	out := make([]byte, 0, len(base)+len(extra))
+	out = append(out, base[:len(base)-1]...)
+	out = append(out, ',')
+	return append(out, extra[1:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *Change) UnmarshalJSON(data []byte) error {
+	var extra changeExtra
+	if err := json.Unmarshal(data, &extra); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, &c.Change); err != nil {
+		return err
+	}
+	c.Statement, c.RenderError, c.Drift = extra.Statement, extra.RenderError, extra.Drift
+	return nil
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
+	"github.com/dbusers/dbusers/bot/internal/liveplan"
 	"github.com/dbusers/dbusers/bot/internal/privset"
 )
 
@@ -189,6 +190,10 @@ type Review struct {
 	// Settings lists changes to dbusers.json and cluster files in words.
 	Settings []string `json:"settings_changes,omitempty"`
 	Users    []User   `json:"users"`
+	// Live is the live plan, when one was asked for and made; LiveNote
+	// says in one line why there is none.
+	Live     *liveplan.Report `json:"live,omitempty"`
+	LiveNote string           `json:"live_note,omitempty"`
 }
 
 // Empty reports whether nothing changes.
