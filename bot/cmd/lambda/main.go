@@ -18,7 +18,9 @@
 // (required), DBUSERS_SIGNING_KEY_ARN (required unless
 // DBUSERS_ALLOW_UNSIGNED=true), DBUSERS_SNS_TOPIC_ARN, DBUSERS_CONCURRENCY,
 // DBUSERS_CA_BUNDLE, DBUSERS_DRY_RUN, DBUSERS_LOCK_TIMEOUT,
-// DBUSERS_MANAGED_ACCOUNTS, and the standard AWS variables
+// DBUSERS_MANAGED_ACCOUNTS, DBUSERS_PLAN_ONLY (true on the plan function
+// of the PR workflow, which answers plan invokes only), and the standard
+// AWS variables
 // (AWS_ENDPOINT_URL points every client at an emulator in tests).
 //
 // One container keeps, across its invocations, the signing key's public
@@ -35,7 +37,6 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/dbusers/dbusers/bot/internal/fleet"
@@ -56,11 +57,7 @@ func main() {
 	}
 	deps := fleet.NewDeps(awsCfg, os.Stdout)
 	lambda.Start(func(ctx context.Context, event json.RawMessage) (any, error) {
-		var invoked string
-		if lc, ok := lambdacontext.FromContext(ctx); ok {
-			invoked = lc.InvokedFunctionArn
-		}
-		return fleet.Invoke(ctx, deps, cfg, invoked, event)
+		return fleet.Invoke(ctx, deps, cfg, event)
 	})
 }
 

@@ -46,12 +46,16 @@ const (
 	// bundle logs a warning and counts MetricUnsignedBundles, which alarms.
 	// A signature that is present must verify regardless.
 	EnvAllowUnsigned = "DBUSERS_ALLOW_UNSIGNED"
+	// EnvPlanOnly set to "true" makes the function the plan function: it
+	// answers plan invokes and refuses every other event, so that the PR
+	// workflow's plan role, which may invoke only it, cannot start a run.
+	EnvPlanOnly = "DBUSERS_PLAN_ONLY"
 )
 
 // EnvVars lists every DBUSERS_* variable the Lambda reads, so a deployment
 // template test can check it sets only these (and all the required ones).
 var EnvVars = []string{EnvPointer, EnvSNSTopic, EnvConcurrency, EnvCABundle, EnvDryRun, EnvLockTimeout, EnvManagedAccounts,
-	EnvSigningKey, EnvAllowUnsigned}
+	EnvSigningKey, EnvAllowUnsigned, EnvPlanOnly}
 
 // RequiredEnvVars are the variables without which the Lambda refuses to start.
 var RequiredEnvVars = []string{EnvPointer}
@@ -68,8 +72,11 @@ type Config struct {
 	SNSTopicARN string
 	// Concurrency overrides the settings' bound when positive.
 	Concurrency int
-	// ForceDryRun makes every run a dry run.
+	// ForceDryRun makes every run a dry run (and, on the plan function,
+	// says that merging only plans).
 	ForceDryRun bool
+	// PlanOnly refuses every event but a plan invoke.
+	PlanOnly bool
 	// LockTimeout is passed to the engine; zero means its default.
 	LockTimeout time.Duration
 	// Roots verifies servers in the verify-identity and verify-ca modes.
@@ -111,7 +118,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{EnvDryRun, &cfg.ForceDryRun}, {EnvAllowUnsigned, &cfg.AllowUnsigned}} {
+	}{{EnvDryRun, &cfg.ForceDryRun}, {EnvAllowUnsigned, &cfg.AllowUnsigned}, {EnvPlanOnly, &cfg.PlanOnly}} {
 		switch v := strings.ToLower(strings.TrimSpace(getenv(b.name))); v {
 		case "", "false", "0", "no":
 		case "true", "1", "yes":

@@ -226,6 +226,9 @@ type run struct {
 	now     func() time.Time
 	creds   credsCache
 	secrets secretCache
+	// session is the role session name roles are assumed with
+	// (SessionName when empty).
+	session string
 }
 
 func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, error) {
@@ -465,7 +468,7 @@ func (r *run) login(ctx context.Context, c config.Cluster, settings config.AWS, 
 // assume returns credentials of the cluster's management role, refusing
 // any that STS issued in another account.
 func (r *run) assume(ctx context.Context, c config.Cluster, roleARN, extID string) (aws.Credentials, error) {
-	creds, err := r.creds.get(ctx, r.deps.STS, roleARN, extID)
+	creds, err := r.creds.get(ctx, r.deps.STS, roleARN, extID, cmp.Or(r.session, SessionName))
 	if err != nil {
 		return aws.Credentials{}, fmt.Errorf("cluster %s: assume %s: %w", c.Name, roleARN, err)
 	}
@@ -619,9 +622,9 @@ type credsCache struct{ memo[aws.Credentials] }
 // CloudTrail in the cluster's account shows who acted.
 const SessionName = "dbusers-reconcile"
 
-func (c *credsCache) get(ctx context.Context, api AssumeRoleAPI, roleARN, externalID string) (aws.Credentials, error) {
+func (c *credsCache) get(ctx context.Context, api AssumeRoleAPI, roleARN, externalID, session string) (aws.Credentials, error) {
 	return c.memo.get(roleARN+"\x00"+externalID, func() (aws.Credentials, error) {
-		in := &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(SessionName), DurationSeconds: aws.Int32(3600)}
+		in := &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(session), DurationSeconds: aws.Int32(3600)}
 		if externalID != "" {
 			in.ExternalId = aws.String(externalID)
 		}

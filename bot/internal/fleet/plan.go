@@ -35,10 +35,9 @@ import (
 // alert and writes no metric: a pull request must not be able to page
 // anyone.
 
-// PlanAlias is the function alias the PR workflow's plan role may invoke.
-// Invoked through it, the function accepts plan invokes only, so the plan
-// role cannot start a run with {"dry_run": false}.
-const PlanAlias = "plan"
+// PlanSessionName is the role session name plan mode assumes roles with:
+// CloudTrail in a cluster's account tells a plan from a run.
+const PlanSessionName = "dbusers-plan"
 
 // ResponseBudget bounds the JSON of a plan response: Lambda returns at
 // most 6 MB from a synchronous invoke. Past it, changes are left out
@@ -46,16 +45,14 @@ const PlanAlias = "plan"
 const ResponseBudget = 5 << 20
 
 // Invoke is the Lambda's handler: a plan invoke goes to Plan, any other
-// event to Handle. invokedARN is the ARN the caller invoked (the Lambda
-// context's InvokedFunctionArn): through the plan alias only a plan invoke
-// is accepted.
-func Invoke(ctx context.Context, deps Deps, cfg Config, invokedARN string, raw json.RawMessage) (any, error) {
+// event to Handle, which the plan function (cfg.PlanOnly) refuses.
+func Invoke(ctx context.Context, deps Deps, cfg Config, raw json.RawMessage) (any, error) {
 	if IsPlanInvoke(raw) {
 		return Plan(ctx, deps, cfg, raw)
 	}
-	if qualifier(invokedARN) == PlanAlias {
-		err := fmt.Errorf("invoked through the %q alias, which accepts only a plan invoke ({\"plan\": {...}}); nothing was changed", PlanAlias)
-		logger(deps).Error("event refused", "error", err.Error(), "invoked_arn", invokedARN)
+	if cfg.PlanOnly {
+		err := fmt.Errorf("this is the plan function (%s=true): it answers only a plan invoke ({\"plan\": {...}}) and never runs; nothing was changed", EnvPlanOnly)
+		logger(deps).Error("event refused", "error", err.Error())
 		return nil, err
 	}
 	rep, err := Handle(ctx, deps, cfg, raw)
@@ -63,16 +60,6 @@ func Invoke(ctx context.Context, deps Deps, cfg Config, invokedARN string, raw j
 		return nil, err // an untyped nil: the response is null, not a typed nil
 	}
 	return rep, err
-}
-
-// qualifier returns the version or alias of a function ARN
-// (arn:aws:lambda:region:account:function:name:qualifier), "" if none.
-func qualifier(functionARN string) string {
-	parts := strings.Split(functionARN, ":")
-	if len(parts) == 8 && parts[5] == "function" {
-		return parts[7]
-	}
-	return ""
 }
 
 func logger(deps Deps) *slog.Logger {
@@ -99,7 +86,7 @@ func Plan(ctx context.Context, deps Deps, cfg Config, raw json.RawMessage) (*liv
 		log.Error("plan refused", "error", err.Error())
 		return nil, err
 	}
-	r := &run{deps: deps, cfg: cfg, log: log, now: now}
+	r := &run{deps: deps, cfg: cfg, log: log, now: now, session: PlanSessionName}
 	rep, err := r.plan(ctx, req)
 	if err != nil {
 		log.Error("plan refused", "error", err.Error())

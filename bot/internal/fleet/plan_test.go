@@ -70,27 +70,20 @@ func TestDecodePlanRefuses(t *testing.T) {
 	}
 }
 
-// TestPlanAliasOnlyPlans: through the plan alias, which is all the PR
-// workflow's role may invoke, a run is refused before anything is read.
-func TestPlanAliasOnlyPlans(t *testing.T) {
+// TestPlanFunctionOnlyPlans: the plan function, which is all the PR
+// workflow's role may invoke, refuses a run before anything is read.
+func TestPlanFunctionOnlyPlans(t *testing.T) {
 	var out syncBuffer
 	deps := Deps{Stdout: &out} // no AWS client: a call would panic
-	for _, event := range []string{`{"dry_run": false}`, `{"dry_run": true}`, string(readEvent(t, "parameter_store_change_update.json"))} {
-		rep, err := Invoke(context.Background(), deps, Config{Pointer: "/dbusers/config"}, "arn:aws:lambda:eu-west-1:123456789012:function:dbusers:plan", []byte(event))
-		if err == nil || rep != nil || !strings.Contains(err.Error(), `"plan" alias, which accepts only a plan invoke`) {
-			t.Errorf("%s through the plan alias: %v, %v", event, rep, err)
+	for _, event := range []string{`{"dry_run": false}`, `{"dry_run": true}`, string(readEvent(t, "parameter_store_change_update.json")),
+		string(readEvent(t, "scheduled_event.json")), `{"PLAN": {}}`, `[]`} {
+		rep, err := Invoke(context.Background(), deps, Config{Pointer: "/dbusers/config", PlanOnly: true}, []byte(event))
+		if err == nil || rep != nil || !strings.Contains(err.Error(), "this is the plan function") {
+			t.Errorf("%s to the plan function: %v, %v", event, rep, err)
 		}
 	}
-	for arn, want := range map[string]string{
-		"arn:aws:lambda:eu-west-1:123456789012:function:dbusers:plan":  PlanAlias,
-		"arn:aws:lambda:eu-west-1:123456789012:function:dbusers":       "",
-		"arn:aws:lambda:eu-west-1:123456789012:function:dbusers:live":  "live",
-		"arn:aws:lambda:eu-west-1:123456789012:function:dbusers:$LATE": "$LATE",
-		"": "",
-	} {
-		if got := qualifier(arn); got != want {
-			t.Errorf("qualifier(%q) = %q, want %q", arn, got, want)
-		}
+	if !strings.Contains(out.buf.String(), `"msg":"event refused"`) {
+		t.Errorf("the refusal is not logged: %s", out.buf.String())
 	}
 }
 
@@ -188,8 +181,9 @@ func testPlanLive(t *testing.T, maria *mysqltest.Server) {
 	head.Users = []config.User{pwUser("alice", secrets["alice"], "read", "main"), pwUser("carol", secrets["carol"], "read", "main", "added")}
 
 	out = syncBuffer{}
-	res, err := Invoke(ctx, w.deps(&out, conn), cfg, "arn:aws:lambda:eu-west-1:123456789012:function:dbusers:plan",
-		planEvent(t, map[string]any{"bundle": candidate(t, head)}))
+	planCfg := cfg
+	planCfg.PlanOnly = true
+	res, err := Invoke(ctx, w.deps(&out, conn), planCfg, planEvent(t, map[string]any{"bundle": candidate(t, head)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +258,7 @@ func testPlanLive(t *testing.T, maria *mysqltest.Server) {
 	}
 
 	// A base bundle: drift is told against it instead of the published one.
-	res, err = Invoke(ctx, w.deps(&out, conn), cfg, "", planEvent(t, map[string]any{"bundle": candidate(t, head), "base_bundle": candidate(t, head),
+	res, err = Invoke(ctx, w.deps(&out, conn), cfg, planEvent(t, map[string]any{"bundle": candidate(t, head), "base_bundle": candidate(t, head),
 		"clusters": []string{"main"}}))
 	if err != nil {
 		t.Fatal(err)
