@@ -23,8 +23,12 @@ import (
 // line, never the PR check: the declarations-only review stands on its
 // own.
 
-// envPlanFunction names the function (or its plan alias) to invoke.
+// envPlanFunction names the plan function to invoke.
 const envPlanFunction = "DBUSERS_PLAN_FUNCTION"
+
+// envLiveSkipped, set by the PR workflow, says why this run has no live
+// plan (a fork's pull request gets no credentials); the review shows it.
+const envLiveSkipped = "DBUSERS_LIVE_SKIPPED"
 
 // maxInvokePayload is Lambda's limit on a synchronous invoke's request.
 const maxInvokePayload = 6 << 20
@@ -44,7 +48,7 @@ type liveFlags struct {
 
 func (f *liveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.live, "live", false, "add the live plan: invoke the function's plan mode with the caller's AWS credentials (never applies)")
-	fs.StringVar(&f.function, "function", "", "function to invoke for --live, best its plan alias, e.g. dbusers:plan (default: $"+envPlanFunction+")")
+	fs.StringVar(&f.function, "function", "", "the plan function to invoke for --live, e.g. dbusers-plan (default: $"+envPlanFunction+")")
 	fs.DurationVar(&f.timeout, "live-timeout", 3*time.Minute, "how long --live waits for the plan")
 }
 
@@ -76,6 +80,9 @@ var errNoCredentials = errors.New("no AWS credentials")
 // against base when base is valid. It returns the report, or in one line
 // why there is none.
 func livePlan(ctx context.Context, e env, f liveFlags, head, base review.Side, headCommit string) (*liveplan.Report, string) {
+	if why := strings.TrimSpace(e.getenv(envLiveSkipped)); why != "" {
+		return nil, "live plan skipped: " + oneLine(why) + "; this review compares declarations only"
+	}
 	function := firstNonEmpty(f.function, e.getenv(envPlanFunction))
 	if function == "" {
 		return nil, "live plan skipped: no plan function named (--function or " + envPlanFunction + "); this review compares declarations only"
