@@ -106,3 +106,23 @@ func BenchmarkChange10Percent1000(b *testing.B) {
 	}
 	reportMetrics(b, res)
 }
+
+// BenchmarkPreview1000 is the live plan of a pull request that elevates
+// 100 of 1,000 users and removes 100, told against the converged base:
+// what one cluster costs the plan function, in reads only.
+func BenchmarkPreview1000(b *testing.B) {
+	s, fleet := benchFleet(b)
+	base, c := fleet(0)
+	s.mustApply(b, s.options(base, c))
+	head, hc := fleet(benchUsers / 10)
+	hc.Accounts = hc.Accounts[:benchUsers-benchUsers/10]
+	var res *engine.PreviewResult
+	for b.Loop() {
+		res = engine.Preview(b.Context(), s.DB, engine.PreviewOptions{State: head, Cluster: hc, Base: base, Passwords: s.passwords})
+		if res.Err != nil || res.Status != engine.Planned {
+			b.Fatalf("status %s, error %v", res.Status, res.Err)
+		}
+	}
+	b.ReportMetric(float64(res.Queries), "queries/op")
+	b.ReportMetric(float64(len(res.Plan.Changes)), "changes/op")
+}

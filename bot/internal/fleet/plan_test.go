@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -330,4 +331,72 @@ func TestFitKeepsTheResponseSmall(t *testing.T) {
 	if rep.Fit(1<<30) != 0 {
 		t.Error("a report within budget lost changes")
 	}
+}
+
+// tenThousand is the largest configuration publish is measured with:
+// 10,000 users over 200 clusters, each user on two.
+func tenThousand() ssmbundle.Content {
+	c := ssmbundle.Content{Settings: config.Settings{Prefix: "acme", SSM: config.SSM{Parameter: "/dbusers/config"}}}
+	for i := range 200 {
+		c.Clusters = append(c.Clusters, config.Cluster{Name: fmt.Sprintf("c%03d", i), Environment: "prod", AccountID: acctA, Region: "eu-west-1",
+			Endpoint: endpoint(fmt.Sprintf("c%03d", i)), Engine: "aurora-mysql-3", AdminSecret: fmt.Sprintf("dbusers/c%03d/admin", i),
+			Databases: []string{"orders", "billing"}})
+	}
+	for i := range 10_000 {
+		c.Users = append(c.Users, config.User{Name: fmt.Sprintf("u%05d", i), Owner: "team@acme.example", Kind: "service",
+			Auth: config.UserAuth{Type: "password", Secret: fmt.Sprintf("dbusers/u%05d", i)},
+			Access: []config.Access{{Clusters: []string{fmt.Sprintf("c%03d", i%200), fmt.Sprintf("c%03d", (i+1)%200)},
+				Databases: []string{"*"}, Role: "read"}}})
+	}
+	return c
+}
+
+// BenchmarkDecodePlan10kUsers: a plan invoke with a 10,000-user candidate
+// and its base fits in Lambda's 6 MB request, and decodes in the time
+// reported.
+func BenchmarkDecodePlan10kUsers(b *testing.B) {
+	c := tenThousand()
+	event := planEvent(b, map[string]any{"bundle": candidate(b, c), "base_bundle": candidate(b, c)})
+	if len(event) > maxEventBytes {
+		b.Fatalf("%d bytes, over %d", len(event), maxEventBytes)
+	}
+	for b.Loop() {
+		if _, err := DecodePlan(event); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(event))/1e6, "request-MB")
+}
+
+// BenchmarkFitResponse: the live plan of a new 10,000-user cluster (20,000
+// changes with statements) is cut to the response budget.
+func BenchmarkFitResponse(b *testing.B) {
+	var full liveplan.Cluster
+	for i := range 10_000 {
+		acct := mysqlstate.AccountID{User: fmt.Sprintf("acme_u%05d", i), Host: "%"}
+		full.Changes = append(full.Changes,
+			liveplan.Change{Change: plan.Change{Account: acct, Summary: "create " + acct.User + " (service, password authentication) for team@acme.example",
+				Op: plan.NewAccount{}}, Statement: "CREATE USER '" + acct.User + "'@'%' IDENTIFIED BY '<redacted>' REQUIRE SSL"},
+			liveplan.Change{Change: plan.Change{Account: acct, Summary: "grant read on orders to " + acct.User,
+				Op: plan.GrantDatabase{DatabaseRef: plan.DatabaseRef{Database: "orders", Pattern: "orders"}, Privileges: []string{"SELECT"}}},
+				Statement: "GRANT SELECT ON `orders`.* TO '" + acct.User + "'@'%'"})
+	}
+	var size, kept int
+	for b.Loop() {
+		rep := &liveplan.Report{Clusters: []liveplan.Cluster{full, full, full}}
+		for i := range rep.Clusters {
+			rep.Clusters[i].Name = fmt.Sprintf("c%d", i)
+		}
+		rep.Fit(ResponseBudget)
+		data, err := json.Marshal(rep)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, kept = len(data), len(rep.Clusters[0].Changes)
+	}
+	if size > ResponseBudget {
+		b.Fatalf("%d bytes, over %d", size, ResponseBudget)
+	}
+	b.ReportMetric(float64(size)/1e6, "response-MB")
+	b.ReportMetric(float64(kept), "changes-kept/cluster")
 }

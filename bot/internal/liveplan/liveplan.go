@@ -7,6 +7,7 @@ package liveplan
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/plan"
@@ -90,58 +91,70 @@ type Change struct {
 
 // Fit leaves out changes, the last ones of the longest lists first, until
 // the report's JSON is at most budget bytes, and counts them in each
-// cluster's Truncated. It returns how many it left out. A report that
-// cannot fit even without any change (thousands of failed clusters) is
-// left as it is; the caller's transport refuses it.
+// cluster's Truncated. It returns how many it left out. Each change is
+// measured once; the report is marshalled whole only to check. A report
+// that cannot fit even without any change (thousands of failed clusters)
+// is left as it is; the caller's transport refuses it.
 func (r *Report) Fit(budget int) int {
 	size := func() int {
 		data, err := json.Marshal(r)
 		if err != nil {
-			return 0
+			return 0 // the caller's own marshal reports it
 		}
 		return len(data)
 	}
-	over := size() - budget
-	if over <= 0 {
+	total := size()
+	if total <= budget {
 		return 0
 	}
-	// Keep at most keep changes per cluster; halve keep until it fits,
-	// then grow it back as far as the budget allows.
-	total := 0
+	// sizes[i][j] is the JSON length of cluster i's change j (Changes,
+	// then Held), with its comma.
+	full := slices.Clone(r.Clusters)
+	sizes := make([][]int, len(full))
 	longest := 0
-	for _, c := range r.Clusters {
-		longest = max(longest, len(c.Changes)+len(c.Held))
-	}
-	full := make([]Cluster, len(r.Clusters))
-	copy(full, r.Clusters)
-	keepAtMost := func(keep int) {
-		for i, c := range full {
-			cut := c
-			n := len(c.Changes) + len(c.Held)
-			if n > keep {
-				ch := min(len(c.Changes), keep)
-				cut.Changes = c.Changes[:ch]
-				cut.Held = c.Held[:min(len(c.Held), keep-ch)]
-				cut.Truncated = c.Truncated + n - len(cut.Changes) - len(cut.Held)
-			}
-			r.Clusters[i] = cut
+	for i, c := range full {
+		for _, ch := range append(slices.Clone(c.Changes), c.Held...) {
+			data, _ := json.Marshal(ch)
+			sizes[i] = append(sizes[i], len(data)+1)
 		}
+		longest = max(longest, len(sizes[i]))
 	}
-	lo, hi := 0, longest // lo fits (or is 0), hi does not
+	// kept returns the report's size with at most keep changes a cluster.
+	kept := func(keep int) int {
+		n := total
+		for i := range full {
+			for _, sz := range sizes[i][min(keep, len(sizes[i])):] {
+				n -= sz
+			}
+		}
+		return n + 40*len(full) // a "truncated" field each, at most
+	}
+	lo, hi := 0, longest // kept(hi) > budget
 	for lo+1 < hi {
-		mid := (lo + hi) / 2
-		keepAtMost(mid)
-		if size() <= budget {
+		if mid := (lo + hi) / 2; kept(mid) <= budget {
 			lo = mid
 		} else {
 			hi = mid
 		}
 	}
-	keepAtMost(lo)
-	for i, c := range r.Clusters {
-		total += c.Truncated - full[i].Truncated
+	for {
+		dropped := 0
+		for i, c := range full {
+			cut := c
+			if n := len(c.Changes) + len(c.Held); n > lo {
+				ch := min(len(c.Changes), lo)
+				cut.Changes = c.Changes[:ch]
+				cut.Held = c.Held[:min(len(c.Held), lo-ch)]
+				cut.Truncated = c.Truncated + n - len(cut.Changes) - len(cut.Held)
+				dropped += cut.Truncated - c.Truncated
+			}
+			r.Clusters[i] = cut
+		}
+		if lo == 0 || size() <= budget {
+			return dropped
+		}
+		lo = lo * 9 / 10 // the estimate was short: keep a tenth fewer
 	}
-	return total
 }
 
 // changeExtra is what a Change adds to plan.Change's JSON.
