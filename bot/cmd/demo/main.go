@@ -172,18 +172,39 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 		return err
 	}
 
-	section(out, "8. Someone with ssm:PutParameter but not kms:Sign writes their own bundle: the Lambda refuses it")
+	section(out, "8. A pull request: hana joins on local, gina leaves; someone granted acme_reporting PROCESS by hand. The comment a reviewer sees, with its live plan")
+	head, live, err := pullRequest(ctx, out, awsCfg, deps, lambdaCfg, &cfg, local, now)
+	if err != nil {
+		return err
+	}
+
+	section(out, "9. The merge: dbusers publish, then the run does what the live plan showed")
+	if pub, err = ssmbundle.Publish(ctx, ssmc, target, ssmbundle.ContentOf(head),
+		ssmbundle.Origin{Commit: demoHead, PullRequest: "2", MergedBy: "demo", Time: now()}, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "published version %s, signed with %s\n", pub.Version, pub.KeyARN)
+	rep, err = invoke(ctx, out, deps, lambdaCfg, parameterChange(pointer, now()))
+	if err != nil {
+		return err
+	}
+	if err := sameAsLive(out, rep, live); err != nil {
+		return err
+	}
+	cfg = *head
+
+	section(out, "10. Someone with ssm:PutParameter but not kms:Sign writes their own bundle: the Lambda refuses it")
 	if err := forgeAndInvoke(ctx, out, ssmc, deps, lambdaCfg, &cfg, now()); err != nil {
 		return err
 	}
 	// The next merge publishes the declarations again, signed.
 	if pub, err = ssmbundle.Publish(ctx, ssmc, target, ssmbundle.ContentOf(&cfg),
-		ssmbundle.Origin{Commit: "0000000000000000000000000000000000demo", PullRequest: "2", MergedBy: "demo", Time: now()}, false); err != nil {
+		ssmbundle.Origin{Commit: demoHead, PullRequest: "3", MergedBy: "demo", Time: now()}, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\ndbusers publish (the next merge) writes the declarations again: version %s, signed with %s\n", pub.Version, pub.KeyARN)
 
-	section(out, "9. The hourly schedule runs again: drift repair and expiry on a converged fleet")
+	section(out, "11. The hourly schedule runs again: drift repair and expiry on a converged fleet")
 	rep, err = invoke(ctx, out, deps, lambdaCfg, scheduled(now()))
 	if err != nil {
 		return err

@@ -38,6 +38,9 @@ func TestDemoRunsTheWholePipeline(t *testing.T) {
 		"orders.v_items (definer acme_oscar): SELECT COUNT(*) → 1 (still works)",
 		"the run's note: 'acme_oscar'@'%' is kept: it is the definer of orders.v_items (view)",
 		"audit trail: no statement was sent",
+		"the plan function read 4 cluster(s) and applied nothing",
+		"every cluster ran exactly the changes its live plan showed",
+		"local           applied  REVOKE PROCESS ON *.* FROM 'acme_reporting'@'%'",
 		"demo complete",
 	} {
 		if !strings.Contains(got, want) {
