@@ -6,6 +6,7 @@
 package liveplan
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/plan"
@@ -77,4 +78,44 @@ type Change struct {
 	// change: the server differs from what is already merged (a grant made
 	// by hand, an account dropped by hand), and merging only repairs it.
 	Drift bool `json:"drift,omitempty"`
+}
+
+// changeExtra is what a Change adds to plan.Change's JSON object.
+type changeExtra struct {
+	Statement   string `json:"statement,omitempty"`
+	RenderError string `json:"render_error,omitempty"`
+	Drift       bool   `json:"drift,omitempty"`
+}
+
+// MarshalJSON writes the change as plan.Change's flat object with the
+// statement, render error and drift flag added. Without it, the embedded
+// plan.Change's MarshalJSON is promoted and the three are silently lost.
+func (c Change) MarshalJSON() ([]byte, error) {
+	inner, err := json.Marshal(c.Change)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(changeExtra{c.Statement, c.RenderError, c.Drift})
+	if err != nil {
+		return nil, err
+	}
+	if len(extra) <= 2 || len(inner) < 2 || inner[len(inner)-1] != '}' {
+		return inner, nil // nothing to add ("{}"), or not an object
+	}
+	out := append(inner[:len(inner)-1:len(inner)-1], ',')
+	return append(out, extra[1:]...), nil
+}
+
+// UnmarshalJSON reads a change written by MarshalJSON.
+func (c *Change) UnmarshalJSON(data []byte) error {
+	var inner plan.Change
+	if err := json.Unmarshal(data, &inner); err != nil {
+		return err
+	}
+	var extra changeExtra
+	if err := json.Unmarshal(data, &extra); err != nil {
+		return err
+	}
+	*c = Change{Change: inner, Statement: extra.Statement, RenderError: extra.RenderError, Drift: extra.Drift}
+	return nil
 }
