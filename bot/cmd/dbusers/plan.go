@@ -174,7 +174,7 @@ func runPlan(ctx context.Context, e env, args []string) int {
 	if out.invalid != nil {
 		switch *format {
 		case "markdown":
-			fmt.Fprint(e.stdout, review.InvalidMarkdown(out.invalid))
+			fmt.Fprint(e.stdout, review.InvalidMarkdown(out.invalid, nil, review.Context{}))
 		case "json":
 			_ = writeJSON(e, map[string]any{"valid": false, "diagnostics": out.invalid})
 		default:

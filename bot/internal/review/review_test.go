@@ -420,9 +420,12 @@ func TestGoldenMarkdown(t *testing.T) {
 			if r.Empty() {
 				return
 			}
-			// The risks come before the first user.
-			if i, j := strings.Index(md, "#### Needs a careful review"), strings.Index(md, "<details"); len(r.Risks) > 0 && (i < 0 || i > j) {
-				t.Errorf("risks are not above the users")
+			// The risks come before the counts and the first user.
+			i := strings.Index(md, "#### Needs a careful review")
+			for _, after := range []string{"#### Counts", "#### Changes per user"} {
+				if j := strings.Index(md, after); len(r.Risks) > 0 && j >= 0 && (i < 0 || i > j) {
+					t.Errorf("risks are not above %q", after)
+				}
 			}
 		})
 	}
@@ -515,7 +518,7 @@ func TestLargePlanSplits(t *testing.T) {
 	if summary := r.Sections()[0].Markdown(); !strings.HasPrefix(bodies[0], summary) {
 		t.Errorf("the first body does not start with the whole summary")
 	}
-	for _, want := range []string{"users: 2000 added, 1 changed", "expiry removed for bob", "#### Changes per user (2001)"} {
+	for _, want := range []string{"🔴 1 high risk · 2001 users change", "expiry removed for bob", "#### Changes per user (2001)"} {
 		if !strings.Contains(bodies[0], want) {
 			t.Errorf("the first body lacks %q", want)
 		}
@@ -584,7 +587,7 @@ func TestSplitSectionsRender(t *testing.T) {
 				for i := range 3000 {
 					diags = append(diags, diag.Diagnostic{File: fmt.Sprintf("users/u%04d.json", i), Line: 3, Severity: diag.Error, Message: `unknown role "reader"`})
 				}
-				return InvalidSections(diags)
+				return InvalidSections(diags, nil, Context{})
 			},
 			continued: "### dbusers plan: ❌ the declarations do not validate (continued)\n\n| file | line | problem |\n|---|---:|---|\n| `users/u",
 		},
@@ -640,7 +643,7 @@ func TestInvalidMarkdown(t *testing.T) {
 		{File: "users/x`<b>|y.json", Line: 1, Col: 1, Severity: diag.Error, Message: "file name must be <name>.json | got x`<b>|y"},
 		{File: "users/carol.json", Line: 9, Col: 20, Severity: diag.Warning, Message: "access expired on 2026-01-31: it grants nothing and will be revoked; remove the entry"},
 	}
-	md := InvalidMarkdown(diags)
+	md := InvalidMarkdown(diags, nil, Context{})
 	golden(t, "invalid.md", md)
 	for _, want := range []string{"3 error(s) and 1 warning(s)", "| `users/alice.json` | 7 |"} {
 		if !strings.Contains(md, want) {
