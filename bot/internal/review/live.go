@@ -158,11 +158,10 @@ func clusterSections(c liveplan.Cluster) []Section {
 		line += " (" + strings.Join(about, ", ") + ")"
 	}
 	fenced := len(c.Changes) > liveListLimit
+	n := len(c.Changes) + c.Truncated
 	var rows []string
-	switch c.Status {
-	case liveplan.Unchanged:
-		line = "✅ " + line + ": no change"
-	case liveplan.Failed:
+	switch {
+	case c.Status == liveplan.Failed:
 		line = "❌ " + line + ": could not plan"
 		if c.Stage != "" {
 			line += " at " + code(c.Stage)
@@ -170,10 +169,13 @@ func clusterSections(c liveplan.Cluster) []Section {
 		if c.Error != "" {
 			line += ": " + prose(c.Error)
 		}
-	case liveplan.Unpublished:
+	case c.Status == liveplan.Unpublished:
 		line = "🆕 " + line + ": new in this pull request, planned after the merge (a live plan reads only the clusters already published)"
+	case n == 0 && len(c.Held) > 0:
+		line = "⏸️ " + line + ": nothing runs; the removal limit holds back " + plural(len(c.Held), "drop", "drops")
+	case n == 0:
+		line = "✅ " + line + ": no change"
 	default:
-		n := len(c.Changes) + c.Truncated
 		drift := 0
 		for _, ch := range c.Changes {
 			if ch.Drift {
@@ -262,16 +264,16 @@ func sqlSection(c liveplan.Cluster) Section {
 		}
 		rows = append(rows, b.String())
 	}
-	what := plural(len(c.Changes), "statement", "statements")
+	on := " on <b>" + inlineHTML(c.Name) + "</b>"
+	what := plural(len(c.Changes), "statement", "statements") + on
 	if c.Truncated > 0 {
-		what += fmt.Sprintf(" (and %d more not shown)", c.Truncated)
+		what += fmt.Sprintf(" (%d more not shown)", c.Truncated)
 	}
 	if drift > 0 {
 		what += fmt.Sprintf(", %d marked DRIFT", drift)
 	}
-	on := " on <b>" + inlineHTML(c.Name) + "</b>"
 	return Section{
-		Head:          "<details><summary>" + what + on + "</summary>\n\n```sql\n",
+		Head:          "<details><summary>" + what + "</summary>\n\n```sql\n",
 		ContinuedHead: "<details><summary>statements" + on + " (continued)</summary>\n\n```sql\n",
 		Rows:          rows,
 		Tail:          "```\n\n</details>\n",
@@ -362,26 +364,26 @@ func (r *Review) liveText(b *strings.Builder) {
 		if c.Environment != "" || c.Server != "" {
 			fmt.Fprintf(b, " (%s)", plain(strings.Trim(c.Environment+", "+c.Server, ", ")))
 		}
-		switch c.Status {
-		case liveplan.Unchanged:
-			b.WriteString(": no change\n")
-		case liveplan.Failed:
+		switch n := len(c.Changes) + c.Truncated; {
+		case c.Status == liveplan.Failed:
 			fmt.Fprintf(b, ": could not plan at %s: %s\n", plain(c.Stage), plain(c.Error))
-		case liveplan.Unpublished:
+		case c.Status == liveplan.Unpublished:
 			b.WriteString(": new in this pull request, planned after the merge\n")
+		case n == 0:
+			b.WriteString(": nothing runs\n")
 		default:
-			fmt.Fprintf(b, ": %s\n", plural(len(c.Changes)+c.Truncated, "statement", "statements"))
+			fmt.Fprintf(b, ": %s\n", plural(n, "statement", "statements"))
 		}
 		for _, ch := range c.Changes {
-			mark := "  "
+			mark := "- "
 			if ch.Drift {
 				mark = "! drift (" + driftNote + "): "
 			}
 			fmt.Fprintf(b, "    %s%s\n", mark, plain(ch.Summary))
 			if ch.Statement != "" {
-				fmt.Fprintf(b, "      %s\n", plain(ch.Statement))
+				fmt.Fprintf(b, "        %s\n", plain(ch.Statement))
 			} else {
-				fmt.Fprintf(b, "      no statement: %s\n", plain(ch.RenderError))
+				fmt.Fprintf(b, "        no statement: %s\n", plain(ch.RenderError))
 			}
 		}
 		if c.LimitTripped != "" {
