@@ -172,7 +172,8 @@ func TestPlanNoChange(t *testing.T) {
 		want string
 	}{
 		{[]string{"--head", "main"}, "dbusers plan: no change to any database account\n"},
-		{[]string{"--head", "main", "--format", "markdown"}, "### dbusers plan: no change to any database account\n"},
+		{[]string{"--head", "main", "--format", "markdown"}, "### dbusers plan: no change to any database account\n\n" +
+			"<sub>dbusers · head " + r.Git("rev-parse", "main") + " · made 2026-03-01 09:00 UTC</sub>\n"},
 		{[]string{"--head", "feature~1"}, "dbusers plan: no change to any database account\n"},
 	} {
 		code, stdout, stderr := planCLI(t, nil, append([]string{"plan", "--base", "main", "--root", r.Dir}, tc.args...)...)
