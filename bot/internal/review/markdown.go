@@ -137,11 +137,11 @@ func (r *Review) Sections() []Section {
 		if rows := r.settingsRows(roleRisks); len(rows) > 0 {
 			sections = append(sections, Section{Head: execute("settings", continuedView(false)), ContinuedHead: execute("settings", continuedView(true)), Rows: rows})
 		}
-		cv := countsView{Summary: r.Summary}
-		for _, e := range r.Summary.Environments {
-			cv.Environments = append(cv.Environments, envView{e, desired.IsProduction(e.Environment)})
-		}
 		if len(r.Users) > 0 {
+			cv := countsView{Summary: r.Summary}
+			for _, e := range r.Summary.Environments {
+				cv.Environments = append(cv.Environments, envView{e, desired.IsProduction(e.Environment)})
+			}
 			sections = append(sections, Section{Head: execute("counts", cv)})
 		}
 	}
