@@ -60,7 +60,7 @@ func runComment(ctx context.Context, e env, args []string) int {
 	if out.invalid != nil {
 		// Annotations put each problem on the diff; the comment lists them.
 		_ = out.invalid.Write(e.stdout, diag.GitHub)
-		sections = commentSections(review.InvalidSections(out.invalid))
+		sections = commentSections(review.InvalidSections(out.invalid, out.changed, out.context))
 	} else {
 		sections = commentSections(out.review.Sections())
 	}

@@ -65,17 +65,18 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	first := bot[0]
 	for _, want := range []string{
 		"<!-- dbusers:plan part 1/1 -->",
-		"### dbusers plan: users: 1 added, 1 removed, 1 changed",
+		"### dbusers plan: 🔴 1 high risk · 3 users change",
+		"**Who:** `+henry −frank ~alice`",
 		"🔴 ALTER and CREATE ROUTINE on production for alice on prod-orders/orders (role admin)",
 		"<summary><b>henry</b>",
-		"<summary><b>frank</b>",
+		"➖ **frank** (human, frank@acme.example): drop `acme_frank` on ",
 	} {
 		if !strings.Contains(first.Body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, first.Body)
 		}
 	}
 	summary := readSummary(t, environ)
-	if !strings.Contains(summary, "### dbusers plan: users: 1 added, 1 removed, 1 changed") {
+	if !strings.Contains(summary, "### dbusers plan: 🔴 1 high risk · 3 users change") {
 		t.Errorf("step summary:\n%s", summary)
 	}
 
@@ -93,7 +94,7 @@ func TestCommentCreatesThenEdits(t *testing.T) {
 	if len(bot) != 1 || bot[0].ID != first.ID {
 		t.Fatalf("after the second run: %d bot comments (ids %v), want the first one edited", len(bot), bot)
 	}
-	if strings.Contains(bot[0].Body, "henry") || !strings.Contains(bot[0].Body, "users: 1 removed, 1 changed") {
+	if strings.Contains(bot[0].Body, "henry") || !strings.Contains(bot[0].Body, "**Who:** `−frank ~alice`") {
 		t.Errorf("edited comment:\n%s", bot[0].Body)
 	}
 	if n := strings.Count(readSummary(t, environ), "### dbusers plan:"); n != 2 {
@@ -150,7 +151,7 @@ func TestCommentInvalidDeclarations(t *testing.T) {
 	if code, _, stderr := planCLI(t, environ, "comment", "--base", "main", "--root", r.Dir); code != exitOK {
 		t.Fatalf("after the fix: exit %d: %s", code, stderr)
 	}
-	if bot2 := f.BotComments(); len(bot2) != 1 || bot2[0].ID != bot[0].ID || !strings.Contains(bot2[0].Body, "### dbusers plan: users:") {
+	if bot2 := f.BotComments(); len(bot2) != 1 || bot2[0].ID != bot[0].ID || !strings.Contains(bot2[0].Body, "### dbusers plan: 🔴 1 high risk") {
 		t.Errorf("after the fix: %+v", bot2)
 	}
 }
@@ -220,7 +221,7 @@ func TestCommentLargePlanSplits(t *testing.T) {
 			t.Errorf("part %d does not render on its own: %v", i+1, err)
 		}
 	}
-	if !strings.Contains(bot[0].Body, "#### Needs a careful review") || !strings.Contains(bot[0].Body, "users: 1501 added") {
+	if !strings.Contains(bot[0].Body, "#### Needs a careful review") || !strings.Contains(bot[0].Body, "1503 users change") {
 		t.Errorf("the first part lacks the summary and risks")
 	}
 

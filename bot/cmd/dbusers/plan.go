@@ -37,6 +37,10 @@ type reviewOutcome struct {
 	review  *review.Review
 	invalid diag.List // head's diagnostics when it has errors
 	diags   diag.List // head's diagnostics (warnings included)
+	// context is where and when the review is made; changed, set with
+	// invalid, the files the pull request changes (nil: not known).
+	context review.Context
+	changed []string
 }
 
 // computeReview loads both sides and compares them.
@@ -87,9 +91,10 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 	if err != nil {
 		return nil, fmt.Errorf("head: %w", err)
 	}
-	out := &reviewOutcome{diags: headDiags}
+	out := &reviewOutcome{diags: headDiags, context: reviewContext(e, headID, f.head == "")}
 	if errs := headDiags.Errors(); len(errs) > 0 {
 		out.invalid = headDiags
+		out.changed = changedFiles(ctx, e, repo, baseID, f.head)
 		return out, nil
 	}
 
@@ -115,6 +120,7 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 		base = review.Side{Label: base.Label, Config: &config.Config{}, State: &desired.State{Date: head.State.Date}}
 	}
 	out.review = review.Compare(base, head)
+	out.review.Context = out.context
 	if note != "" {
 		out.review.Notes = append(out.review.Notes, note)
 	}
@@ -220,7 +226,7 @@ func runPlan(ctx context.Context, e env, args []string) int {
 	if out.invalid != nil {
 		switch *format {
 		case "markdown":
-			fmt.Fprint(e.stdout, review.InvalidMarkdown(out.invalid))
+			fmt.Fprint(e.stdout, review.InvalidMarkdown(out.invalid, out.changed, out.context))
 		case "json":
 			_ = writeJSON(e, map[string]any{"valid": false, "diagnostics": out.invalid})
 		default:

@@ -148,11 +148,11 @@ func TestPlanHead(t *testing.T) {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{
-		"### dbusers plan: users: 1 added, 1 removed, 1 changed",
+		"### dbusers plan: 🔴 1 high risk · 3 users change",
 		"→ `feature (" + feature[:12] + ")`",
 		"🔴 ALTER and CREATE ROUTINE on production for alice on prod-orders/orders (role admin)",
 		"<summary><b>henry</b>",
-		"<summary><b>frank</b>",
+		"➖ **frank** (human, frank@acme.example): drop `acme_frank` on ",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, stdout)
@@ -221,7 +221,8 @@ func TestPlanNoChange(t *testing.T) {
 		want string
 	}{
 		{[]string{"--head", "main"}, "dbusers plan: no change to any database account\n"},
-		{[]string{"--head", "main", "--format", "markdown"}, "### dbusers plan: no change to any database account\n"},
+		{[]string{"--head", "main", "--format", "markdown"}, "### dbusers plan: no change to any database account\n\n" +
+			"<sub>dbusers · head " + r.Git("rev-parse", "main") + " · made 2026-03-01 09:00 UTC</sub>\n"},
 		{[]string{"--head", "feature~1"}, "dbusers plan: no change to any database account\n"},
 	} {
 		code, stdout, stderr := planCLI(t, nil, append([]string{"plan", "--base", "main", "--root", r.Dir}, tc.args...)...)
@@ -446,7 +447,7 @@ func TestPlanHostilePullRequest(t *testing.T) {
 		t.Fatalf("no configuration changes:\n%s", md)
 	}
 	for _, want := range []string{
-		"— 4 high-risk change(s)",
+		"### dbusers plan: 🔴 4 high risks · 1 user changes",
 		"🔴 every privilege (ALL PRIVILEGES) for bob on prod-orders/payments (role ops)",
 		"🔴 removal limit loosened from count 5, fraction 0.2 to count 100000, fraction 1",
 		"🔴 protected accounts shrink from acme_breakglass to none",

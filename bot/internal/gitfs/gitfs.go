@@ -171,6 +171,44 @@ func (r Repo) Tree(ctx context.Context, rev string, paths ...string) (fs.FS, err
 	return mfs, nil
 }
 
+// ChangedFiles returns the files that differ between commit base and
+// head, or between base and the working tree when head is "" (what is
+// committed, staged or only edited, and the untracked files that
+// .gitignore does not hide): added, changed, deleted or renamed (both
+// names). Paths are relative to Dir and slash-separated, as the
+// declarations' diagnostics name them; files outside Dir are left out.
+// The list is sorted and, even when empty, not nil.
+func (r Repo) ChangedFiles(ctx context.Context, base, head string) ([]string, error) {
+	for _, rev := range []string{base, head} {
+		if strings.HasPrefix(rev, "-") {
+			return nil, fmt.Errorf("revision %q may not start with '-'", rev)
+		}
+	}
+	args := []string{"diff", "--name-only", "-z", "--no-renames", "--relative", "--no-ext-diff", "--end-of-options", base}
+	if head != "" {
+		args = append(args, head)
+	}
+	out, err := r.run(ctx, nil, append(args, "--")...)
+	if err != nil {
+		return nil, err
+	}
+	if head == "" {
+		untracked, err := r.run(ctx, nil, "ls-files", "--others", "--exclude-standard", "-z")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, untracked...)
+	}
+	files := []string{}
+	for _, p := range bytes.Split(out, []byte{0}) {
+		if len(p) > 0 {
+			files = append(files, string(p))
+		}
+	}
+	slices.Sort(files)
+	return slices.Compact(files), nil
+}
+
 // fileMode converts the mode of a git tree entry (other than a tree, which
 // ls-tree -r descends into; git prints modes in canonical form) to a file
 // mode.

@@ -484,3 +484,70 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check(plain dir) = %v, want it to name the directory and say %q", err, ErrNotRepository)
 	}
 }
+
+// TestChangedFiles: the files a pull request changes, between two
+// commits and between a commit and the working tree (edits, staged
+// files, deletions and untracked files, not ignored ones), relative to
+// Dir when the declarations live in a subdirectory.
+func TestChangedFiles(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	r.Write(map[string]string{
+		".gitignore":         "*.tmp\n",
+		"dbusers.json":       "{}\n",
+		"users/alice.json":   "alice\n",
+		"users/bob.json":     "bob\n",
+		"users/carol.json":   "carol\n",
+		"users/dave.json":    "dave\n",
+		"infra/users/x.json": "x\n",
+	})
+	base := r.Commit("base")
+	r.Write(map[string]string{
+		"users/alice.json":   "alice v2\n",
+		"users/bob.json":     "",      // deleted
+		"users/we ird|.json": "odd\n", // a name git would quote without -z
+		"infra/users/x.json": "x v2\n",
+	})
+	r.Git("mv", "users/carol.json", "users/caroline.json")
+	head := r.Commit("head")
+	// The working tree goes further: an edit, a staged file, an untracked
+	// one and an ignored one.
+	r.Write(map[string]string{"users/dave.json": "dave v2\n", "users/erin.json": "erin\n", "users/frank.json": "frank\n", "users/scratch.tmp": "tmp\n"})
+	r.Git("add", "users/erin.json")
+
+	repo := Repo{Dir: r.Dir}
+	for _, tc := range []struct {
+		name, head string
+		dir        string
+		want       []string
+	}{
+		{"commits", head, "", []string{"infra/users/x.json", "users/alice.json", "users/bob.json", "users/carol.json", "users/caroline.json", "users/we ird|.json"}},
+		{"working tree", "", "", []string{"infra/users/x.json", "users/alice.json", "users/bob.json", "users/carol.json", "users/caroline.json",
+			"users/dave.json", "users/erin.json", "users/frank.json", "users/we ird|.json"}},
+		{"subdirectory", "", "infra", []string{"users/x.json"}},
+		{"no change", base, "", []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := repo
+			if tc.dir != "" {
+				repo.Dir = filepath.Join(r.Dir, tc.dir)
+			}
+			got, err := repo.ChangedFiles(ctx, base, tc.head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == nil {
+				t.Errorf("ChangedFiles returned nil, want a list")
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ChangedFiles (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := repo.ChangedFiles(ctx, "--output=/tmp/x", ""); err == nil {
+		t.Errorf("a revision that looks like an option was accepted")
+	}
+	if _, err := repo.ChangedFiles(ctx, "no-such-rev", ""); err == nil {
+		t.Errorf("an unknown revision was accepted")
+	}
+}

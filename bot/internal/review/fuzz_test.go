@@ -1,6 +1,7 @@
 package review
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -97,6 +98,30 @@ func FuzzInlineHTML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got := inlineHTML(s); strings.ContainsAny(got, "<>\"'\n\r") {
 			t.Errorf("inlineHTML(%q) = %q", s, got)
+		}
+	})
+}
+
+// FuzzProse: a sentence from the server, rendered as GitHub renders a
+// paragraph, is text and code spans only: no HTML, link, emphasis,
+// strikethrough, image or line break gets through.
+func FuzzProse(f *testing.F) {
+	for _, s := range append(escapeSeeds, hostileNames...) {
+		f.Add(s)
+	}
+	f.Add("drop acme_x @acme/team https://evil.example www.evil.example a@b.c *x* _y_ ~~z~~ [l](u) ![i](u)")
+	tags := regexp.MustCompile(`<(/?)([a-z0-9]+)`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got := prose(s)
+		if strings.ContainsAny(got, "\n\r") {
+			t.Fatalf("prose(%q) = %q spans lines", s, got)
+		}
+		// As the rest of a list item, where the comment puts it.
+		html := renderGFM(t, "- x "+got+"\n")
+		for _, m := range tags.FindAllStringSubmatch(html, -1) {
+			if tag := m[2]; tag != "ul" && tag != "li" && tag != "code" {
+				t.Errorf("prose(%q) = %q renders <%s%s>:\n%s", s, got, m[1], tag, html)
+			}
 		}
 	})
 }

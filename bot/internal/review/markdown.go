@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 	"unicode"
@@ -56,14 +58,16 @@ func (s Section) Markdown() string {
 }
 
 type summaryView struct {
-	*Review
-	Headline  string
-	Risks     []riskView
-	Summary   summaryCounts
+	Empty     bool
 	Continued bool
+	// Headline, Comparing, Who and Merging are markdown, escaped.
+	Headline, Comparing, Who, Merging string
+	LiveNote                          string
+	Notes                             []string
+	Risks                             []riskView
 }
 
-type summaryCounts struct {
+type countsView struct {
 	Summary
 	Environments []envView
 }
@@ -74,7 +78,8 @@ type envView struct {
 }
 
 type riskView struct {
-	Risk
+	Level        Level
+	Text         string
 	ShowAffected bool
 	AffectedList string
 }
@@ -83,6 +88,7 @@ type userView struct {
 	User
 	Open      bool
 	Lines     []lineView
+	Clusters  []string
 	Continued bool
 }
 
@@ -92,45 +98,172 @@ type lineView struct {
 	Sentence string
 }
 
-// Sections renders the review as markdown sections: the summary, whose
-// rows are the risks, first; then the configuration changes, the heading
-// of the users and one section per user, whose rows are its table's.
+// usersView is the heading above the users' sections.
+type usersView struct {
+	Shown int
+	// Folded counts the users left out because a role template change is
+	// all that changes for them; Templates names those roles.
+	Folded    int
+	Templates string
+}
+
+// Sections renders the review as markdown sections, in the order a
+// reviewer reads it: the summary (headline, who gets what, what merging
+// does, then the risks as its rows); the configuration changes, each role
+// template change with its risk and holders; the counts; the live plan;
+// one section per user; and a footer that names the commit and the run.
 // A comment that must be split keeps the first section whole when it can.
 func (r *Review) Sections() []Section {
-	sv := summaryView{Review: r, Headline: r.headline()}
-	sv.Summary.Summary = r.Summary
-	for _, e := range r.Summary.Environments {
-		sv.Summary.Environments = append(sv.Summary.Environments, envView{e, desired.IsProduction(e.Environment)})
+	sv := summaryView{Empty: r.Empty(), Headline: r.headline(), Comparing: r.comparing(), Who: r.who(), Merging: r.merging(), Notes: r.Notes}
+	if r.Live == nil {
+		sv.LiveNote = r.LiveNote
 	}
+	// A role template change is shown once, under the configuration
+	// changes with its risk's text and its holders. The risks keep one
+	// line that points there, so that a reviewer who reads only the red
+	// marks still sees it; the holders whose only change it is are folded
+	// out of the users' sections (see userFolded).
+	var roleRisks []Risk
 	for _, k := range r.Risks {
-		v := riskView{Risk: k}
-		if len(k.Affected) > 1 || (len(k.Affected) == 1 && !strings.Contains(k.Text, k.Affected[0])) {
-			v.ShowAffected = true
-			names := k.Affected
-			more := ""
-			if len(names) > affectedLimit {
-				more = fmt.Sprintf(" and %d more", len(names)-affectedLimit)
-				names = names[:affectedLimit]
-			}
-			v.AffectedList = strings.Join(names, ", ") + more
+		if k.Role != "" {
+			roleRisks = append(roleRisks, k)
+			continue
 		}
-		sv.Risks = append(sv.Risks, v)
+		sv.Risks = append(sv.Risks, newRiskView(k))
 	}
+	sv.Risks = append(sv.Risks, rolePointers(roleRisks, r.Roles)...)
 	sections := []Section{section("summary", func(c bool) any { sv.Continued = c; return sv }, sv.Risks)}
-	if len(r.Settings) > 0 {
-		sections = append(sections, section("settings", continuedView, r.Settings))
+	if !sv.Empty {
+		if rows := r.settingsRows(roleRisks); len(rows) > 0 {
+			sections = append(sections, Section{Head: execute("settings", continuedView(false)), ContinuedHead: execute("settings", continuedView(true)), Rows: rows})
+		}
+		if len(r.Users) > 0 {
+			cv := countsView{Summary: r.Summary}
+			for _, e := range r.Summary.Environments {
+				cv.Environments = append(cv.Environments, envView{e, desired.IsProduction(e.Environment)})
+			}
+			sections = append(sections, Section{Head: execute("counts", cv)})
+		}
+	}
+	if r.Live != nil {
+		sections = append(sections, r.liveSections()...)
+	}
+	var shown []User
+	uv := usersView{}
+	for _, u := range r.Users {
+		if userFolded(u) {
+			uv.Folded++
+			continue
+		}
+		shown = append(shown, u)
+	}
+	uv.Shown = len(shown)
+	if uv.Folded > 0 {
+		var roles []string
+		for _, rc := range r.Roles {
+			roles = append(roles, rc.Role)
+		}
+		uv.Templates = strings.Join(roles, ", ")
 	}
 	if len(r.Users) > 0 {
-		sections = append(sections, Section{Head: execute("users", len(r.Users))})
+		sections = append(sections, Section{Head: execute("users", uv)})
 	}
-	for _, u := range r.Users {
-		uv := userView{User: u, Open: len(r.Users) <= openLimit}
+	for _, u := range shown {
+		uv := userView{User: u, Open: len(shown) <= openLimit}
+		if u.Status == Removed {
+			// One line: the account goes, whatever it held.
+			uv.Clusters = u.clusters()
+			sections = append(sections, Section{Head: execute("removed", uv)})
+			continue
+		}
 		for _, l := range u.Lines {
 			uv.Lines = append(uv.Lines, lineView{Line: l, Symbol: symbol(l.Kind), Sentence: cell(l.Short())})
 		}
 		sections = append(sections, section("user", func(c bool) any { uv.Continued = c; return uv }, uv.Lines))
 	}
+	if f := footer(r.Context); f != "" {
+		sections = append(sections, Section{Head: f})
+	}
 	return sections
+}
+
+// userFolded reports whether a role template change is all that changes
+// for u. Such a holder's section would repeat, user after user, the one
+// change the configuration changes show with every holder's name (a
+// template held by hundreds would bury the other users): it is left out,
+// and the users' heading says how many were.
+func userFolded(u User) bool {
+	if u.Status != Changed || u.Auth != "" || len(u.Lines) == 0 {
+		return false
+	}
+	for _, l := range u.Lines {
+		if l.Template == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func newRiskView(k Risk) riskView {
+	v := riskView{Level: k.Level, Text: k.Text}
+	if len(k.Affected) > 1 || (len(k.Affected) == 1 && !strings.Contains(k.Text, k.Affected[0])) {
+		v.ShowAffected = true
+		v.AffectedList = capList(k.Affected, affectedLimit)
+	}
+	return v
+}
+
+// capList joins names, the first limit of them, "and N more" after.
+func capList(names []string, limit int) string {
+	more := ""
+	if len(names) > limit {
+		more = fmt.Sprintf(" and %d more", len(names)-limit)
+		names = names[:limit]
+	}
+	return strings.Join(names, ", ") + more
+}
+
+// rolePointers are the risks' lines about the role template changes,
+// one per role, that point to the configuration changes, which show each
+// change with its holders.
+func rolePointers(risks []Risk, roles []RoleChange) []riskView {
+	var out []riskView
+	for _, k := range risks {
+		for _, rc := range roles {
+			if rc.Role != k.Role {
+				continue
+			}
+			text := fmt.Sprintf("role template %s changes the access of its %s", rc.Role, plural(len(rc.Holders), "holder", "holders"))
+			if rc.Gains != "" {
+				text = fmt.Sprintf("role template %s now grants %s to its %s, %d of them on production", rc.Role, rc.Gains,
+					plural(len(rc.Holders), "holder", "holders"), rc.ProductionHolders)
+			}
+			out = append(out, riskView{Level: k.Level, Text: text + ": see Configuration changes"})
+		}
+	}
+	return out
+}
+
+// settingsRows are the configuration changes: the role template changes
+// first, each with its risk and holders, then the rest.
+func (r *Review) settingsRows(roleRisks []Risk) []string {
+	var rows []string
+	for _, rc := range r.Roles {
+		v := riskView{Text: rc.Change}
+		for _, k := range roleRisks {
+			if k.Role == rc.Role {
+				v = riskView{Level: k.Level, Text: k.Text}
+			}
+		}
+		if len(rc.Holders) > 0 {
+			v.ShowAffected, v.AffectedList = true, capList(rc.Holders, affectedLimit)
+		}
+		rows = append(rows, execute("settings.role", v))
+	}
+	for _, s := range r.Settings {
+		rows = append(rows, execute("settings.row", s))
+	}
+	return rows
 }
 
 // section renders the section that the templates name (its head, from the
@@ -168,7 +301,28 @@ func join(sections []Section) string {
 	return b.String()
 }
 
+// headline is the comment's title, short enough not to wrap: the risks
+// first, then how many users change. The names and counts follow it.
 func (r *Review) headline() string {
+	users := "configuration only"
+	switch n := len(r.Users); {
+	case n == 1:
+		users = "1 user changes"
+	case n > 1:
+		users = fmt.Sprintf("%d users change", n)
+	}
+	high := countHigh(r.Risks)
+	switch notices := len(r.Risks) - high; {
+	case high > 0:
+		return fmt.Sprintf("🔴 %s · %s", plural(high, "high risk", "high risks"), users)
+	case notices > 0:
+		return fmt.Sprintf("🟠 %s · %s", plural(notices, "notice", "notices"), users)
+	}
+	return users
+}
+
+// counts is the review in numbers, for the terminal's first line.
+func (r *Review) counts() string {
 	s := r.Summary
 	counts := func(what string, added, removed, changed int, verbs [3]string) string {
 		var parts []string
@@ -201,6 +355,140 @@ func (r *Review) headline() string {
 		h += fmt.Sprintf(" — %d high-risk change(s)", n)
 	}
 	return h
+}
+
+// comparing names the two revisions, the head's commit and the date.
+func (r *Review) comparing() string {
+	head := code(r.Head)
+	if sha := r.Context.HeadSHA; validSHA(sha) && !strings.Contains(r.Head, sha[:12]) {
+		head += " at " + code(sha[:12])
+	}
+	return fmt.Sprintf("Comparing %s → %s, evaluated on %s.", code(r.Base), head, cell(r.Date))
+}
+
+// clusterLimit caps the clusters that the sentence about merging names.
+const clusterLimit = 10
+
+// whoLimit caps the names of the who-gets-what line.
+const whoLimit = 12
+
+// who is the one line of who gets what: +added −removed ~changed, in that
+// order and by name, capped at whoLimit names; the holders whose only
+// change is a role template's are counted, not named.
+func (r *Review) who() string {
+	var names []string
+	folded := 0
+	for _, st := range []Status{Added, Removed, Changed} {
+		for _, u := range r.Users {
+			switch {
+			case u.Status != st:
+			case userFolded(u):
+				folded++
+			default:
+				names = append(names, map[Status]string{Added: "+", Removed: "−", Changed: "~"}[st]+u.Name)
+			}
+		}
+	}
+	var out []string
+	if len(names) > 0 {
+		more := ""
+		if len(names) > whoLimit {
+			more = fmt.Sprintf(" … and %d more", len(names)-whoLimit)
+			names = names[:whoLimit]
+		}
+		out = append(out, code(strings.Join(names, " "))+more)
+	}
+	if folded > 0 {
+		var roles []string
+		for _, rc := range r.Roles {
+			roles = append(roles, rc.Role)
+		}
+		out = append(out, fmt.Sprintf("~%s of %s %s", plural(folded, "holder", "holders"),
+			map[bool]string{true: "role", false: "roles"}[len(roles) == 1], cell(strings.Join(roles, ", "))))
+	}
+	return strings.Join(out, " · ")
+}
+
+// merging says what merging the pull request does: from the live plan
+// when there is one (what the function will run, or only plan), else
+// which clusters the declarations' change reaches.
+func (r *Review) merging() string {
+	if r.Live != nil {
+		return liveMerging(r.Live)
+	}
+	var clusters []string
+	for _, e := range r.Summary.Environments {
+		for _, c := range e.Clusters {
+			if !slices.Contains(clusters, c) {
+				clusters = append(clusters, c)
+			}
+		}
+	}
+	auth := 0
+	for _, u := range r.Users {
+		if u.Auth != "" {
+			auth++
+		}
+	}
+	switch {
+	case len(clusters) > 0:
+		return fmt.Sprintf("**Merging** publishes the configuration; the Lambda then changes accounts on %s: %s.",
+			plural(len(clusters), "cluster", "clusters"), cell(capList(clusters, clusterLimit)))
+	case auth > 0:
+		return fmt.Sprintf("**Merging** publishes the configuration; the Lambda then changes the authentication of %s on every cluster where they have an account.",
+			plural(auth, "user", "users"))
+	}
+	return "**Merging** publishes the configuration; no declared grant changes."
+}
+
+// plural is n with the noun for one or for many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// validSHA reports whether s is a commit id: hex, 40 or 64 digits.
+func validSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	return strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// footer names the head commit, when the review was made and the
+// workflow run that made it; "" when the context is empty. A full commit
+// id in a comment is a link on GitHub.
+func footer(c Context) string {
+	var parts []string
+	if validSHA(c.HeadSHA) {
+		parts = append(parts, "head "+c.HeadSHA)
+	}
+	if !c.GeneratedAt.IsZero() {
+		parts = append(parts, "made "+c.GeneratedAt.UTC().Format("2006-01-02 15:04 MST"))
+	}
+	if u, ok := linkTarget(c.RunURL); ok {
+		parts = append(parts, "[workflow run]("+u+")")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "<sub>dbusers · " + strings.Join(parts, " · ") + "</sub>\n"
+}
+
+// linkTarget makes a URL safe as a markdown link's destination: only
+// http and https, and nothing that could end the destination or the line.
+func linkTarget(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", false
+	}
+	s := u.String()
+	if strings.ContainsAny(s, " ()<>\n\r\\`") {
+		return "", false
+	}
+	return s, true
 }
 
 func countHigh(rs []Risk) int {
@@ -288,22 +576,49 @@ func execute(name string, data any) string {
 }
 
 // InvalidSections renders validation problems in place of a plan: one
-// section whose rows are the problems, so that thousands of them split
-// between comments with the table's header repeated.
-func InvalidSections(diags diag.List) []Section {
-	errs, warns := diags.Count()
-	head := func(c bool) any {
-		return struct {
-			Errors, Warnings int
-			Continued        bool
-		}{errs, warns, c}
+// section whose rows are the problems, errors first, so that thousands of
+// them split between comments with the table's header repeated; then the
+// footer of c.
+//
+// changed lists the files the pull request changes (slash-separated,
+// relative to the declarations' root, as diagnostics name them): only
+// their warnings are shown, and the comment says how many others it
+// leaves out. A warning elsewhere was there before the pull request, and
+// would bury its own problems. changed nil means the files are not known
+// (no merge base, say): then every warning shows.
+func InvalidSections(diags diag.List, changed []string, c Context) []Section {
+	inPR := make(map[string]bool, len(changed))
+	for _, p := range changed {
+		inPR[p] = true
 	}
-	return []Section{section("invalid", head, diags)}
+	var errs, warns diag.List
+	hidden := 0
+	for _, d := range diags {
+		switch {
+		case d.Severity == diag.Error:
+			errs = append(errs, d)
+		case changed == nil || inPR[d.File]:
+			warns = append(warns, d)
+		default:
+			hidden++
+		}
+	}
+	head := func(cont bool) any {
+		return struct {
+			Errors, Warnings, Hidden int
+			Continued                bool
+		}{len(errs), len(warns), hidden, cont}
+	}
+	sections := []Section{section("invalid", head, slices.Concat(errs, warns))}
+	if f := footer(c); f != "" {
+		sections = append(sections, Section{Head: f})
+	}
+	return sections
 }
 
 // InvalidMarkdown is InvalidSections as one markdown document.
-func InvalidMarkdown(diags diag.List) string {
-	return join(InvalidSections(diags))
+func InvalidMarkdown(diags diag.List, changed []string, c Context) string {
+	return join(InvalidSections(diags, changed, c))
 }
 
 // Text renders the review for a terminal.
@@ -314,11 +629,15 @@ func (r *Review) Text() string {
 		for _, n := range r.Notes {
 			fmt.Fprintf(&b, "note: %s\n", plain(n))
 		}
+		r.liveText(&b)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "dbusers plan %s → %s (%s): %s\n", r.Base, r.Head, r.Date, r.headline())
+	fmt.Fprintf(&b, "dbusers plan %s → %s (%s): %s\n", r.Base, r.Head, r.Date, r.counts())
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", plain(n))
+	}
+	if r.Live == nil && r.LiveNote != "" {
+		fmt.Fprintf(&b, "live plan: %s\n", plain(r.LiveNote))
 	}
 	if len(r.Risks) > 0 {
 		b.WriteString("\nneeds a careful review:\n")
@@ -333,8 +652,11 @@ func (r *Review) Text() string {
 			}
 		}
 	}
-	if len(r.Settings) > 0 {
+	if len(r.Settings) > 0 || len(r.Roles) > 0 {
 		b.WriteString("\nconfiguration changes:\n")
+		for _, rc := range r.Roles {
+			fmt.Fprintf(&b, "  - %s\n", plain(rc.Change))
+		}
 		for _, s := range r.Settings {
 			fmt.Fprintf(&b, "  - %s\n", plain(s))
 		}
@@ -348,6 +670,7 @@ func (r *Review) Text() string {
 			fmt.Fprintf(&b, "  %s %s\n", textSymbol(l.Kind), l.Sentence())
 		}
 	}
+	r.liveText(&b)
 	return b.String()
 }
 

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
@@ -55,18 +56,30 @@ type Line struct {
 	// Why names the declaration change behind a line that the user's own
 	// file did not cause (a role template or a cluster file).
 	Why string `json:"why,omitempty"`
+	// Template is the role whose template change caused the line, when
+	// one did: the comment shows that change once, in the configuration
+	// changes, and only points to it from the line.
+	Template string `json:"template,omitempty"`
 }
 
 // Sentence describes the line in words.
 func (l Line) Sentence() string {
-	return l.describe(" on " + l.Cluster + "/" + l.Database)
+	return l.describe(" on "+l.Cluster+"/"+l.Database, l.Why)
 }
 
 // Short describes the line without naming the cluster and database, for
-// tables that show them in columns of their own.
-func (l Line) Short() string { return l.describe("") }
+// tables that show them in columns of their own. A line that a role
+// template change caused only points to it: the comment shows that change
+// once, in the configuration changes.
+func (l Line) Short() string {
+	why := l.Why
+	if l.Template != "" {
+		why = "via the change to role " + l.Template
+	}
+	return l.describe("", why)
+}
 
-func (l Line) describe(where string) string {
+func (l Line) describe(where, why string) string {
 	var s string
 	switch l.Kind {
 	case Grant:
@@ -100,8 +113,8 @@ func (l Line) describe(where string) string {
 	case l.ExpiresTo != "":
 		s += " until " + l.ExpiresTo
 	}
-	if l.Why != "" {
-		s += " — " + l.Why
+	if why != "" {
+		s += " — " + why
 	}
 	return s
 }
@@ -138,6 +151,28 @@ type User struct {
 	Lines []Line `json:"lines,omitempty"`
 }
 
+// clusters lists the clusters of the user's lines, sorted.
+func (u User) clusters() []string {
+	var out []string
+	for _, l := range u.Lines {
+		if !slices.Contains(out, l.Cluster) {
+			out = append(out, l.Cluster)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// dropSentence says what removing the user does, in one line: its
+// account goes from every cluster it was on, whatever it held there.
+func (u User) dropSentence() string {
+	cs := u.clusters()
+	if len(cs) == 0 {
+		return u.Account + " had no access left: there is no account to drop"
+	}
+	return "drop " + u.Account + " on " + strings.Join(cs, ", ")
+}
+
 // Level ranks a risk.
 type Level string
 
@@ -155,6 +190,10 @@ type Risk struct {
 	Text string `json:"text"`
 	// Affected lists users whose access the change alters.
 	Affected []string `json:"affected,omitempty"`
+	// Role names the role of a risk about a role template change
+	// (role_escalation, role_template): the comment shows such a risk with
+	// the role's change, under the configuration changes.
+	Role string `json:"role,omitempty"`
 }
 
 // EnvCount counts grant changes in one environment.
@@ -178,6 +217,23 @@ type Summary struct {
 	Environments  []EnvCount `json:"environments"`
 }
 
+// RoleChange is one role template's change in dbusers.json, with every
+// user that holds the role at base or head.
+type RoleChange struct {
+	Role string `json:"role"`
+	// Change says what changed, e.g. "role write changed in dbusers.json:
+	// +DELETE".
+	Change string `json:"change"`
+	// Holders are the users that hold the role, at base or head;
+	// ProductionHolders counts those that hold it on production.
+	Holders           []string `json:"holders"`
+	ProductionHolders int      `json:"production_holders"`
+	// Gains names the reach the change gives every holder on some engine
+	// of the fleet ("DROP", "every privilege (ALL PRIVILEGES)"): what makes
+	// it a role_escalation. "" when it gives none.
+	Gains string `json:"gains,omitempty"`
+}
+
 // Review is the whole comparison.
 type Review struct {
 	Base    string  `json:"base"`
@@ -187,18 +243,41 @@ type Review struct {
 	// Notes are caveats about the comparison itself.
 	Notes []string `json:"notes,omitempty"`
 	Risks []Risk   `json:"risks"`
-	// Settings lists changes to dbusers.json and cluster files in words.
+	// Settings lists changes to dbusers.json (other than role templates)
+	// and cluster files in words.
 	Settings []string `json:"settings_changes,omitempty"`
-	Users    []User   `json:"users"`
-	// Live is the live plan, when one was asked for and made; LiveNote
-	// says in one line why there is none.
-	Live     *liveplan.Report `json:"live,omitempty"`
-	LiveNote string           `json:"live_note,omitempty"`
+	// Roles lists the role templates that changed, by name.
+	Roles []RoleChange `json:"role_changes,omitempty"`
+	Users []User       `json:"users"`
+
+	// The fields below are not the comparison's: the CLI sets them after
+	// Compare, from its environment, and the comment shows them.
+
+	// Context says which commit and run the review was made from.
+	Context Context `json:"context,omitzero"`
+	// Live is what the Lambda's plan mode read on the real databases: the
+	// statements merging runs there. Nil when there is no live plan.
+	Live *liveplan.Report `json:"live,omitempty"`
+	// LiveNote says in one line why there is no live plan (Live nil), e.g.
+	// "fork pull request: live plan skipped, this review compares
+	// declarations only".
+	LiveNote string `json:"live_note,omitempty"`
 }
 
-// Empty reports whether nothing changes.
+// Context is where and when a review was made: what a reviewer needs to
+// tell whether the comment describes their latest push.
+type Context struct {
+	// HeadSHA is the pull request's head commit (the full id).
+	HeadSHA string `json:"head_sha,omitempty"`
+	// GeneratedAt is when the review was made.
+	GeneratedAt time.Time `json:"generated_at,omitzero"`
+	// RunURL links the workflow run that made it, "" outside Actions.
+	RunURL string `json:"run_url,omitempty"`
+}
+
+// Empty reports whether the declarations change nothing.
 func (r *Review) Empty() bool {
-	return len(r.Users) == 0 && len(r.Settings) == 0 && len(r.Risks) == 0
+	return len(r.Users) == 0 && len(r.Settings) == 0 && len(r.Roles) == 0 && len(r.Risks) == 0
 }
 
 // Side is one revision: its declarations and the desired state built from
@@ -251,14 +330,15 @@ func Compare(base, head Side) *Review {
 		r.Users = append(r.Users, u)
 	}
 	r.Settings = settingsChanges(base.Config, head.Config)
-	for _, role := range slices.Sorted(maps.Keys(roleWhy)) {
-		r.Settings = append(r.Settings, roleWhy[role])
-	}
 	for _, c := range slices.Sorted(maps.Keys(clusterWhy)) {
 		r.Settings = append(r.Settings, clusterWhy[c])
 	}
 	r.summarize()
-	r.Risks = risks(&comparison{review: r, base: base, head: head, baseGrants: bg, headGrants: hg, roleWhy: roleWhy, clusters: clusters})
+	c := &comparison{review: r, base: base, head: head, baseGrants: bg, headGrants: hg, roleWhy: roleWhy, clusters: clusters}
+	for _, role := range slices.Sorted(maps.Keys(roleWhy)) {
+		r.Roles = append(r.Roles, c.roleChange(role))
+	}
+	r.Risks = risks(c)
 	// JSON readers iterate these lists: an empty list, never null.
 	if r.Summary.Clusters == nil {
 		r.Summary.Clusters = []string{}
@@ -343,7 +423,7 @@ func lines(base, head map[grantKey]grantInfo, roleWhy, clusterWhy map[string]str
 		if inBase && inHead && l.From == l.To && l.Kind != Expiry {
 			for _, role := range h.grant.Roles {
 				if why, ok := roleWhy[role]; ok {
-					l.Why = why
+					l.Why, l.Template = why, role
 				}
 			}
 		}

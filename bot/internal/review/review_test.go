@@ -420,9 +420,12 @@ func TestGoldenMarkdown(t *testing.T) {
 			if r.Empty() {
 				return
 			}
-			// The risks come before the first user.
-			if i, j := strings.Index(md, "#### Needs a careful review"), strings.Index(md, "<details"); len(r.Risks) > 0 && (i < 0 || i > j) {
-				t.Errorf("risks are not above the users")
+			// The risks come before the counts and the first user.
+			i := strings.Index(md, "#### Needs a careful review")
+			for _, after := range []string{"#### Counts", "#### Changes per user"} {
+				if j := strings.Index(md, after); len(r.Risks) > 0 && j >= 0 && (i < 0 || i > j) {
+					t.Errorf("risks are not above %q", after)
+				}
 			}
 		})
 	}
@@ -515,7 +518,7 @@ func TestLargePlanSplits(t *testing.T) {
 	if summary := r.Sections()[0].Markdown(); !strings.HasPrefix(bodies[0], summary) {
 		t.Errorf("the first body does not start with the whole summary")
 	}
-	for _, want := range []string{"users: 2000 added, 1 changed", "expiry removed for bob", "#### Changes per user (2001)"} {
+	for _, want := range []string{"🔴 1 high risk · 2001 users change", "expiry removed for bob", "#### Changes per user (2001)"} {
 		if !strings.Contains(bodies[0], want) {
 			t.Errorf("the first body lacks %q", want)
 		}
@@ -584,7 +587,7 @@ func TestSplitSectionsRender(t *testing.T) {
 				for i := range 3000 {
 					diags = append(diags, diag.Diagnostic{File: fmt.Sprintf("users/u%04d.json", i), Line: 3, Severity: diag.Error, Message: `unknown role "reader"`})
 				}
-				return InvalidSections(diags)
+				return InvalidSections(diags, nil, Context{})
 			},
 			continued: "### dbusers plan: ❌ the declarations do not validate (continued)\n\n| file | line | problem |\n|---|---:|---|\n| `users/u",
 		},
@@ -633,19 +636,47 @@ func pack(sections []Section, limit int) []string {
 	return ghcomment.Pack(converted, limit)
 }
 
-func TestInvalidMarkdown(t *testing.T) {
-	diags := diag.List{
+// invalidDiags are the problems of a pull request that changes alice's,
+// bob's, carol's and a badly named file; dave's file, which it does not
+// change, has a warning too. They come sorted by file, as validate sorts
+// them: a warning before an error.
+func invalidDiags() diag.List {
+	return diag.List{
 		{File: "users/alice.json", Line: 7, Col: 60, Severity: diag.Error, Message: `unknown role "reader" (known: admin, read, trusted_admin, write)`},
 		{File: "users/bob.json", Line: 4, Col: 3, Severity: diag.Error, Message: "syntax error: expected ',' or '}' after object value"},
-		{File: "users/x`<b>|y.json", Line: 1, Col: 1, Severity: diag.Error, Message: "file name must be <name>.json | got x`<b>|y"},
 		{File: "users/carol.json", Line: 9, Col: 20, Severity: diag.Warning, Message: "access expired on 2026-01-31: it grants nothing and will be revoked; remove the entry"},
+		{File: "users/dave.json", Line: 5, Col: 20, Severity: diag.Warning, Message: "access expired on 2026-02-28: it grants nothing and will be revoked; remove the entry"},
+		{File: "users/x`<b>|y.json", Line: 1, Col: 1, Severity: diag.Error, Message: "file name must be <name>.json | got x`<b>|y"},
 	}
-	md := InvalidMarkdown(diags)
+}
+
+func TestInvalidMarkdown(t *testing.T) {
+	diags := invalidDiags()
+	changed := []string{"users/alice.json", "users/bob.json", "users/carol.json", "users/x`<b>|y.json"}
+	md := InvalidMarkdown(diags, changed, runContext)
 	golden(t, "invalid.md", md)
-	for _, want := range []string{"3 error(s) and 1 warning(s)", "| `users/alice.json` | 7 |"} {
+	for _, want := range []string{"3 error(s) and 1 warning(s)", "| `users/alice.json` | 7 |",
+		"1 warning(s) in files this pull request does not change are not shown.", "[workflow run](https://github.com/acme/dbaccess/actions/runs/4242)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("invalid markdown lacks %q:\n%s", want, md)
 		}
+	}
+	if strings.Contains(md, "dave") {
+		t.Errorf("a warning of a file the pull request does not change is shown:\n%s", md)
+	}
+	// Errors first, whatever the files' order.
+	if i, j := strings.Index(md, "x`<b>"), strings.Index(md, "users/carol.json"); i < 0 || j < 0 || i > j {
+		t.Errorf("an error comes after a warning:\n%s", md)
+	}
+	// Without the changed files (no merge base), every warning shows.
+	if all := InvalidMarkdown(diags, nil, Context{}); !strings.Contains(all, "3 error(s) and 2 warning(s)") || !strings.Contains(all, "dave") ||
+		strings.Contains(all, "not shown") {
+		t.Errorf("with the changed files unknown:\n%s", all)
+	}
+	// A pull request that changes no file with a warning shows none.
+	if none := InvalidMarkdown(diags, []string{}, Context{}); !strings.Contains(none, "3 error(s); fix them") ||
+		!strings.Contains(none, "2 warning(s) in files this pull request does not change are not shown.") {
+		t.Errorf("with no warning in the changed files:\n%s", none)
 	}
 	// Each diagnostic is one table row of four cells: escaping held.
 	for _, line := range strings.Split(md, "\n") {

@@ -90,7 +90,7 @@ var rules = []rule{
 			l.Kind != Revoke && l.ExpiresFrom != "" && l.ExpiresTo == ""
 	}},
 	{kind: "user_removed", level: Notice, user: func(u User) (string, bool) {
-		return fmt.Sprintf("user %s is removed: its accounts are dropped from %d database grant(s)", u.Name, len(u.Lines)), u.Status == Removed
+		return fmt.Sprintf("user %s is removed: %s", u.Name, u.dropSentence()), u.Status == Removed
 	}},
 	{kind: "access_removed", level: Notice, user: func(u User) (string, bool) {
 		n := countKind(u.Lines, Revoke)
@@ -306,22 +306,30 @@ func (c *comparison) roleGain(role string) reach {
 // lists every holder, at base or head.
 func (c *comparison) roleRisks(escalation bool) []Risk {
 	var out []Risk
-	for _, role := range slices.Sorted(maps.Keys(c.roleWhy)) {
-		gain := c.roleGain(role)
-		if gain.any() != escalation {
+	for _, rc := range c.review.Roles {
+		if (rc.Gains != "") != escalation {
 			continue
 		}
-		holds := func(_ grantKey, g grantInfo) bool { return slices.Contains(g.grant.Roles, role) }
-		affected := c.holders(holds)
-		text := fmt.Sprintf("%s: changes every holder of the role (%d user(s))", c.roleWhy[role], len(affected))
+		text := fmt.Sprintf("%s: changes every holder of the role (%d user(s))", rc.Change, len(rc.Holders))
 		if escalation {
-			onProd := c.holders(func(k grantKey, g grantInfo) bool { return holds(k, g) && desired.IsProduction(g.env) })
 			text = fmt.Sprintf("%s: the role now grants %s to every holder (%d user(s), %d of them on production)",
-				c.roleWhy[role], gain, len(affected), len(onProd))
+				rc.Change, rc.Gains, len(rc.Holders), rc.ProductionHolders)
 		}
-		out = append(out, Risk{Affected: affected, Text: text})
+		out = append(out, Risk{Affected: rc.Holders, Text: text, Role: rc.Role})
 	}
 	return out
+}
+
+// roleChange describes one changed role: what changed, its holders and
+// the reach the change gives them.
+func (c *comparison) roleChange(role string) RoleChange {
+	holds := func(_ grantKey, g grantInfo) bool { return slices.Contains(g.grant.Roles, role) }
+	onProd := c.holders(func(k grantKey, g grantInfo) bool { return holds(k, g) && desired.IsProduction(g.env) })
+	rc := RoleChange{Role: role, Change: c.roleWhy[role], Holders: c.holders(holds), ProductionHolders: len(onProd)}
+	if gain := c.roleGain(role); gain.any() {
+		rc.Gains = gain.String()
+	}
+	return rc
 }
 
 // clusterRisks calls out, per cluster, the parts of its change tagged
