@@ -40,6 +40,9 @@ func TestDemoRunsTheWholePipeline(t *testing.T) {
 		"audit trail: no statement was sent",
 		"the plan function read 4 cluster(s) and applied nothing",
 		"every cluster ran exactly the changes its live plan showed",
+		"#### Live plan",
+		"**Who:** `+hana −gina`",
+		"⚠️ **drift:** revoke global PROCESS from acme_reporting",
 		"local           applied  REVOKE PROCESS ON *.* FROM 'acme_reporting'@'%'",
 		"demo complete",
 	} {

@@ -611,6 +611,10 @@ func clusterChanges(base, head *config.Config) map[string]clusterDiff {
 		if b.AdminSecret != h.AdminSecret {
 			add(kindClusterChange, "", "admin secret changed")
 		}
+		if b.PlanSecret != h.PlanSecret {
+			// The live plan logs in with it; the merge's run never does.
+			add(kindClusterChange, "", "plan secret %s", describeChange(b.PlanSecret, h.PlanSecret))
+		}
 		if bt, ht := tlsMode(b.TLS), tlsMode(h.TLS); bt != ht {
 			kind, effect := kindClusterChange, ""
 			if weaker(ht, bt) {
@@ -693,4 +697,16 @@ func union[K comparable, V any](a, b map[K]V) map[K]bool {
 		out[k] = true
 	}
 	return out
+}
+
+// describeChange says how an optional value changes: set, removed or
+// changed.
+func describeChange(before, after string) string {
+	switch {
+	case before == "":
+		return "set"
+	case after == "":
+		return "removed (the live plan then logs in with the admin secret)"
+	}
+	return "changed"
 }

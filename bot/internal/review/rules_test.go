@@ -182,6 +182,14 @@ func TestRulesCombined(t *testing.T) {
 			},
 		},
 		{
+			// The live plan's login is part of how a cluster is reached.
+			name: "plan_secret_set",
+			edit: func(t testing.TB, h *config.Config) { cluster(t, h, "staging-main").PlanSecret = "dbusers/staging-main/plan" },
+			want: []string{
+				"cluster_change: cluster staging-main changed: plan secret set: affects every user of the cluster (4 user(s))",
+			},
+		},
+		{
 			// A stronger tls mode is no weakening: only cluster_change.
 			name:     "tls_stronger",
 			baseEdit: func(t testing.TB, b *config.Config) { cluster(t, b, "staging-main").TLS = "required" },
