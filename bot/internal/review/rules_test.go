@@ -184,7 +184,9 @@ func TestRulesCombined(t *testing.T) {
 		{
 			// The live plan's login is part of how a cluster is reached.
 			name: "plan_secret_set",
-			edit: func(t testing.TB, h *config.Config) { cluster(t, h, "staging-main").PlanSecret = "dbusers/staging-main/plan" },
+			edit: func(t testing.TB, h *config.Config) {
+				cluster(t, h, "staging-main").PlanSecret = "dbusers/staging-main/plan"
+			},
 			want: []string{
 				"cluster_change: cluster staging-main changed: plan secret set: affects every user of the cluster (4 user(s))",
 			},
