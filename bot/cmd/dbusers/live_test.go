@@ -12,7 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/dbusers/dbusers/bot/internal/ghcomment/ghcommenttest"
 	"github.com/dbusers/dbusers/bot/internal/liveplan"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
+	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
@@ -138,5 +141,37 @@ func TestPlanLiveSendsTheCandidate(t *testing.T) {
 	}
 	if !strings.Contains(names(base), "frank") || strings.Contains(names(base), "henry") || strings.Contains(names(base), "ivan") {
 		t.Errorf("base (the merge base, without main's later ivan): %s", names(base))
+	}
+}
+
+// TestCommentLive: `dbusers comment --live` posts the live plan in the
+// sticky comment, drift marked; without credentials the comment says so in
+// one line and is posted all the same.
+func TestCommentLive(t *testing.T) {
+	r := prRepo(t)
+	f := ghcommenttest.NewServer(t)
+	environ := actionsEnv(t, f)
+	environ[envPlanFunction] = "dbusers-plan"
+	rep := liveplan.Report{ReadAt: planNow, Clusters: []liveplan.Cluster{{Name: "prod-orders", Status: liveplan.Planned, Environment: "prod", Production: true,
+		Changes: []liveplan.Change{{Change: plan.Change{Account: mysqlstate.AccountID{User: "acme_frank", Host: "%"}, User: "frank",
+			Summary: "drop acme_frank: no user file declares frank", Op: plan.Drop{}}, Statement: "DROP USER 'acme_frank'@'%'"},
+			{Change: plan.Change{Account: mysqlstate.AccountID{User: "acme_alice", Host: "%"}, User: "alice",
+				Summary: "revoke global PROCESS from acme_alice", Op: plan.RevokeGlobal{Privileges: []string{"PROCESS"}}},
+				Statement: "REVOKE PROCESS ON *.* FROM 'acme_alice'@'%'", Drift: true}}}}}
+	payload, _ := json.Marshal(rep)
+	code, stdout, stderr := liveCLI(t, environ, &fakeLambda{out: &lambda.InvokeOutput{Payload: payload}}, nil, "comment", "--base", "main", "--root", r.Dir, "--live")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	body := f.BotComments()[0].Body
+	for _, want := range []string{"#### Live plan", "DROP USER 'acme_frank'@'%'", "**drift:**", "REVOKE PROCESS ON *.* FROM 'acme_alice'@'%'"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the comment lacks %q:\n%s", want, body)
+		}
+	}
+	code, _, stderr = liveCLI(t, environ, nil, errNoCredentials, "comment", "--base", "main", "--root", r.Dir, "--live")
+	body = f.BotComments()[0].Body
+	if code != exitOK || strings.Contains(body, "#### Live plan") || strings.Count(body, "no AWS credentials") != 1 {
+		t.Errorf("without credentials: exit %d, comment:\n%s\n%s", code, body, stderr)
 	}
 }

@@ -191,6 +191,15 @@ func TestLivePlanE2E(t *testing.T) {
 			t.Error("a password reached the review or the function's output")
 		}
 	}
+	// The markdown a reviewer reads: the live plan, drift marked.
+	md, stderr, code := runCLI(ctx, t, cli, cliEnv, "plan", "--root", repo.Dir, "--base", "main", "--head", "pr", "--live", "--format", "markdown")
+	for _, want := range []string{"#### Live plan", "DROP USER '" + prefix + "_bob'@'%'", "**drift:**", "REVOKE PROCESS ON *.* FROM '" + prefix + "_alice'@'%'",
+		"CREATE USER '" + prefix + "_carol'@'%' IDENTIFIED BY '<redacted>'"} {
+		if code != 1 || !strings.Contains(md, want) {
+			t.Errorf("plan --live --format markdown (exit %d) lacks %q:\n%s\n%s", code, want, md, stderr)
+		}
+	}
+
 	// What the plan login sent: reads only, and no lock.
 	stmts := loggedStatements(ctx, t, maria, since, planUser)
 	if len(stmts) < 5 {
@@ -221,6 +230,10 @@ func TestLivePlanE2E(t *testing.T) {
 	review.Live, review.LiveNote = nil, ""
 	if err := json.Unmarshal([]byte(stdout), &review); code != 1 || err != nil || review.Live != nil || !strings.Contains(review.LiveNote, "no AWS credentials") {
 		t.Errorf("without credentials: exit %d, live %v, note %q\n%s", code, review.Live, review.LiveNote, stderr)
+	}
+	md, _, code = runCLI(ctx, t, cli, noCreds, "plan", "--root", repo.Dir, "--base", "main", "--head", "pr", "--live", "--format", "markdown")
+	if code != 1 || strings.Contains(md, "#### Live plan") || strings.Count(md, "no AWS credentials") != 1 || !strings.Contains(md, "carol") {
+		t.Errorf("without credentials, the markdown is not the declarations-only review with one line:\n%s", md)
 	}
 }
 
