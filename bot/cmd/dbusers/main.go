@@ -54,6 +54,7 @@ func commands() []command {
 		{"admin-sql", "print the SQL that creates the bot's least-privileged management account", runAdminSQL},
 		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
 		{"publish", "write the declarations to SSM Parameter Store for the Lambda", runPublish},
+		{"access", "show what a user can reach, or who can reach a cluster, from the declarations", runAccess},
 	}
 }
 
