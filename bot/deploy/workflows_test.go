@@ -924,11 +924,11 @@ func idToken(perms any) bool {
 }
 
 // evalExpr evaluates the part of GitHub's expression syntax the gate
-// uses: context names, '...' strings, ==, !=, !, &&, || and
-// parentheses. As GitHub does, == compares strings ignoring case, null
-// equals only the empty string, && and || return one of their operands,
-// and the empty string and null are false. A name missing from ctx is an
-// error.
+// uses: context names, '...' strings, true, false, null, ==, !=, !, &&,
+// || and parentheses. As GitHub does, == compares strings ignoring case,
+// null equals only the empty string, && and || return one of their
+// operands, and the empty string and null are false. A name missing from
+// ctx is an error, and so is a function call.
 func evalExpr(expr string, ctx map[string]any) (any, error) {
 	toks, err := exprTokens(expr)
 	if err != nil {
@@ -1030,6 +1030,12 @@ func (p *exprParser) unary() (any, error) {
 	if strings.HasPrefix(tok, "'") {
 		return strings.ReplaceAll(tok[1:len(tok)-1], "''", "'"), nil
 	}
+	switch tok {
+	case "true", "false":
+		return tok == "true", nil
+	case "null":
+		return nil, nil
+	}
 	v, ok := p.ctx[tok]
 	if !ok {
 		return nil, fmt.Errorf("unknown context %s", tok)
@@ -1077,6 +1083,8 @@ func TestEvalExpr(t *testing.T) {
 		{"a != 'x' && 'one' || a == 'x' && 'two' || ''", "two"},
 		{"!(a == 'x') || e", ""},
 		{"'it''s'", "it's"},
+		{"false && 'x' || null", nil},
+		{"true && a", "x"},
 	} {
 		got, err := evalExpr(tc.expr, ctx)
 		if err != nil || got != tc.want {
