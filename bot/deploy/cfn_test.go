@@ -368,6 +368,24 @@ func (s *stack) resource(tb testing.TB, id string) map[string]any {
 	return m
 }
 
+// outputs evaluates the stack's outputs: those whose condition holds,
+// each to its value.
+func (s *stack) outputs() (map[string]any, error) {
+	out := map[string]any{}
+	for name, o := range s.t.section("Outputs") {
+		o, _ := o.(map[string]any)
+		if c, ok := o["Condition"].(string); ok && !s.conds[c] {
+			continue
+		}
+		v, err := s.eval(o["Value"])
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
 // Placeholders for the values CloudFormation only knows at deploy time.
 func refOf(id string) string         { return "ref:" + id }
 func attOf(id, attr string) string   { return "att:" + id + "." + attr }
@@ -676,6 +694,9 @@ Resources:
       Items: [a, !If [Both, b, !Ref AWS::NoValue], c]
       Split: !Split [",", !Join [",", [x, !Join [",", !Ref List]]]]
       Select: !Select [1, [p, q]]
+Outputs:
+  Always: {Value: !Ref Topic}
+  IfList: {Condition: HasList, Value: !GetAtt Maybe.Arn}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -710,6 +731,15 @@ Resources:
 		}
 		if got, want := s.active("Maybe"), tc.list != ""; got != want {
 			t.Errorf("List=%q: Maybe active = %v, want %v", tc.list, got, want)
+		}
+		// An output whose condition fails is left out, not evaluated.
+		outputs, err := s.outputs()
+		want := map[string]any{"Always": "ref:Topic"}
+		if tc.list != "" {
+			want["IfList"] = "att:Maybe.Arn"
+		}
+		if err != nil || !equalJSON(outputs, want) {
+			t.Errorf("List=%q: outputs %v (%v), want %v", tc.list, outputs, err, want)
 		}
 	}
 	s, _ := tpl.evaluate(nil)

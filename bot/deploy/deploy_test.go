@@ -124,6 +124,9 @@ const (
 	legacyRoleArn  = "arn:aws:iam::222222222222:role/legacy-dbusers"
 	publishRoleArn = "arn:aws:iam::123456789012:role/dbusers-publish"
 	signingKeyArn  = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+	// The functions control-plane.yaml creates with its defaults.
+	planFunctionArn = "arn:aws:lambda:eu-west-1:123456789012:function:dbusers-plan"
+	runFunctionArn  = "arn:aws:lambda:eu-west-1:123456789012:function:dbusers"
 )
 
 // scenarios are, per template, the defaults and every option switched on.
@@ -139,7 +142,10 @@ var scenarios = map[string][]scenario{
 			"SubnetIds": "subnet-0a,subnet-0b", "SecurityGroupIds": "sg-0c", "LogRetentionDays": "365",
 			"TopicKmsKeyArn": topicKeyArn, "AlertEmail": "dba@acme.example",
 			"PublishRoleArn": publishRoleArn, "AllowUnsigned": "true",
+			"EnablePlanFunction": "true", "PlanConcurrency": "3",
 		}},
+		{"no plan function", map[string]string{"CodeBucket": "acme-artifacts", "CodeKey": "dbusers/0123abc/function.zip",
+			"EnablePlanFunction": "false"}},
 	},
 	targetAccount: {
 		{"defaults", map[string]string{"ControlPlaneRoleArn": controlRoleArn, "ExternalId": "dbusers-acme"}},
@@ -152,6 +158,10 @@ var scenarios = map[string][]scenario{
 		{"defaults", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config", "SigningKeyArn": signingKeyArn}},
 		{"existing provider", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config", "SigningKeyArn": signingKeyArn,
 			"CreateOIDCProvider": "false", "PointerParameter": "/acme/dbusers/bundle", "RoleName": "acme-publish"}},
+		{"plan role", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config", "SigningKeyArn": signingKeyArn,
+			"PlanFunctionArn": planFunctionArn}},
+		{"plan role, existing provider", map[string]string{"GitHubOwner": "acme", "GitHubRepository": "dbusers-config", "SigningKeyArn": signingKeyArn,
+			"CreateOIDCProvider": "false", "PlanFunctionArn": planFunctionArn, "PlanRoleName": "acme-plan"}},
 	},
 }
 
@@ -291,6 +301,8 @@ var allowedActions = map[string]map[string][]string{
 	},
 	githubOIDC: {
 		"PublishRole": append(publishActions(), signActions()...),
+		// The one call dbusers plan --live makes (bot/cmd/dbusers InvokeAPI).
+		"PlanRole": {"lambda:InvokeFunction"},
 	},
 }
 
@@ -385,9 +397,14 @@ func TestControlPlaneRoleGrants(t *testing.T) {
 			slices.Sort(roles)
 			assumeCond = map[string]any{"StringEquals": map[string]any{"aws:ResourceAccount": []any{"111111111111", "222222222222"}}}
 		}
+		// The plan function shares the role and has a log group of its own.
+		logs := []string{attOf("LogGroup", "Arn")}
+		if param(e, "EnablePlanFunction") == "true" {
+			logs = append(logs, attOf("PlanLogGroup", "Arn"))
+		}
 		want := map[string]grant{
-			"logs:CreateLogStream": {Resources: []string{attOf("LogGroup", "Arn")}},
-			"logs:PutLogEvents":    {Resources: []string{attOf("LogGroup", "Arn")}},
+			"logs:CreateLogStream": {Resources: logs},
+			"logs:PutLogEvents":    {Resources: logs},
 			"sqs:SendMessage":      {Resources: []string{attOf("DeadLetterQueue", "Arn")}},
 		}
 		for _, a := range lambdaReadActions {
@@ -457,6 +474,44 @@ func TestPublishRoleGrants(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: PublishRole grants (-want +got):\n%s", e.name, diff)
+		}
+	}
+}
+
+// TestPlanRoleGrants: the plan role may invoke the plan function, and
+// nothing else: not the run function, not a version or alias, not "*".
+// Without PlanFunctionArn there is no plan role.
+func TestPlanRoleGrants(t *testing.T) {
+	for _, e := range evaluateAll(t, githubOIDC) {
+		perms, _ := policies(t, e)
+		got := grantsOf(perms, "PlanRole")
+		fn := param(e, "PlanFunctionArn")
+		if fn == "" {
+			if len(got) != 0 || e.resource(t, "PlanRole") != nil {
+				t.Errorf("%s: no PlanFunctionArn, yet a plan role with %v", e.name, got)
+			}
+			continue
+		}
+		want := map[string]grant{"lambda:InvokeFunction": {Resources: []string{planFunctionArn}}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: PlanRole grants (-want +got):\n%s", e.name, diff)
+		}
+		for _, st := range perms {
+			if st.owner != "PlanRole" {
+				continue
+			}
+			for _, r := range st.resources {
+				if r != fn || strings.ContainsAny(r, "*?") || r == runFunctionArn || strings.Count(r, ":") != 6 {
+					t.Errorf("%s: %s: resource %q, want exactly the unqualified plan function %s", e.name, st.where, r, fn)
+				}
+			}
+			if st.condition != nil {
+				t.Errorf("%s: %s: a condition %v (the grant is the plan function, unconditionally)", e.name, st.where, st.condition)
+			}
+		}
+		r := e.resource(t, "PlanRole")
+		if r["MaxSessionDuration"] != 3600 || r["RoleName"] != param(e, "PlanRoleName") {
+			t.Errorf("%s: PlanRole %v: want RoleName the PlanRoleName parameter and MaxSessionDuration 3600", e.name, r)
 		}
 	}
 }
@@ -565,6 +620,9 @@ func TestTrustPolicies(t *testing.T) {
 				provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
 			}
 			for _, st := range trust {
+				if st.owner != "PublishRole" {
+					continue
+				}
 				want := map[string]any{"StringEquals": map[string]any{
 					"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
 					"token.actions.githubusercontent.com:sub": "repo:acme/dbusers-config:ref:refs/heads/main",
@@ -604,6 +662,91 @@ func TestTrustPolicies(t *testing.T) {
 			} else if param(e, "CreateOIDCProvider") != "false" {
 				t.Errorf("%s: no OIDC provider", e.name)
 			}
+		}
+	})
+	// pr.yml runs on pull_request_target, whose token's subject is
+	// repo:<owner>/<repo>:pull_request for a fork's pull request too: the
+	// trust admits this repository's pull-request tokens and nothing else,
+	// and the workflow keeps forks out (TestPlanRoleOnlyForThisRepository).
+	t.Run("plan role is the pull requests of one repository", func(t *testing.T) {
+		planned := 0
+		for _, e := range evaluateAll(t, githubOIDC) {
+			_, trust := policies(t, e)
+			if param(e, "PlanFunctionArn") == "" {
+				for _, st := range trust {
+					if st.owner == "PlanRole" {
+						t.Errorf("%s: a plan role trust statement without PlanFunctionArn", e.name)
+					}
+				}
+				continue
+			}
+			planned++
+			provider := refOf("GitHubOIDCProvider")
+			if param(e, "CreateOIDCProvider") == "false" {
+				provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+			}
+			n := 0
+			for _, st := range trust {
+				if st.owner != "PlanRole" {
+					continue
+				}
+				n++
+				// StringEquals, on both keys, and no pattern: a StringLike
+				// (or a * in the value) would let in other repositories,
+				// branches or environments.
+				want := map[string]any{"StringEquals": map[string]any{
+					"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+					"token.actions.githubusercontent.com:sub": "repo:acme/dbusers-config:pull_request",
+				}}
+				if diff := cmp.Diff(want, st.condition); diff != "" {
+					t.Errorf("%s: %s: condition (-want +got):\n%s", e.name, st.where, diff)
+				}
+				if !slices.Equal(st.actions, []string{"sts:AssumeRoleWithWebIdentity"}) ||
+					!reflect.DeepEqual(st.principal, map[string]any{"Federated": provider}) {
+					t.Errorf("%s: %s: %v by %v, want only sts:AssumeRoleWithWebIdentity by %s", e.name, st.where, st.actions, st.principal, provider)
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s: %d plan role trust statements, want 1", e.name, n)
+			}
+			claims := func(sub string) map[string]string {
+				return map[string]string{"token.actions.githubusercontent.com:aud": "sts.amazonaws.com", "token.actions.githubusercontent.com:sub": sub}
+			}
+			for _, tc := range []struct {
+				name string
+				ctx  map[string]string
+				want bool
+			}{
+				{"a pull request of the repository", claims("repo:acme/dbusers-config:pull_request"), true},
+				{"main", claims("repo:acme/dbusers-config:ref:refs/heads/main"), false},
+				{"another branch", claims("repo:acme/dbusers-config:ref:refs/heads/feature"), false},
+				{"a pull request's merge ref", claims("repo:acme/dbusers-config:ref:refs/pull/7/merge"), false},
+				{"an environment", claims("repo:acme/dbusers-config:environment:production"), false},
+				{"a fork's own pull request", claims("repo:mallory/dbusers-config:pull_request"), false},
+				{"another repository of the owner", claims("repo:acme/other:pull_request"), false},
+				{"a look-alike repository", claims("repo:acme/dbusers-config2:pull_request"), false},
+				{"a shorter look-alike", claims("repo:acme/dbusers:pull_request"), false},
+				{"a suffix", claims("repo:acme/dbusers-config:pull_request:x"), false},
+				{"a pattern as the subject", claims("repo:acme/*:pull_request"), false},
+				{"a pattern as the repository", claims("repo:acme/dbusers-confi?:pull_request"), false},
+				{"the subject in another case", claims("repo:ACME/dbusers-config:pull_request"), false},
+				{"no subject", map[string]string{"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}, false},
+				{"another audience", map[string]string{"token.actions.githubusercontent.com:aud": "sigstore",
+					"token.actions.githubusercontent.com:sub": "repo:acme/dbusers-config:pull_request"}, false},
+			} {
+				got, err := trustAllows(trust, "PlanRole", "Federated", provider, "sts:AssumeRoleWithWebIdentity", tc.ctx)
+				if err != nil || got != tc.want {
+					t.Errorf("%s: %s: allowed = %v (%v), want %v", e.name, tc.name, got, err, tc.want)
+				}
+				// Nothing but main ever gets the publish role, and a pull
+				// request's token in particular never does.
+				if pub, err := trustAllows(trust, "PublishRole", "Federated", provider, "sts:AssumeRoleWithWebIdentity", tc.ctx); err != nil || (pub && tc.name != "main") {
+					t.Errorf("%s: %s: the publish role trusts it (%v)", e.name, tc.name, err)
+				}
+			}
+		}
+		if planned == 0 {
+			t.Fatal("no github-oidc.yaml scenario creates the plan role")
 		}
 	})
 }
@@ -838,6 +981,159 @@ func TestFunction(t *testing.T) {
 		if _, encrypted := topic["KmsMasterKeyId"]; encrypted != (param(e, "TopicKmsKeyArn") != "") {
 			t.Errorf("%s: topic encryption %v does not follow TopicKmsKeyArn", e.name, topic["KmsMasterKeyId"])
 		}
+	}
+}
+
+// planLeavesOut are the run function's variables the plan function does
+// without: plan mode sends no alert and takes no lock.
+var planLeavesOut = []string{fleet.EnvSNSTopic, fleet.EnvLockTimeout}
+
+// planFunctionReferrers are the only resources that may name the plan
+// function: anything else (a rule, a permission, an event source mapping,
+// an alarm) would be a way to invoke it, or to page on what a pull
+// request sends.
+var planFunctionReferrers = []string{"PlanFunctionEventInvokeConfig"}
+
+// TestPlanFunction: the plan function is the run function's code, role
+// and network with DBUSERS_PLAN_ONLY=true, a log group and a reserved
+// concurrency of its own and a 300 s timeout, and nothing in the stack
+// invokes it. (TestFunction holds the run function to what it was.)
+func TestPlanFunction(t *testing.T) {
+	for _, e := range evaluateAll(t, controlPlane) {
+		f, run := e.resource(t, "PlanFunction"), e.resource(t, "Function")
+		outputs, err := e.outputs()
+		if err != nil {
+			t.Fatalf("%s: %v", e.name, err)
+		}
+		runEnv := run["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if _, ok := runEnv[fleet.EnvPlanOnly]; ok {
+			t.Errorf("%s: the run function sets %s", e.name, fleet.EnvPlanOnly)
+		}
+		if param(e, "EnablePlanFunction") != "true" {
+			if f != nil || e.resource(t, "PlanLogGroup") != nil || e.resource(t, "PlanFunctionEventInvokeConfig") != nil {
+				t.Errorf("%s: EnablePlanFunction=false, yet a plan function, log group or invoke config", e.name)
+			}
+			if _, ok := outputs["PlanFunctionArn"]; ok {
+				t.Errorf("%s: EnablePlanFunction=false, yet an output PlanFunctionArn", e.name)
+			}
+			continue
+		}
+		if f == nil {
+			t.Fatalf("%s: no plan function", e.name)
+		}
+		for key, want := range map[string]any{
+			"FunctionName": param(e, "FunctionName") + "-plan",
+			// The run function's code, runtime, memory and network.
+			"Runtime":       run["Runtime"],
+			"Architectures": run["Architectures"],
+			"Handler":       run["Handler"],
+			"Code":          run["Code"],
+			"MemorySize":    run["MemorySize"],
+			"VpcConfig":     run["VpcConfig"],
+			// The role the target accounts trust; see the template for why
+			// sharing it is acceptable.
+			"Role":    attOf("FunctionRole", "Arn"),
+			"Timeout": 300,
+			// Its own reservation: never the run function's one execution.
+			"ReservedConcurrentExecutions": param(e, "PlanConcurrency"),
+		} {
+			if !equalJSON(f[key], want) {
+				t.Errorf("%s: PlanFunction %s = %v, want %v", e.name, key, f[key], want)
+			}
+		}
+		if e.name == "every option" && (f["VpcConfig"] == nil || f["Code"].(map[string]any)["S3ObjectVersion"] == nil) {
+			t.Errorf("%s: the plan function does not follow SubnetIds and CodeObjectVersion: %v", e.name, f)
+		}
+		logging, _ := f["LoggingConfig"].(map[string]any)
+		if logging["LogGroup"] != refOf("PlanLogGroup") || logging["LogFormat"] != "Text" {
+			t.Errorf("%s: PlanFunction LoggingConfig %v: want its own log group, lines as written", e.name, logging)
+		}
+		if lg := e.resource(t, "PlanLogGroup"); lg["LogGroupName"] != "/aws/lambda/"+param(e, "FunctionName")+"-plan" || lg["RetentionInDays"] == nil {
+			t.Errorf("%s: plan log group %v: want /aws/lambda/<function>-plan with a retention", e.name, lg)
+		}
+
+		env := f["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if env[fleet.EnvPlanOnly] != "true" {
+			t.Errorf("%s: PlanFunction %s = %v, want \"true\"", e.name, fleet.EnvPlanOnly, env[fleet.EnvPlanOnly])
+		}
+		for n, v := range env {
+			switch {
+			case n == fleet.EnvPlanOnly:
+			case !slices.Contains(lambdaEnv, n):
+				t.Errorf("%s: PlanFunction: environment variable %s is not one the Lambda reads", e.name, n)
+			case slices.Contains(planLeavesOut, n):
+				t.Errorf("%s: PlanFunction sets %s, which plan mode does not read", e.name, n)
+			case !equalJSON(v, runEnv[n]):
+				t.Errorf("%s: PlanFunction %s = %v, the run function's is %v", e.name, n, v, runEnv[n])
+			}
+		}
+		for n := range runEnv {
+			if _, ok := env[n]; !ok && !slices.Contains(planLeavesOut, n) {
+				t.Errorf("%s: PlanFunction lacks %s, which the run function sets", e.name, n)
+			}
+		}
+		for _, n := range append([]string{fleet.EnvSigningKey}, lambdaEnvRequired...) {
+			if _, ok := env[n]; !ok {
+				t.Errorf("%s: PlanFunction: environment variable %s is missing", e.name, n)
+			}
+		}
+		if e.name == "every option" {
+			want := slices.DeleteFunc(slices.Sorted(slices.Values(lambdaEnv)), func(n string) bool { return slices.Contains(planLeavesOut, n) })
+			if names := sortedKeys(env); !slices.Equal(names, want) {
+				t.Errorf("every option: PlanFunction environment variables %v, want exactly %v", names, want)
+			}
+		}
+
+		// Nothing in the stack invokes it: no rule, permission, schedule,
+		// event source, URL, alias or version; only the plan role's IAM
+		// policy (github-oidc.yaml) names it.
+		for _, typ := range []string{"AWS::Lambda::EventSourceMapping", "AWS::Lambda::Url", "AWS::Lambda::Alias", "AWS::Lambda::Version", "AWS::Scheduler::Schedule"} {
+			if ids := e.t.resourcesOfType(typ); len(ids) > 0 {
+				t.Errorf("%s: %s %v: nothing in the stack should invoke a function but the two rules", e.name, typ, ids)
+			}
+		}
+		for _, id := range sortedKeys(e.t.section("Resources")) {
+			refs := map[string]bool{}
+			references(e.t.section("Resources")[id], refs, map[string]bool{})
+			if refs["PlanFunction"] && !slices.Contains(planFunctionReferrers, id) {
+				t.Errorf("%s: %s names the plan function; only %v may", e.name, id, planFunctionReferrers)
+			}
+		}
+		// An asynchronous invoke (allowed by lambda:InvokeFunction too) is
+		// not retried and does not wait long.
+		c := e.resource(t, "PlanFunctionEventInvokeConfig")
+		if c["FunctionName"] != refOf("PlanFunction") || !equalJSON(c["MaximumRetryAttempts"], 0) ||
+			toFloat(t, c["MaximumEventAgeInSeconds"]) > 60 || c["DestinationConfig"] != nil {
+			t.Errorf("%s: PlanFunctionEventInvokeConfig %v: want no retry, events dropped within a minute, no destination", e.name, c)
+		}
+		if outputs["PlanFunctionName"] != refOf("PlanFunction") || outputs["PlanFunctionArn"] != attOf("PlanFunction", "Arn") {
+			t.Errorf("%s: outputs PlanFunctionName %v, PlanFunctionArn %v", e.name, outputs["PlanFunctionName"], outputs["PlanFunctionArn"])
+		}
+	}
+}
+
+// TestPlanFunctionWiring: github-oidc.yaml's PlanFunctionArn takes what
+// control-plane.yaml's output of that name is, for every FunctionName the
+// control plane accepts, and refuses anything that is not one unqualified
+// function.
+func TestPlanFunctionWiring(t *testing.T) {
+	cp, oidc := loadTemplate(t, controlPlane), loadTemplate(t, githubOIDC)
+	if _, ok := cp.section("Outputs")["PlanFunctionArn"]; !ok {
+		t.Fatal("control-plane.yaml has no output PlanFunctionArn")
+	}
+	p := oidc.section("Parameters")["PlanFunctionArn"].(map[string]any)
+	name := cp.section("Parameters")["FunctionName"].(map[string]any)
+	for _, fn := range []string{"dbusers", "a", strings.Repeat("x", 40), "acme_db-users"} {
+		if err := checkParameter(name, fn); err != nil {
+			t.Fatalf("FunctionName %q: %v", fn, err)
+		}
+		arn := "arn:aws:lambda:eu-west-1:123456789012:function:" + fn + "-plan"
+		if err := checkParameter(p, arn); err != nil {
+			t.Errorf("the plan function of FunctionName %q: %v", fn, err)
+		}
+	}
+	if err := checkParameter(name, strings.Repeat("x", 41)); err == nil {
+		t.Error("FunctionName takes 41 characters; the plan function's name (+5) must stay within Lambda's 64")
 	}
 }
 
@@ -1111,7 +1407,7 @@ func TestTemplateHygiene(t *testing.T) {
 			for _, id := range sortedKeys(tpl.section("Resources")) {
 				s.resource(t, id)
 			}
-			if _, err := s.eval(tpl.raw["Outputs"]); err != nil {
+			if _, err := s.outputs(); err != nil {
 				t.Errorf("%s (%s): outputs: %v", file, sc.name, err)
 			}
 		}
@@ -1183,6 +1479,22 @@ func TestParameterConstraints(t *testing.T) {
 		{controlPlane, "PublishRoleArn", "arn:aws:iam::123456789012:user/ci", false},
 		{controlPlane, "PublishRoleArn", "*", false},
 		{controlPlane, "AllowUnsigned", "yes", false},
+		{controlPlane, "EnablePlanFunction", "yes", false},
+		{controlPlane, "PlanConcurrency", "1", true},
+		{controlPlane, "PlanConcurrency", "0", false},
+		{controlPlane, "PlanConcurrency", "21", false},
+		{githubOIDC, "PlanFunctionArn", "", true},
+		{githubOIDC, "PlanFunctionArn", planFunctionArn, true},
+		{githubOIDC, "PlanFunctionArn", "arn:aws-cn:lambda:cn-north-1:123456789012:function:dbusers-plan", true},
+		{githubOIDC, "PlanFunctionArn", planFunctionArn + ":live", false},
+		{githubOIDC, "PlanFunctionArn", planFunctionArn + ":$LATEST", false},
+		{githubOIDC, "PlanFunctionArn", "arn:aws:lambda:eu-west-1:123456789012:function:*", false},
+		{githubOIDC, "PlanFunctionArn", "arn:aws:lambda:eu-west-1:123456789012:function:dbusers-*", false},
+		{githubOIDC, "PlanFunctionArn", "arn:aws:lambda:*:123456789012:function:dbusers-plan", false},
+		{githubOIDC, "PlanFunctionArn", "*", false},
+		{githubOIDC, "PlanFunctionArn", "dbusers-plan", false},
+		{githubOIDC, "PlanFunctionArn", "arn:aws:iam::123456789012:role/dbusers-plan", false},
+		{githubOIDC, "PlanRoleName", "dbusers plan", false},
 	} {
 		values := maps.Clone(scenarios[tc.file][0].values)
 		values[tc.param] = tc.value

@@ -615,12 +615,15 @@ type workflow struct {
 	On          map[string]any    `yaml:"on"`
 	Permissions map[string]string `yaml:"permissions"`
 	Jobs        map[string]struct {
-		Steps []step `yaml:"steps"`
+		Permissions map[string]string `yaml:"permissions"`
+		Steps       []step            `yaml:"steps"`
 	} `yaml:"jobs"`
 }
 
 type step struct {
 	Name             string            `yaml:"name"`
+	If               string            `yaml:"if"`
+	ContinueOnError  any               `yaml:"continue-on-error"`
 	Uses             string            `yaml:"uses"`
 	Run              string            `yaml:"run"`
 	WorkingDirectory string            `yaml:"working-directory"`
@@ -683,7 +686,8 @@ func TestPublishFailureFailsTheRun(t *testing.T) {
 // checkout of the base branch, reads the pull request as data, runs
 // nothing from it but that dbusers, keeps no credentials in either
 // checkout, writes no cache, and may write nothing but pull-request
-// comments.
+// comments (and ask for the OIDC token of the live plan). Once it holds
+// AWS credentials, nothing runs but that dbusers.
 func TestPlanWorkflowRunsTheBaseBranchsCode(t *testing.T) {
 	_, w := readWorkflow(t, "pr.yml")
 	var triggers []string
@@ -696,19 +700,35 @@ func TestPlanWorkflowRunsTheBaseBranchsCode(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{"contents": "read", "pull-requests": "write"}, w.Permissions); diff != "" {
 		t.Errorf("permissions (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(map[string]string{"contents": "read", "pull-requests": "write", "id-token": "write"}, w.Jobs["plan"].Permissions); diff != "" {
+		t.Errorf("the plan job's permissions (-want +got):\n%s", diff)
+	}
 	checkouts := map[string]step{}
-	built := false
+	built, credentials := false, false
 	for _, s := range w.Jobs["plan"].Steps {
+		action, _, _ := strings.Cut(s.Uses, "@")
+		if s.Uses != "" && !slices.Contains(planWorkflowActions, action) {
+			// A local action (./pr/...) would be the pull request's code.
+			t.Errorf("step %q uses %q; the plan job may use only %v", s.Name, s.Uses, planWorkflowActions)
+		}
+		if credentials && !isBaseDbusers(s) {
+			t.Errorf("step %q runs after the AWS credentials step and is not the base branch's dbusers in pr/: %+v", s.Name, s)
+		}
 		switch {
-		case strings.HasPrefix(s.Uses, "actions/checkout@"):
+		case action == "actions/checkout":
 			checkouts[asString(s.With["path"])] = s
 			if s.With["persist-credentials"] != false {
 				t.Errorf("checkout %q keeps credentials in .git/config", s.With["path"])
 			}
-		case strings.HasPrefix(s.Uses, "actions/setup-go@"):
+		case action == "actions/setup-go":
 			if s.With["cache"] != false || s.With["go-version-file"] != "base/go.mod" {
 				t.Errorf("setup-go %v: want cache false (a pull_request_target run writes the base branch's cache) and the base branch's go.mod", s.With)
 			}
+		case action == "aws-actions/configure-aws-credentials":
+			if !built {
+				t.Errorf("step %q gets AWS credentials before dbusers is built", s.Name)
+			}
+			credentials = true
 		case s.Run != "" && s.WorkingDirectory == "base":
 			built = strings.HasPrefix(s.Run, `go build -trimpath -o "$RUNNER_TEMP/dbusers" ./bot/cmd/dbusers`) && s.Env["GOWORK"] == "off"
 			if !built {
@@ -716,7 +736,7 @@ func TestPlanWorkflowRunsTheBaseBranchsCode(t *testing.T) {
 			}
 		case s.Run != "":
 			// In the pull request's tree nothing runs but that binary.
-			if s.WorkingDirectory != "pr" || !strings.HasPrefix(strings.TrimSpace(s.Run), `"$RUNNER_TEMP/dbusers" `) || strings.ContainsAny(strings.TrimSpace(s.Run), ";&|`\n") {
+			if !isBaseDbusers(s) {
 				t.Errorf("step %q runs %q in %q; want only the base branch's dbusers, in pr/", s.Name, s.Run, s.WorkingDirectory)
 			}
 		}
@@ -735,7 +755,345 @@ func TestPlanWorkflowRunsTheBaseBranchsCode(t *testing.T) {
 	}
 }
 
+// planWorkflowActions are the only actions the plan job may use.
+var planWorkflowActions = []string{"actions/checkout", "actions/setup-go", "aws-actions/configure-aws-credentials"}
+
+// isBaseDbusers reports whether a step runs the dbusers built from the
+// base branch, in pr/, as one command and nothing else.
+func isBaseDbusers(s step) bool {
+	args, ok := strings.CutPrefix(strings.TrimSpace(s.Run), `"$RUNNER_TEMP/dbusers" `)
+	// No list, pipe, substitution, redirection or second line.
+	return ok && s.Uses == "" && s.WorkingDirectory == "pr" && !strings.ContainsAny(args, ";&|`\n<>()")
+}
+
 func asString(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// The live plan's gate (issue 12). pr.yml asks for the plan role's
+// credentials only for a pull request from this repository: the role's
+// trust cannot tell (a pull_request_target token says
+// repo:<owner>/<repo>:pull_request for a fork too), so this is the one
+// place forks are kept out. A fork's comment says why it has no live
+// plan, through DBUSERS_LIVE_SKIPPED.
+
+// planGate is the condition of the step that assumes the plan role.
+const planGate = "github.event.pull_request.head.repo.full_name == github.repository && vars.DBUSERS_PLAN_ROLE_ARN != ''"
+
+// TestPlanRoleOnlyForThisRepository: one step assumes the plan role, only
+// for a pull request from this repository and once the role is set up,
+// without failing the job; the comment step then asks for the live plan,
+// and for every pull request the workflow does not give credentials to,
+// DBUSERS_LIVE_SKIPPED says why.
+func TestPlanRoleOnlyForThisRepository(t *testing.T) {
+	_, w := readWorkflow(t, "pr.yml")
+	var assume, comment []step
+	for _, s := range w.Jobs["plan"].Steps {
+		if strings.HasPrefix(s.Uses, "aws-actions/configure-aws-credentials@") {
+			assume = append(assume, s)
+		}
+		if isBaseDbusers(s) && strings.Contains(s.Run, " comment ") {
+			comment = append(comment, s)
+		}
+	}
+	if len(assume) != 1 || len(comment) != 1 {
+		t.Fatalf("%d steps assume a role and %d comment; want one each", len(assume), len(comment))
+	}
+	a, c := assume[0], comment[0]
+	if a.If != planGate {
+		t.Errorf("the AWS step runs if %q, want exactly %q", a.If, planGate)
+	}
+	if a.ContinueOnError != true {
+		t.Errorf("the AWS step has continue-on-error %v: a role that cannot be assumed must not fail the job", a.ContinueOnError)
+	}
+	if got := asString(a.With["role-to-assume"]); got != "${{ vars.DBUSERS_PLAN_ROLE_ARN }}" {
+		t.Errorf("the AWS step assumes %q, want the repository variable DBUSERS_PLAN_ROLE_ARN", got)
+	}
+	for _, k := range []string{"aws-access-key-id", "aws-secret-access-key", "aws-session-token", "role-chaining", "web-identity-token-file", "aws-profile"} {
+		if _, ok := a.With[k]; ok {
+			t.Errorf("the AWS step sets %s: the plan role is assumed with the job's OIDC token alone", k)
+		}
+	}
+	if !slices.Contains(strings.Fields(c.Run), "--live") {
+		t.Errorf("the comment step runs %q, without --live", c.Run)
+	}
+	if c.Env["DBUSERS_PLAN_FUNCTION"] != "${{ vars.DBUSERS_PLAN_FUNCTION }}" {
+		t.Errorf("the comment step's DBUSERS_PLAN_FUNCTION is %q, want the repository variable", c.Env["DBUSERS_PLAN_FUNCTION"])
+	}
+	skipped, ok := strings.CutPrefix(strings.TrimSpace(c.Env["DBUSERS_LIVE_SKIPPED"]), "${{")
+	skipped, ok2 := strings.CutSuffix(skipped, "}}")
+	if !ok || !ok2 {
+		t.Fatalf("DBUSERS_LIVE_SKIPPED is %q, want one ${{ }} expression", c.Env["DBUSERS_LIVE_SKIPPED"])
+	}
+	const repo = "acme/dbusers-config"
+	for _, tc := range []struct {
+		name        string
+		head, role  any
+		credentials bool
+		skipped     string // what the comment's one line starts with
+	}{
+		{"same repository, set up", repo, "arn:aws:iam::123456789012:role/dbusers-plan", true, ""},
+		{"same repository, another case", "ACME/dbusers-config", "arn:aws:iam::123456789012:role/dbusers-plan", true, ""},
+		{"same repository, not set up", repo, "", false, "the live plan is not set up"},
+		{"fork", "mallory/dbusers-config", "arn:aws:iam::123456789012:role/dbusers-plan", false, "fork pull request: "},
+		{"fork, not set up", "mallory/dbusers-config", "", false, "fork pull request: "},
+		{"a look-alike fork", "acme/dbusers-config-fork", "arn:aws:iam::123456789012:role/dbusers-plan", false, "fork pull request: "},
+		{"a deleted fork (no head repository)", nil, "arn:aws:iam::123456789012:role/dbusers-plan", false, "fork pull request: "},
+	} {
+		ctx := map[string]any{
+			"github.event.pull_request.head.repo.full_name": tc.head,
+			"github.repository":                             repo,
+			"vars.DBUSERS_PLAN_ROLE_ARN":                    tc.role,
+		}
+		gate, err := evalExpr(a.If, ctx)
+		if err != nil {
+			t.Fatalf("the AWS step's if: %v", err)
+		}
+		if truthy(gate) != tc.credentials {
+			t.Errorf("%s: the AWS step runs = %v, want %v", tc.name, truthy(gate), tc.credentials)
+		}
+		why, err := evalExpr(skipped, ctx)
+		if err != nil {
+			t.Fatalf("DBUSERS_LIVE_SKIPPED: %v", err)
+		}
+		text := fmt.Sprint(why)
+		if why == nil || why == false {
+			text = ""
+		}
+		if (text == "") != tc.credentials || !strings.HasPrefix(text, tc.skipped) {
+			t.Errorf("%s: DBUSERS_LIVE_SKIPPED = %q, want it to start %q (and be empty exactly when the workflow asks for credentials)", tc.name, text, tc.skipped)
+		}
+	}
+}
+
+// TestIDTokenOnlyWhereNeeded: an OIDC token (id-token: write, or
+// write-all) is available to the publish job, which trades it for the
+// publish role, and to the plan job, for the plan role; no other job of
+// any workflow can ask for one. Every workflow sets its permissions, so
+// the repository's default token settings never apply.
+func TestIDTokenOnlyWhereNeeded(t *testing.T) {
+	var files []string
+	for _, g := range workflowGlobs {
+		m, _ := filepath.Glob(g)
+		files = append(files, m...)
+	}
+	var got []string
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w struct {
+			Permissions any `yaml:"permissions"`
+			Jobs        map[string]struct {
+				Permissions any `yaml:"permissions"`
+			} `yaml:"jobs"`
+		}
+		if err := yaml.Unmarshal(data, &w); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if w.Permissions == nil {
+			t.Errorf("%s: no top-level permissions: the repository's default token permissions apply", filepath.Base(file))
+		}
+		for id, job := range w.Jobs {
+			perms := job.Permissions
+			if perms == nil {
+				perms = w.Permissions
+			}
+			if idToken(perms) {
+				got = append(got, filepath.Base(file)+" "+id)
+			}
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"pr.yml plan", "publish.yml publish"}; !slices.Equal(got, want) {
+		t.Errorf("jobs that can ask for an OIDC token: %v, want %v", got, want)
+	}
+}
+
+// idToken reports whether a permissions value grants id-token: write.
+func idToken(perms any) bool {
+	switch p := perms.(type) {
+	case string:
+		return p == "write-all"
+	case map[string]any:
+		return p["id-token"] == "write"
+	}
+	return false
+}
+
+// evalExpr evaluates the part of GitHub's expression syntax the gate
+// uses: context names, '...' strings, true, false, null, ==, !=, !, &&,
+// || and parentheses. As GitHub does, == compares strings ignoring case,
+// null equals only the empty string, && and || return one of their
+// operands, and the empty string and null are false. A name missing from
+// ctx is an error, and so is a function call.
+func evalExpr(expr string, ctx map[string]any) (any, error) {
+	toks, err := exprTokens(expr)
+	if err != nil {
+		return nil, err
+	}
+	p := &exprParser{toks: toks, ctx: ctx}
+	v, err := p.or()
+	if err == nil && p.i < len(p.toks) {
+		err = fmt.Errorf("unexpected %q", p.toks[p.i])
+	}
+	return v, err
+}
+
+var exprToken = regexp.MustCompile(`^\s*('(?:[^']|'')*'|==|!=|&&|\|\||[!()]|[A-Za-z_][A-Za-z0-9_.-]*)`)
+
+func exprTokens(expr string) ([]string, error) {
+	var toks []string
+	for rest := expr; strings.TrimSpace(rest) != ""; {
+		m := exprToken.FindStringSubmatch(rest)
+		if m == nil {
+			return nil, fmt.Errorf("cannot read %q", rest)
+		}
+		toks = append(toks, m[1])
+		rest = rest[len(m[0]):]
+	}
+	return toks, nil
+}
+
+type exprParser struct {
+	toks []string
+	i    int
+	ctx  map[string]any
+}
+
+func (p *exprParser) accept(tok string) bool {
+	if p.i < len(p.toks) && p.toks[p.i] == tok {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *exprParser) or() (any, error) {
+	v, err := p.and()
+	for err == nil && p.accept("||") {
+		var r any
+		if r, err = p.and(); !truthy(v) {
+			v = r
+		}
+	}
+	return v, err
+}
+
+func (p *exprParser) and() (any, error) {
+	v, err := p.cmp()
+	for err == nil && p.accept("&&") {
+		var r any
+		if r, err = p.cmp(); truthy(v) {
+			v = r
+		}
+	}
+	return v, err
+}
+
+func (p *exprParser) cmp() (any, error) {
+	v, err := p.unary()
+	if err != nil {
+		return nil, err
+	}
+	for _, op := range []string{"==", "!="} {
+		if p.accept(op) {
+			r, err := p.unary()
+			if err != nil {
+				return nil, err
+			}
+			return exprEqual(v, r) == (op == "=="), nil
+		}
+	}
+	return v, nil
+}
+
+func (p *exprParser) unary() (any, error) {
+	if p.accept("!") {
+		v, err := p.unary()
+		return !truthy(v), err
+	}
+	if p.accept("(") {
+		v, err := p.or()
+		if err == nil && !p.accept(")") {
+			err = errors.New("missing )")
+		}
+		return v, err
+	}
+	if p.i >= len(p.toks) {
+		return nil, errors.New("unexpected end")
+	}
+	tok := p.toks[p.i]
+	p.i++
+	if strings.HasPrefix(tok, "'") {
+		return strings.ReplaceAll(tok[1:len(tok)-1], "''", "'"), nil
+	}
+	switch tok {
+	case "true", "false":
+		return tok == "true", nil
+	case "null":
+		return nil, nil
+	}
+	v, ok := p.ctx[tok]
+	if !ok {
+		return nil, fmt.Errorf("unknown context %s", tok)
+	}
+	return v, nil
+}
+
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	case string:
+		return v != ""
+	}
+	return true
+}
+
+func exprEqual(a, b any) bool {
+	if a == nil || b == nil {
+		return (a == nil || a == "") && (b == nil || b == "")
+	}
+	as, aok := a.(string)
+	bs, bok := b.(string)
+	if aok && bok {
+		return strings.EqualFold(as, bs)
+	}
+	return a == b
+}
+
+func TestEvalExpr(t *testing.T) {
+	ctx := map[string]any{"a": "x", "e": "", "n": nil}
+	for _, tc := range []struct {
+		expr string
+		want any
+	}{
+		{"a == 'X'", true},
+		{"a != 'x'", false},
+		{"n == ''", true},
+		{"n == 'x'", false},
+		{"e == n", true},
+		{"a && 'yes' || 'no'", "yes"},
+		{"e && 'yes' || 'no'", "no"},
+		{"a != 'x' && 'one' || a == 'x' && 'two' || ''", "two"},
+		{"!(a == 'x') || e", ""},
+		{"'it''s'", "it's"},
+		{"false && 'x' || null", nil},
+		{"true && a", "x"},
+	} {
+		got, err := evalExpr(tc.expr, ctx)
+		if err != nil || got != tc.want {
+			t.Errorf("%s = %#v (%v), want %#v", tc.expr, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"cancelled()", "a ==", "(a", "a b", "unknown == a", "a ~ b"} {
+		if _, err := evalExpr(bad, ctx); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
 }
