@@ -55,6 +55,7 @@ func commands() []command {
 		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
 		{"publish", "write the declarations to SSM Parameter Store for the Lambda", runPublish},
 		{"access", "show what a user can reach, or who can reach a cluster, from the declarations", runAccess},
+		{"import", "propose the user files that reproduce a live cluster's accounts (adopting a fleet)", runImport},
 	}
 }
 
