@@ -62,7 +62,9 @@ var declarable = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // SystemAccounts are accounts no run ever touches, whatever the prefix:
 // the RDS and MySQL system accounts (and every mysql.* account).
-var SystemAccounts = []string{"rdsadmin", "rds_superuser_role", "rdsrepladmin", "root"}
+// (mariadb.sys owns MariaDB's system views; mysql@localhost is MariaDB's
+// socket-authenticated service account.)
+var SystemAccounts = []string{"rdsadmin", "rds_superuser_role", "rdsrepladmin", "root", "mariadb.sys", "mysql"}
 
 // SystemAccount reports whether an account name is one of the server's
 // own, which dbusers never creates, changes or drops.

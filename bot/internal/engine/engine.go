@@ -115,7 +115,11 @@ type Result struct {
 	InDoubt []plan.Change `json:"in_doubt,omitempty"`
 	// Failures are the accounts whose changes the server refused.
 	Failures []Failure `json:"failures,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// Unmanaged are the accounts outside the prefix (system and protected
+	// ones, and the bot's own login, aside): never touched, reported so
+	// that shared accounts nobody owns come to light.
+	Unmanaged []mysqlstate.Unmanaged `json:"unmanaged,omitempty"`
+	Error     string                 `json:"error,omitempty"`
 	// Err is the error behind Error, for errors.Is.
 	Err error `json:"-"`
 	// Queries counts every statement sent, reads included; Writes counts
@@ -194,6 +198,9 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	}
 	p := plans[0]
 	res.Plan = p
+	if res.Unmanaged, err = readUnmanaged(ctx, c, opt, id); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
 	switch {
 	case p.Empty():
 		res.Status = Unchanged
@@ -296,6 +303,15 @@ func readAndPlan(ctx context.Context, q mysqlstate.Querier, id mysqlstate.Identi
 		diff()
 	}
 	return plans, nil
+}
+
+// readUnmanaged lists the accounts outside the prefix that are neither
+// system nor protected accounts nor the session's own.
+func readUnmanaged(ctx context.Context, q mysqlstate.Querier, opt Options, id mysqlstate.Identity) ([]mysqlstate.Unmanaged, error) {
+	skip := func(a mysqlstate.AccountID) bool {
+		return desired.SystemAccount(a.User) || slices.Contains(opt.State.Protected, a.User) || a == id.CurrentUser
+	}
+	return mysqlstate.ReadUnmanaged(ctx, q, opt.State.Prefix, id.Flavor.WildcardDatabaseNames(id.PartialRevokes), opt.Cluster.Databases, skip)
 }
 
 func takesAccess(p *plan.Plan) bool { return slices.ContainsFunc(p.Changes, plan.Change.TakesAccess) }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dbusers/dbusers/bot/internal/engine"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/report"
 )
 
@@ -40,6 +42,9 @@ func TestReportGolden(t *testing.T) {
 			// Not managed: a look-alike and a protected account.
 			fmt.Sprintf("CREATE USER '%sx_bob'@'%%' IDENTIFIED BY 'not-ours'", p),
 			fmt.Sprintf("CREATE USER '%s_breakglass'@'%%' IDENTIFIED BY 'protected'", p),
+			// A shared account nobody owns, with a grant on a managed database.
+			fmt.Sprintf("CREATE USER '%sshared'@'%%' IDENTIFIED BY 'shared'", p),
+			fmt.Sprintf("GRANT SELECT ON `%s`.* TO '%sshared'@'%%'", s.pattern(s.dbs[0]), p),
 		}
 		for _, q := range seed {
 			s.Exec(t, q)
@@ -65,6 +70,9 @@ func TestReportGolden(t *testing.T) {
 			t.Fatalf("dry run: status %s, %d writes, error %v; want planned and no write", res.Status, res.Writes, res.Err)
 		}
 
+		// The server is shared with other tests: keep the unmanaged
+		// accounts this test made.
+		res.Unmanaged = slices.DeleteFunc(res.Unmanaged, func(u mysqlstate.Unmanaged) bool { return !strings.HasPrefix(u.Account.User, p) })
 		var buf bytes.Buffer
 		report.Text(&buf, res, c.Flavor(), true)
 		var version string

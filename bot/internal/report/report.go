@@ -5,6 +5,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -70,6 +71,16 @@ func Text(w io.Writer, r *engine.Result, f flavor.Flavor, sql bool) {
 		}
 		for _, n := range r.Plan.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	if len(r.Unmanaged) > 0 {
+		fmt.Fprintf(w, "  %d account(s) outside the prefix, never touched (declare what they are for, then drop them by hand):\n", len(r.Unmanaged))
+		for _, u := range r.Unmanaged {
+			on := "no grant on a managed database"
+			if len(u.Databases) > 0 {
+				on = "grants on " + strings.Join(u.Databases, ", ")
+			}
+			fmt.Fprintf(w, "    ? %s (%s): %s\n", u.Account, cmp.Or(u.Plugin, "no plugin"), on)
 		}
 	}
 	if r.Error != "" {
