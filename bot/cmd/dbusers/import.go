@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/dbconn"
+	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/importer"
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 )
@@ -22,12 +25,13 @@ func runImport(ctx context.Context, e env, args []string) int {
 	fs.SetOutput(e.stderr)
 	root := fs.String("root", ".", "repository root holding dbusers.json, clusters/ and users/")
 	clusterName := fs.String("cluster", "", "cluster to import (required)")
-	dsn := fs.String("dsn", "", "go-sql-driver/mysql DSN of a login that can read the grant tables; prefer DBUSERS_DSN, which keeps the password out of the process list")
+	var inv inventoryFlags
+	inv.register(fs)
 	secretsFile := fs.String("secrets", "", "JSON file of password secrets ({\"dbusers/app\": {\"password\": \"...\"}}): with it, the check compares passwords too")
 	write := fs.Bool("write", false, "write the files; without it, print what would be written")
 	format := fs.String("format", "text", "output format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers import --cluster NAME [--dsn DSN] [--secrets FILE] [--write] [--format text|json] [--root DIR]")
+		fmt.Fprintln(e.stderr, "usage: dbusers import --cluster NAME [--dsn DSN | --from-lambda FUNCTION] [--secrets FILE] [--write] [--format text|json] [--root DIR]")
 		fmt.Fprintln(e.stderr, "\nReads a live cluster and proposes the user files (and role templates) that reproduce its managed")
 		fmt.Fprintln(e.stderr, "accounts' access as it is: new files, and entries added to existing ones (never removed). What no")
 		fmt.Fprintln(e.stderr, "declaration can say is listed per account. It only reads the server.")
@@ -49,11 +53,8 @@ func runImport(ctx context.Context, e env, args []string) int {
 	case *format != "text" && *format != "json":
 		return fail("unknown format %q (want text or json)", *format)
 	}
-	if *dsn == "" {
-		*dsn = e.getenv("DBUSERS_DSN")
-	}
-	if *dsn == "" {
-		return fail("no database: pass --dsn or set DBUSERS_DSN")
+	if inv.fromLambda != "" && *secretsFile != "" {
+		return fail("--secrets with --from-lambda: the function never returns password hashes, so passwords cannot be compared")
 	}
 	loaded, diags, err := config.LoadDir(*root, e.now())
 	if err != nil {
@@ -87,25 +88,17 @@ func runImport(ctx context.Context, e env, args []string) int {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	db, err := dbconn.OpenDSN(ctx, *clusterName, *dsn)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return fail("cluster %s: %v", *clusterName, err)
-	}
-	defer conn.Close()
 	st, err := loadDesired(e, *root)
 	if err != nil {
 		return fail("%v", err)
 	}
-	srv, err := mysqlstate.Read(ctx, conn, st.Prefix)
-	if err != nil {
-		return fail("cluster %s: read live state: %v", *clusterName, err)
+	var srv *mysqlstate.Server
+	if ic, err := readInventory(ctx, e, inv, *clusterName); err == nil {
+		srv = ic.Live()
+	} else if !errors.Is(err, errNeedsState) {
+		return fail("%v", err)
+	} else if srv, err = readLive(ctx, cmp.Or(inv.dsn, e.getenv("DBUSERS_DSN")), *clusterName, st.Prefix); err != nil {
+		return fail("%v", err)
 	}
 	res, err := importer.Import(importer.Input{Config: cfg, Files: files, Settings: settings, Cluster: *clusterName,
 		Server: srv, Passwords: passwords, Today: e.now()})
@@ -217,4 +210,26 @@ func importText(w io.Writer, r *importer.Result, written bool) {
 		fmt.Fprintln(&b, "\nOnce this is merged, a run changes nothing on the imported accounts.")
 	}
 	_, _ = w.Write(b.Bytes())
+}
+
+// readLive reads a cluster's managed accounts through a DSN, credentials
+// included (an import then compares passwords too).
+func readLive(ctx context.Context, dsn, cluster string, prefix desired.Prefix) (*mysqlstate.Server, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	db, err := dbconn.OpenDSN(ctx, cluster, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
+	}
+	defer conn.Close()
+	srv, err := mysqlstate.Read(ctx, conn, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: read live state: %w", cluster, err)
+	}
+	return srv, nil
 }

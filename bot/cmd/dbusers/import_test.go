@@ -10,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/fleet"
 	"github.com/dbusers/dbusers/bot/internal/importer"
 )
 
@@ -186,3 +191,52 @@ func TestImportMessyCluster(t *testing.T) {
 
 // pattern escapes a database name as MariaDB stores a GRANT's pattern.
 func pattern(db string) string { return strings.ReplaceAll(db, "_", `\_`) }
+
+// TestImportFromLambda: the same import, from the function's inventory
+// invoke instead of a DSN; and `dbusers inventory` lists the cluster.
+func TestImportFromLambda(t *testing.T) {
+	t.Parallel()
+	r := newReconcileRepo(t)
+	p := r.prefix
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s_reader'@'%%' IDENTIFIED BY 'pw-reader'", p),
+		fmt.Sprintf("GRANT SELECT ON `%s`.* TO '%s_reader'@'%%'", pattern(r.dbs[0]), p),
+		fmt.Sprintf("CREATE USER '%sshared'@'%%' IDENTIFIED BY 'x'", p),
+		fmt.Sprintf("GRANT SELECT, INSERT ON `%s`.* TO '%sshared'@'%%'", pattern(r.dbs[1]), p),
+	} {
+		r.server.Exec(t, q)
+	}
+	ic, err := dsnInventory(t.Context(), r.dsn, "local", desired.Prefix(p), nil, r.dbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(fleet.InventoryReport{Published: "v1", Clusters: []fleet.InventoryCluster{*ic}})
+	client := &fakeLambda{out: &lambda.InvokeOutput{Payload: payload}}
+	code, out, errOut := liveCLI(t, nil, client, nil, "import", "--root", r.root, "--cluster", "local", "--from-lambda", "dbusers", "--format", "json")
+	if code != exitChanges {
+		t.Fatalf("import --from-lambda: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var ev map[string]map[string][]string
+	if err := json.Unmarshal(client.got[0].Payload, &ev); err != nil || !slices.Equal(ev["inventory"]["clusters"], []string{"local"}) {
+		t.Errorf("invoke payload %s", client.got[0].Payload)
+	}
+	var res importer.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Files) != 1 || res.Files[0].Path != "users/reader.json" {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if code, _, errOut = liveCLI(t, nil, client, nil, "import", "--root", r.root, "--cluster", "local", "--from-lambda", "dbusers", "--secrets", r.secrets); code != exitError || !strings.Contains(errOut, "never returns password hashes") {
+		t.Errorf("--secrets with --from-lambda: exit %d, %s", code, errOut)
+	}
+	refused := &fakeLambda{out: &lambda.InvokeOutput{FunctionError: aws.String("Unhandled"), Payload: []byte(`{"errorMessage":"this is the plan function"}`)}}
+	if code, _, errOut = liveCLI(t, nil, refused, nil, "import", "--root", r.root, "--cluster", "local", "--from-lambda", "dbusers-plan"); code != exitError || !strings.Contains(errOut, "refused the inventory: this is the plan function") {
+		t.Errorf("refused: exit %d, %s", code, errOut)
+	}
+
+	code, out, errOut = runCLI(t, nil, "inventory", "--root", r.root, "--cluster", "local", "--dsn", r.dsn)
+	for _, want := range []string{"cluster local (MariaDB ", "'" + p + "_reader'@'%' (mysql_native_password)", "    " + pattern(r.dbs[0]) + ": SELECT",
+		"? '" + p + "shared'@'%' (mysql_native_password): grants on " + r.dbs[1]} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("inventory (exit %d) lacks %q:\n%s\n%s", code, want, out, errOut)
+		}
+	}
+}

@@ -56,6 +56,7 @@ func commands() []command {
 		{"publish", "write the declarations to SSM Parameter Store for the Lambda", runPublish},
 		{"access", "show what a user can reach, or who can reach a cluster, from the declarations", runAccess},
 		{"import", "propose the user files that reproduce a live cluster's accounts (adopting a fleet)", runImport},
+		{"inventory", "list a live cluster's accounts: the managed ones and those no declaration covers", runInventory},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -227,4 +228,27 @@ func firstWord(query string) string {
 		end = len(q)
 	}
 	return q[:end]
+}
+
+// Inventory reads a cluster's accounts, through the same read-only
+// session as Preview: the managed accounts with every grant, and the
+// accounts outside the prefix. It takes no lock and sends only SELECT and
+// SHOW. protected are account names to leave out of the unmanaged list
+// (besides the system accounts and the session's own).
+func Inventory(ctx context.Context, db *sql.DB, prefix desired.Prefix, protected, databases []string) (*mysqlstate.Server, []mysqlstate.Unmanaged, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	r := &readOnly{conn: conn}
+	srv, err := mysqlstate.Read(ctx, r, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	skip := func(a mysqlstate.AccountID) bool {
+		return desired.SystemAccount(a.User) || slices.Contains(protected, a.User) || a == srv.CurrentUser
+	}
+	unmanaged, err := mysqlstate.ReadUnmanaged(ctx, r, prefix, srv.WildcardDatabaseNames(), databases, skip)
+	return srv, unmanaged, err
 }

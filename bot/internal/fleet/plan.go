@@ -44,11 +44,19 @@ const PlanSessionName = "dbusers-plan"
 // (liveplan.Report.Fit) and counted.
 const ResponseBudget = 5 << 20
 
-// Invoke is the Lambda's handler: a plan invoke goes to Plan, any other
-// event to Handle, which the plan function (cfg.PlanOnly) refuses.
+// Invoke is the Lambda's handler: a plan invoke goes to Plan, an inventory
+// invoke to Inventory, any other event to Handle; the plan function
+// (cfg.PlanOnly) refuses all but the first.
 func Invoke(ctx context.Context, deps Deps, cfg Config, raw json.RawMessage) (any, error) {
 	if IsPlanInvoke(raw) {
 		return Plan(ctx, deps, cfg, raw)
+	}
+	if IsInventoryInvoke(raw) && !cfg.PlanOnly {
+		inv, err := Inventory(ctx, deps, cfg, raw)
+		if inv == nil {
+			return nil, err
+		}
+		return inv, err
 	}
 	if cfg.PlanOnly {
 		err := fmt.Errorf("this is the plan function (%s=true): it answers only a plan invoke ({\"plan\": {...}}) and never runs; nothing was changed", EnvPlanOnly)
