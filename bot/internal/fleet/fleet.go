@@ -40,6 +40,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/dbconn"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/redact"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
@@ -143,6 +144,10 @@ type ClusterReport struct {
 	// failed cluster.
 	FailedAccounts     []engine.Failure `json:"failed_accounts,omitempty"`
 	FailedAccountCount int              `json:"failed_account_count,omitempty"`
+	// Unmanaged are accounts outside the prefix that no declaration
+	// covers (at most MaxListed; UnmanagedCount is all): never touched.
+	Unmanaged      []mysqlstate.Unmanaged `json:"unmanaged,omitempty"`
+	UnmanagedCount int                    `json:"unmanaged_count,omitempty"`
 	Queries            int              `json:"queries"`
 	Writes             int              `json:"writes"`
 	DurationMS         float64          `json:"duration_ms"`
@@ -516,6 +521,8 @@ func reportFrom(cr ClusterReport, res *engine.Result, notes []string, err error)
 		}
 	}
 	cr.UsersCreated, cr.UsersDropped = len(created), len(dropped)
+	cr.UnmanagedCount = len(res.Unmanaged)
+	cr.Unmanaged = res.Unmanaged[:min(len(res.Unmanaged), MaxListed)]
 	cr.FailedAccountCount = len(res.Failures)
 	cr.FailedAccounts = res.Failures[:min(len(res.Failures), MaxListed)]
 	if res.Err != nil {
@@ -539,6 +546,9 @@ func logCluster(log *slog.Logger, cr ClusterReport) {
 	}
 	if len(cr.Notes) > 0 {
 		attrs = append(attrs, "notes", cr.Notes)
+	}
+	if cr.UnmanagedCount > 0 {
+		attrs = append(attrs, "unmanaged_accounts", cr.UnmanagedCount, "unmanaged", cr.Unmanaged)
 	}
 	switch {
 	case cr.Failed():

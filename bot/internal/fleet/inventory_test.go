@@ -2,10 +2,12 @@ package fleet
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dbusers/dbusers/bot/internal/config"
+	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/rdstls"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
@@ -54,6 +56,15 @@ func TestInventory(t *testing.T) {
 	srv.Exec(t, "CREATE USER '"+shared+"'@'%' IDENTIFIED BY 'x'")
 	srv.Exec(t, "GRANT SELECT ON `"+dbs[0]+"`.* TO '"+shared+"'@'%'")
 	t.Cleanup(func() { _, _ = maria.DB.Exec("DROP USER IF EXISTS '" + shared + "'@'%'") })
+
+	// Every run reports it, and leaves it alone.
+	run, err := Handle(ctx, w.deps(&out, conn), cfg, []byte(`{"dry_run": false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr := run.Clusters[0]; cr.Status != "unchanged" || !slices.ContainsFunc(cr.Unmanaged, func(u mysqlstate.Unmanaged) bool { return u.Account.User == shared }) {
+		t.Errorf("run: %s, unmanaged %+v; want unchanged, listing %s", cr.Status, cr.Unmanaged, shared)
+	}
 
 	res, err := Invoke(ctx, w.deps(&out, conn), cfg, []byte(`{"inventory": {"clusters": ["main"]}}`))
 	if err != nil {
