@@ -148,9 +148,9 @@ type ClusterReport struct {
 	// covers (at most MaxListed; UnmanagedCount is all): never touched.
 	Unmanaged      []mysqlstate.Unmanaged `json:"unmanaged,omitempty"`
 	UnmanagedCount int                    `json:"unmanaged_count,omitempty"`
-	Queries            int              `json:"queries"`
-	Writes             int              `json:"writes"`
-	DurationMS         float64          `json:"duration_ms"`
+	Queries        int                    `json:"queries"`
+	Writes         int                    `json:"writes"`
+	DurationMS     float64                `json:"duration_ms"`
 }
 
 // MaxListed bounds the per-cluster lists in a report, which is also the
