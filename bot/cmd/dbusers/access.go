@@ -20,13 +20,13 @@ func runAccess(_ context.Context, e env, args []string) int {
 	database := fs.String("database", "", "with --cluster: only this database")
 	format := fs.String("format", "text", "output format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers access (--user NAME | --cluster NAME [--database DB]) [--format text|json] [--root DIR]")
-		fmt.Fprintln(e.stderr, "\nFrom the declarations alone: each cluster and database a user can reach, with which role and")
-		fmt.Fprintln(e.stderr, "until when; or every user with access to a cluster (or one of its databases), by role.")
-		fmt.Fprintln(e.stderr, "Environments and \"*\" are expanded; expired entries are shown as expired. Exit status: 0, or 2 on error.")
+		fmt.Fprintln(fs.Output(), "usage: dbusers access (--user NAME | --cluster NAME [--database DB]) [--format text|json] [--root DIR]")
+		fmt.Fprintln(fs.Output(), "\nFrom the declarations alone: each cluster and database a user can reach, with which role and")
+		fmt.Fprintln(fs.Output(), "until when; or every user with access to a cluster (or one of its databases), by role.")
+		fmt.Fprintln(fs.Output(), "Environments and \"*\" are expanded; expired entries are shown as expired. Exit status: 0, or 2 on error.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(format string, args ...any) int {

@@ -21,12 +21,12 @@ func runAdminSQL(_ context.Context, e env, args []string) int {
 	var databases stringList
 	fs.Var(&databases, "database", "a managed database (repeatable; default: the cluster's)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers admin-sql (--cluster NAME | --engine ENGINE --database DB...) [--user NAME] [--plan]")
-		fmt.Fprintln(e.stderr, "\nPrints the SQL that creates the least-privileged account dbusers logs in as, or with --plan")
-		fmt.Fprintln(e.stderr, "the read-only login the live plan of a pull request uses (SELECT, PROCESS, SHOW VIEW; nothing that writes).")
+		fmt.Fprintln(fs.Output(), "usage: dbusers admin-sql (--cluster NAME | --engine ENGINE --database DB...) [--user NAME] [--plan] [--root DIR]")
+		fmt.Fprintln(fs.Output(), "\nPrints the SQL that creates the least-privileged account dbusers logs in as, or with --plan")
+		fmt.Fprintln(fs.Output(), "the read-only login the live plan of a pull request uses (SELECT, PROCESS, SHOW VIEW; nothing that writes).")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(format string, args ...any) int {

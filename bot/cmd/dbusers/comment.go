@@ -26,13 +26,13 @@ func runComment(ctx context.Context, e env, args []string) int {
 	key := fs.String("key", ghcomment.DefaultKey, "names the sticky comment, so two workflows can keep one each")
 	author := fs.String("author", "", "login that posts the comment when GITHUB_TOKEN is a person's token (default: any bot account, e.g. github-actions[bot]); comments by others are never edited")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers comment --base REF [--head REF] [--repo OWNER/REPO] [--pr N] [--api-url URL] [--key KEY] [--author LOGIN]")
-		fmt.Fprintln(e.stderr, "\nPosts the plan (or the validation errors) as one sticky pull-request comment, edited in")
-		fmt.Fprintln(e.stderr, "place on every push, and writes it to the step summary. The token comes from GITHUB_TOKEN.")
-		fmt.Fprintln(e.stderr, "Exit status: 0 posted, 1 the declarations do not validate (the comment lists why), 2 error.")
+		fmt.Fprintln(fs.Output(), "usage: dbusers comment --base REF [--head REF] [--root DIR] [--repo OWNER/REPO] [--pr N] [--api-url URL] [--key KEY] [--author LOGIN] [--live [--function NAME] [--live-timeout D]]")
+		fmt.Fprintln(fs.Output(), "\nPosts the plan (or the validation errors) as one sticky pull-request comment, edited in")
+		fmt.Fprintln(fs.Output(), "place on every push, and writes it to the step summary. The token comes from GITHUB_TOKEN.")
+		fmt.Fprintln(fs.Output(), "Exit status: 0 posted, 1 the declarations do not validate (the comment lists why), 2 error.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(format string, args ...any) int {

@@ -31,14 +31,14 @@ func runImport(ctx context.Context, e env, args []string) int {
 	write := fs.Bool("write", false, "write the files; without it, print what would be written")
 	format := fs.String("format", "text", "output format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers import --cluster NAME [--dsn DSN | --from-lambda FUNCTION] [--secrets FILE] [--write] [--format text|json] [--root DIR]")
-		fmt.Fprintln(e.stderr, "\nReads a live cluster and proposes the user files (and role templates) that reproduce its managed")
-		fmt.Fprintln(e.stderr, "accounts' access as it is: new files, and entries added to existing ones (never removed). What no")
-		fmt.Fprintln(e.stderr, "declaration can say is listed per account. It only reads the server.")
-		fmt.Fprintln(e.stderr, "Exit status: 0 nothing to import, or written with --write; 1 files would change; 2 error.")
+		fmt.Fprintln(fs.Output(), "usage: dbusers import --cluster NAME [--dsn DSN | --from-lambda FUNCTION] [--secrets FILE] [--write] [--format text|json] [--root DIR]")
+		fmt.Fprintln(fs.Output(), "\nReads a live cluster and proposes the user files (and role templates) that reproduce its managed")
+		fmt.Fprintln(fs.Output(), "accounts' access as it is: new files, and entries added to existing ones (never removed). What no")
+		fmt.Fprintln(fs.Output(), "declaration can say is listed per account. It only reads the server.")
+		fmt.Fprintln(fs.Output(), "Exit status: 0 nothing to import, or written with --write; 1 files would change; 2 error.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(format string, args ...any) int {

@@ -94,12 +94,12 @@ func runInventory(ctx context.Context, e env, args []string) int {
 	var inv inventoryFlags
 	inv.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers inventory --cluster NAME [--dsn DSN | --from-lambda FUNCTION] [--format text|json] [--root DIR]")
-		fmt.Fprintln(e.stderr, "\nLists a live cluster's accounts: the managed ones with every grant, and the accounts outside the")
-		fmt.Fprintln(e.stderr, "prefix (never touched) with the managed databases they can reach. It only reads. Exit status: 0, or 2.")
+		fmt.Fprintln(fs.Output(), "usage: dbusers inventory --cluster NAME [--dsn DSN | --from-lambda FUNCTION] [--format text|json] [--root DIR]")
+		fmt.Fprintln(fs.Output(), "\nLists a live cluster's accounts: the managed ones with every grant, and the accounts outside the")
+		fmt.Fprintln(fs.Output(), "prefix (never touched) with the managed databases they can reach. It only reads. Exit status: 0, or 2.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(format string, args ...any) int {

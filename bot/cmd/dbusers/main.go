@@ -12,10 +12,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
+	"github.com/dbusers/dbusers/bot/internal/suggest"
 )
 
 // Exit codes carry meaning, as with diff: 0 nothing to report, 1 problems or
@@ -57,6 +60,7 @@ func commands() []command {
 		{"access", "show what a user can reach, or who can reach a cluster, from the declarations", runAccess},
 		{"import", "propose the user files that reproduce a live cluster's accounts (adopting a fleet)", runImport},
 		{"inventory", "list a live cluster's accounts: the managed ones and those no declaration covers", runInventory},
+		{"version", "print the version and the commit dbusers was built from", runVersion},
 	}
 }
 
@@ -68,21 +72,48 @@ func main() {
 }
 
 func run(ctx context.Context, e env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(e.stderr)
-		if len(args) == 0 {
-			return exitError
-		}
+		return exitError
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(e.stdout)
 		return exitOK
+	case "help":
+		if len(args) > 1 {
+			// "dbusers help plan" is "dbusers plan -h".
+			return run(ctx, e, []string{args[1], "-h"})
+		}
+		usage(e.stdout)
+		return exitOK
+	case "-version", "--version":
+		return runVersion(ctx, e, nil)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return c.run(ctx, e, args[1:])
 		}
 	}
-	fmt.Fprintf(e.stderr, "dbusers: unknown command %q\n\n", args[0])
+	fmt.Fprintf(e.stderr, "dbusers: unknown command %q%s\n\n", args[0], didYouMean(args[0], commandNames()))
 	usage(e.stderr)
 	return exitError
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// didYouMean suggests the nearest of names, or says nothing.
+func didYouMean(s string, names []string) string {
+	if n, ok := suggest.Nearest(s, names); ok {
+		return fmt.Sprintf(" (did you mean %q?)", n)
+	}
+	return ""
 }
 
 func usage(w io.Writer) {
@@ -91,19 +122,88 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'dbusers <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'dbusers help <command>' (or 'dbusers <command> -h') for a command's flags.")
+}
+
+// runVersion prints the module version and the commit dbusers was built
+// from, as the Go toolchain recorded them.
+func runVersion(_ context.Context, e env, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(e.stderr, "dbusers version: unexpected argument %q\n", args[0])
+		return exitError
+	}
+	fmt.Fprintln(e.stdout, versionString(debug.ReadBuildInfo()))
+	return exitOK
+}
+
+// versionString renders build information: "dbusers v1.2.3 (commit
+// 0123456789ab, 2026-12-04T03:00:00Z, modified) go1.26.8".
+func versionString(info *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "dbusers (no build information)"
+	}
+	version := info.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	var commit, at string
+	modified := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	out := "dbusers " + version
+	if commit != "" {
+		if len(commit) > 12 {
+			commit = commit[:12]
+		}
+		details := []string{"commit " + commit}
+		if at != "" {
+			details = append(details, at)
+		}
+		if modified {
+			details = append(details, "modified")
+		}
+		out += " (" + strings.Join(details, ", ") + ")"
+	}
+	return out + " " + info.GoVersion
 }
 
 // parseFlags parses a command's flags. It returns ok false with the exit
-// code when the command must stop: 0 after -h (help was asked for), 2 for a
-// bad flag (the flag package has printed why).
-func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+// code when the command must stop: 0 after -h (help was asked for: it goes
+// to stdout, so that "dbusers plan -h | less" works), 2 for a bad flag
+// (the flag package has printed why, and this adds the flag meant).
+func parseFlags(fs *flag.FlagSet, args []string, e env) (code int, ok bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return exitOK, false
+		}
+	}
 	err := fs.Parse(args)
 	switch {
 	case err == nil:
 		return exitOK, true
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK, false
+	}
+	const undefined = "flag provided but not defined: -"
+	if msg := err.Error(); strings.HasPrefix(msg, undefined) {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if hint := didYouMean(strings.TrimPrefix(msg, undefined), names); hint != "" {
+			fmt.Fprintf(e.stderr, "dbusers %s: --%s is not a flag%s\n", fs.Name(), strings.TrimPrefix(msg, undefined), hint)
+		}
 	}
 	return exitError, false
 }

@@ -201,12 +201,12 @@ func runPlan(ctx context.Context, e env, args []string) int {
 	rf.register(fs)
 	format := fs.String("format", "text", "output format: markdown, text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers plan --base REF [--head REF] [--format markdown|text|json] [--root DIR]")
-		fmt.Fprintln(e.stderr, "\nShows what merging the working tree (or --head) into the merge base with REF changes,")
-		fmt.Fprintln(e.stderr, "user by user, with risky changes first. Exit status: 0 no change, 1 changes, 2 error.")
+		fmt.Fprintln(fs.Output(), "usage: dbusers plan --base REF [--head REF] [--format markdown|text|json] [--root DIR] [--live [--function NAME] [--live-timeout D]]")
+		fmt.Fprintln(fs.Output(), "\nShows what merging the working tree (or --head) into the merge base with REF changes,")
+		fmt.Fprintln(fs.Output(), "user by user, with risky changes first. Exit status: 0 no change, 1 changes, 2 error.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(format string, args ...any) int {

@@ -45,16 +45,16 @@ func runPublish(ctx context.Context, e env, args []string) int {
 	signingKey := fs.String("signing-key", getenv(envSigningKey), "ARN of the KMS key that signs the pointer: the control-plane stack's output SigningKeyArn (default $"+envSigningKey+")")
 	unsigned := fs.Bool("unsigned", false, "publish without a signature, which only a Lambda with DBUSERS_ALLOW_UNSIGNED=true accepts (the move to signed bundles)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers publish [--root DIR] [--dry-run] [--format text|json] [--commit SHA] [--pull-request N] [--merged-by WHO] [--signing-key ARN | --unsigned]")
-		fmt.Fprintln(e.stderr, "\nValidates the declarations and writes them to SSM Parameter Store as one bundle: gzipped")
-		fmt.Fprintln(e.stderr, "chunks under <ssm.parameter>/v/<version>/, then the pointer parameter, signed with the KMS")
-		fmt.Fprintln(e.stderr, "key, then prunes old versions. An unchanged configuration writes nothing. AWS credentials")
-		fmt.Fprintln(e.stderr, "and region come from the environment.")
-		fmt.Fprintln(e.stderr, "Exit status: 0 published or unchanged, 1 the declarations are invalid (nothing written),")
-		fmt.Fprintln(e.stderr, "2 usage, I/O or AWS error.")
+		fmt.Fprintln(fs.Output(), "usage: dbusers publish [--root DIR] [--dry-run] [--format text|json] [--commit SHA] [--pull-request N] [--merged-by WHO] [--signing-key ARN | --unsigned] [--timeout D]")
+		fmt.Fprintln(fs.Output(), "\nValidates the declarations and writes them to SSM Parameter Store as one bundle: gzipped")
+		fmt.Fprintln(fs.Output(), "chunks under <ssm.parameter>/v/<version>/, then the pointer parameter, signed with the KMS")
+		fmt.Fprintln(fs.Output(), "key, then prunes old versions. An unchanged configuration writes nothing. AWS credentials")
+		fmt.Fprintln(fs.Output(), "and region come from the environment.")
+		fmt.Fprintln(fs.Output(), "Exit status: 0 published or unchanged, 1 the declarations are invalid (nothing written),")
+		fmt.Fprintln(fs.Output(), "2 usage, I/O or AWS error.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(code int, format string, args ...any) int {

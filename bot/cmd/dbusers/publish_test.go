@@ -315,7 +315,6 @@ func TestPublishErrors(t *testing.T) {
 		want      int
 		stderr    string
 	}{
-		{"help", []string{"-h"}, nil, false, exitOK, "usage: dbusers publish"},
 		{"bad flag", []string{"--dryrun"}, nil, false, exitError, "flag provided but not defined: -dryrun"},
 		{"extra argument", []string{"--root", valid, "now"}, nil, false, exitError, `unexpected argument "now"`},
 		{"unknown format", []string{"--root", valid, "--format", "github"}, nil, false, exitError, `unknown format "github" (want text or json)`},

@@ -28,13 +28,13 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 	secretsFile := fs.String("secrets", "", "JSON file mapping password secret references to their secret JSON, e.g. {\"dbusers/app\": {\"password\": \"...\"}}")
 	lockTimeout := fs.Duration("lock-timeout", 30*time.Second, "how long to wait for another run's lock")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE]")
-		fmt.Fprintln(e.stderr, "\nPlans (and with --confirm applies) the changes that make one cluster match the declarations.")
-		fmt.Fprintln(e.stderr, "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 1 also when the removal")
-		fmt.Fprintln(e.stderr, "limit held drops back; 2 on any error, including a partial run (some accounts failed, the others applied).")
+		fmt.Fprintln(fs.Output(), "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE] [--lock-timeout D] [--root DIR]")
+		fmt.Fprintln(fs.Output(), "\nPlans (and with --confirm applies) the changes that make one cluster match the declarations.")
+		fmt.Fprintln(fs.Output(), "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 1 also when the removal")
+		fmt.Fprintln(fs.Output(), "limit held drops back; 2 on any error, including a partial run (some accounts failed, the others applied).")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	fail := func(format string, args ...any) int {

@@ -17,12 +17,12 @@ func runValidate(_ context.Context, e env, args []string) int {
 	format := fs.String("format", "text", "output format: text, json or github (workflow annotations)")
 	strict := fs.Bool("strict", false, "fail on warnings too")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: dbusers validate [--root DIR] [--format text|json|github] [--strict]")
-		fmt.Fprintln(e.stderr, "\nChecks every declaration; prints each problem as path:line:col: message.")
-		fmt.Fprintln(e.stderr, "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.")
+		fmt.Fprintln(fs.Output(), "usage: dbusers validate [--root DIR] [--format text|json|github] [--strict]")
+		fmt.Fprintln(fs.Output(), "\nChecks every declaration; prints each problem as path:line:col: message.")
+		fmt.Fprintln(fs.Output(), "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, e); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {

@@ -125,7 +125,6 @@ func TestValidateExitCodes(t *testing.T) {
 		{"valid, strict", []string{"--strict", "--root", valid}, exitOK, "0 error(s), 0 warning(s)"},
 		{"errors, json", []string{"--root", broken, "--format", "json"}, exitChanges, ""},
 		{"errors, github", []string{"--root", broken, "--format=github"}, exitChanges, "2 error(s)"},
-		{"help", []string{"-h"}, exitOK, "usage: dbusers validate"},
 		{"bad flag", []string{"--rot", valid}, exitError, "flag provided but not defined: -rot"},
 		{"bad flag value", []string{"--strict=maybe", "--root", valid}, exitError, "invalid boolean value"},
 		{"unknown format", []string{"--root", valid, "--format", "sarif"}, exitError, `unknown format "sarif" (want text, json or github)`},
@@ -265,9 +264,8 @@ func TestRunDispatch(t *testing.T) {
 		wantStderr string
 	}{
 		{nil, exitError, "usage: dbusers <command>"},
-		{[]string{"help"}, exitOK, "validate"},
-		{[]string{"--help"}, exitOK, "usage: dbusers <command>"},
 		{[]string{"frobnicate"}, exitError, `unknown command "frobnicate"`},
+		{[]string{"valdate"}, exitError, `unknown command "valdate" (did you mean "validate"?)`},
 	} {
 		code, _, stderr := runValidateArgs(t, tt.args...)
 		if code != tt.want || !strings.Contains(stderr, tt.wantStderr) {

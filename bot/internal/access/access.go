@@ -7,11 +7,13 @@ package access
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/desired"
+	suggestpkg "github.com/dbusers/dbusers/bot/internal/suggest"
 )
 
 // Status says whether an entry grants anything today.
@@ -160,36 +162,8 @@ func (x *Index) ForCluster(cluster, database string) (*Report, error) {
 
 // suggest names the closest of names to s, when one is close.
 func suggest(s string, names map[string]bool) string {
-	best, bestD := "", 3
-	for n := range names {
-		if d := distance(s, n); d < bestD || (d == bestD && n < best && best != "") {
-			best, bestD = n, d
-		}
+	if best, ok := suggestpkg.Nearest(s, slices.Collect(maps.Keys(names))); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur := make([]int, len(rb)+1)
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(rb)]
+	return ""
 }

@@ -58,7 +58,7 @@ func TestEntriesKeepTheirOwnExpiry(t *testing.T) {
 
 func TestSuggest(t *testing.T) {
 	names := map[string]bool{"erin": true, "alice": true, "orders_api": true}
-	for in, want := range map[string]string{"eri": ` (did you mean "erin"?)`, "alcie": ` (did you mean "alice"?)`, "zzzzzz": ""} {
+	for in, want := range map[string]string{"eri": ` (did you mean "erin"?)`, "alcie": ` (did you mean "alice"?)`, "zzzzzzzzz": ""} {
 		if got := suggest(in, names); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
