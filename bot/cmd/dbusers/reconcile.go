@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dbusers/dbusers/bot/internal/audit"
@@ -27,8 +29,9 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 	format := fs.String("format", "text", "output format: text or json")
 	secretsFile := fs.String("secrets", "", "JSON file mapping password secret references to their secret JSON, e.g. {\"dbusers/app\": {\"password\": \"...\"}}")
 	lockTimeout := fs.Duration("lock-timeout", 30*time.Second, "how long to wait for another run's lock")
+	auditLog := fs.String("audit-log", "", "where the audit's JSON lines go: a file (appended), or - for stderr (default: stderr, or on a terminal a file under the user's cache directory, named at the end)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE] [--lock-timeout D] [--root DIR]")
+		fmt.Fprintln(fs.Output(), "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE] [--lock-timeout D] [--audit-log FILE|-] [--root DIR]")
 		fmt.Fprintln(fs.Output(), "\nPlans (and with --confirm applies) the changes that make one cluster match the declarations.")
 		fmt.Fprintln(fs.Output(), "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 1 also when the removal")
 		fmt.Fprintln(fs.Output(), "limit held drops back; 2 on any error, including a partial run (some accounts failed, the others applied).")
@@ -71,6 +74,15 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 			return fail("%v", err)
 		}
 	}
+	sink, auditPath, closeAudit, err := openAudit(e, *auditLog, cluster.Name)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer closeAudit()
+	var progress func(string)
+	if isTerminal(e.stderr) {
+		progress = func(msg string) { fmt.Fprintln(e.stderr, "dbusers reconcile: "+msg) }
+	}
 	var res *engine.Result
 	db, err := dbconn.OpenDSN(ctx, cluster.Name, *dsn)
 	var connErr *dbconn.Error
@@ -85,7 +97,7 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		defer db.Close()
 		res = engine.Reconcile(ctx, db, engine.Options{
 			State: st, Cluster: *cluster, Passwords: passwords, Apply: *confirm,
-			LockTimeout: *lockTimeout, Audit: audit.NewJSONLines(e.stderr), Now: e.now,
+			LockTimeout: *lockTimeout, Audit: sink, Now: e.now, Progress: progress,
 		})
 	}
 	if *format == "json" {
@@ -96,6 +108,9 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		}
 	} else {
 		report.Text(e.stdout, res, cluster.Flavor(), true)
+	}
+	if auditPath != "" && len(res.Applied)+len(res.Failures)+len(res.InDoubt) > 0 {
+		fmt.Fprintf(e.stderr, "dbusers reconcile: audit log: %s\n", auditPath)
 	}
 	held := res.Plan != nil && len(res.Plan.Held) > 0
 	switch {
@@ -149,4 +164,39 @@ func readSecretsFile(path string) (map[string]string, error) {
 		out[ref] = s.Password
 	}
 	return out, nil
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// openAudit opens where the audit's JSON lines go: a file (appended, made
+// private), stderr for "-", and by default stderr unless it is a terminal,
+// where the lines would bury the summary: then a file of its own under the
+// user's cache directory. path is set when the lines go to a file.
+func openAudit(e env, where, cluster string) (sink audit.Sink, path string, closeFn func(), err error) {
+	if where == "" && !isTerminal(e.stderr) || where == "-" {
+		return audit.NewJSONLines(e.stderr), "", func() {}, nil
+	}
+	if where == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("no place for the audit log (%v): pass --audit-log FILE or -", err)
+		}
+		where = filepath.Join(dir, "dbusers", fmt.Sprintf("audit-%s-%s.jsonl", cluster, e.now().UTC().Format("20060102T150405Z")))
+		if err := os.MkdirAll(filepath.Dir(where), 0o700); err != nil {
+			return nil, "", nil, fmt.Errorf("audit log: %w", err)
+		}
+	}
+	f, err := os.OpenFile(where, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("audit log: %w", err)
+	}
+	return audit.NewJSONLines(f), where, func() { _ = f.Close() }, nil
 }

@@ -252,3 +252,39 @@ func TestReconcileCLIUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReconcileAuditLog: --audit-log FILE keeps the audit's JSON lines out
+// of the terminal; - (the default off a terminal) sends them to stderr.
+func TestReconcileAuditLog(t *testing.T) {
+	t.Parallel()
+	r := newReconcileRepo(t)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	code, out, errOut := runCLI(t, nil, "reconcile", "--root", r.root, "--cluster", "local", "--dsn", r.dsn, "--secrets", r.secrets,
+		"--confirm", "--audit-log", path)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["outcome"] != "applied" {
+			t.Errorf("audit line %q: %v", l, err)
+		}
+	}
+	if len(lines) < 3 || strings.Contains(errOut, `"outcome"`) || !strings.Contains(errOut, "audit log: "+path) {
+		t.Errorf("%d audit line(s); stderr %q", len(lines), errOut)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("audit log mode %v, %v; want 0600", st.Mode(), err)
+	}
+	// Off a terminal, by default, the lines go to stderr.
+	r.server.Exec(t, "DROP USER '"+r.prefix+"_viewer'@'%'")
+	code, _, errOut = runCLI(t, nil, "reconcile", "--root", r.root, "--cluster", "local", "--dsn", r.dsn, "--secrets", r.secrets, "--confirm")
+	if code != exitOK || !strings.Contains(errOut, `"outcome":"applied"`) {
+		t.Errorf("default audit: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -58,6 +58,9 @@ type Options struct {
 	Commit        string
 	// Now is the clock for audit times and durations (default time.Now).
 	Now func() time.Time
+	// Progress, when set, hears what a person waiting at a terminal wants
+	// to know: that the run waits for another's lock, and for whom.
+	Progress func(msg string)
 }
 
 // Status is a cluster's outcome.
@@ -166,7 +169,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	if err := lock(ctx, c, LockName(opt.State.Prefix), timeout); err != nil {
+	if err := lock(ctx, c, LockName(opt.State.Prefix), timeout, opt.Progress); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
 	defer func() {
@@ -555,10 +558,12 @@ func answered(err error) bool {
 // release it. It waits one second per query: a single GET_LOCK that waits
 // longer than the connection's read timeout (the CLI and the Lambda use
 // 60 s, and accept longer lock timeouts) would end as a lost connection
-// instead of ErrLocked.
-func lock(ctx context.Context, c *counting, name string, timeout time.Duration) error {
+// instead of ErrLocked. While it waits, progress (when set) hears which
+// connection holds the lock, at the start and every 10 seconds.
+func lock(ctx context.Context, c *counting, name string, timeout time.Duration, progress func(string)) error {
 	secs := max(1, int(timeout.Round(time.Second)/time.Second))
-	for range secs {
+	start := time.Now()
+	for i := range secs {
 		var got sql.NullInt64
 		if err := c.queryRow(ctx, render.GetLock(name, 1)).Scan(&got); err != nil {
 			return fmt.Errorf("take lock %s: %w", name, err)
@@ -568,6 +573,15 @@ func lock(ctx context.Context, c *counting, name string, timeout time.Duration) 
 		}
 		if !got.Valid {
 			break // NULL: the server failed to wait (killed, out of memory)
+		}
+		if progress != nil && i%10 == 0 {
+			holder := "another session"
+			var id sql.NullInt64
+			if err := c.queryRow(ctx, "SELECT IS_USED_LOCK("+render.Literal(name)+")").Scan(&id); err == nil && id.Valid {
+				holder = fmt.Sprintf("connection %d", id.Int64)
+			}
+			progress(fmt.Sprintf("waiting for the lock %s, held by %s, since %s (%s of at most %ds)",
+				name, holder, start.Format("15:04:05"), time.Since(start).Round(time.Second), secs))
 		}
 	}
 	return fmt.Errorf("%w (%s, waited %ds); nothing was changed", ErrLocked, name, secs)

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +157,35 @@ func summariesOf(cs []plan.Change) string {
 		b.WriteString(c.Summary + "\n")
 	}
 	return b.String()
+}
+
+// TestLockWaitSaysWhoHoldsIt: a run waiting for the lock tells the person
+// at the terminal which connection holds it.
+func TestLockWaitSaysWhoHoldsIt(t *testing.T) {
+	t.Parallel()
+	forEachServer(t, func(t *testing.T, s *testServer) {
+		st, c := s.state(t, s.settings(), s.pwUser("app", "read", s.dbs[0]))
+		ctx := ctx10(t)
+		holder, err := s.DB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Close()
+		var got, id int
+		if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK(?, 5), CONNECTION_ID()", engine.LockName(st.Prefix)).Scan(&got, &id); err != nil || got != 1 {
+			t.Fatalf("take the lock: %d, %v", got, err)
+		}
+		var heard []string
+		opt := s.options(st, c)
+		opt.LockTimeout = 2 * time.Second
+		opt.Progress = func(msg string) { heard = append(heard, msg) }
+		res := s.reconcile(t, opt)
+		if !errors.Is(res.Err, engine.ErrLocked) {
+			t.Fatalf("run: %v, want ErrLocked", res.Err)
+		}
+		want := fmt.Sprintf("held by connection %d", id)
+		if len(heard) == 0 || !strings.Contains(heard[0], want) || !strings.Contains(heard[0], engine.LockName(st.Prefix)) {
+			t.Errorf("progress %q, want it to say %q", heard, want)
+		}
+	})
 }

@@ -94,13 +94,22 @@ func describe(r *engine.Result) string {
 	if r.Plan != nil {
 		n = len(r.Plan.Changes)
 	}
+	held := ""
+	if r.Plan != nil && len(r.Plan.Held) > 0 {
+		// A run whose removals the limit held back has not converged:
+		// the headline must not read as "nothing to do".
+		held = fmt.Sprintf("; %d removal(s) HELD BACK by the removal limit", len(r.Plan.Held))
+	}
 	switch r.Status {
 	case engine.Unchanged:
+		if held != "" {
+			return "no change applied" + held
+		}
 		return "no changes"
 	case engine.Planned:
-		return fmt.Sprintf("%d change(s) planned (dry run: nothing applied)", n)
+		return fmt.Sprintf("%d change(s) planned (dry run: nothing applied)%s", n, held)
 	case engine.Applied:
-		return fmt.Sprintf("%d change(s) applied and verified", n)
+		return fmt.Sprintf("%d change(s) applied and verified%s", n, held)
 	case engine.Partial:
 		return fmt.Sprintf("PARTIAL: %d account(s) failed; %d statement(s) applied and verified for the others", len(r.Failures), len(r.Applied))
 	default:
