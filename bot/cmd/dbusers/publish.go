@@ -43,9 +43,10 @@ func runPublish(ctx context.Context, e env, args []string) int {
 		"who merged it (default $DBUSERS_MERGED_BY, else $GITHUB_ACTOR)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on AWS after this long (the pointer is written last, so an interrupted publish leaves the previous version current)")
 	signingKey := fs.String("signing-key", getenv(envSigningKey), "ARN of the KMS key that signs the pointer: the control-plane stack's output SigningKeyArn (default $"+envSigningKey+")")
+	placeholders := fs.Bool("allow-placeholder-accounts", false, "publish clusters whose account_id is a placeholder (111111111111, 123456789012): for emulators and tests only")
 	unsigned := fs.Bool("unsigned", false, "publish without a signature, which only a Lambda with DBUSERS_ALLOW_UNSIGNED=true accepts (the move to signed bundles)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: dbusers publish [--root DIR] [--dry-run] [--format text|json] [--commit SHA] [--pull-request N] [--merged-by WHO] [--signing-key ARN | --unsigned] [--timeout D]")
+		fmt.Fprintln(fs.Output(), "usage: dbusers publish [--root DIR] [--dry-run] [--format text|json] [--commit SHA] [--pull-request N] [--merged-by WHO] [--signing-key ARN | --unsigned] [--timeout D] [--allow-placeholder-accounts]")
 		fmt.Fprintln(fs.Output(), "\nValidates the declarations and writes them to SSM Parameter Store as one bundle: gzipped")
 		fmt.Fprintln(fs.Output(), "chunks under <ssm.parameter>/v/<version>/, then the pointer parameter, signed with the KMS")
 		fmt.Fprintln(fs.Output(), "key, then prunes old versions. An unchanged configuration writes nothing. AWS credentials")
@@ -100,6 +101,18 @@ func runPublish(ctx context.Context, e env, args []string) int {
 	}
 	if errs, _ := diags.Count(); errs > 0 {
 		return fail(exitChanges, "the declarations have %d error(s); nothing was published", errs)
+	}
+	// A fork that still holds the example clusters would publish fake
+	// accounts, and the Lambda would fail (and alarm) on each of them.
+	var fake []string
+	for _, c := range loaded.Config.Clusters {
+		if config.PlaceholderAccount(c.AccountID) {
+			fake = append(fake, c.Name+" ("+c.AccountID+")")
+		}
+	}
+	if len(fake) > 0 && !*placeholders {
+		return fail(exitChanges, "cluster(s) %s are in a placeholder account: these are the example declarations dbusers ships; "+
+			"replace them with your clusters (README, \"Forking\"); nothing was published", strings.Join(fake, ", "))
 	}
 	target := ssmbundle.TargetOf(loaded.Config.Settings.SSM)
 	if target.Pointer == "" {

@@ -79,6 +79,8 @@ type publishCLI struct {
 	environ map[string]string
 	clients int // how many times the command asked for a client
 	err     error
+	// strict leaves out --allow-placeholder-accounts.
+	strict bool
 }
 
 // newPublishCLI is a publishCLI with a signing key of its own.
@@ -116,8 +118,34 @@ func (p *publishCLI) run(t *testing.T, args ...string) (code int, stdout, stderr
 			return p.api, nil
 		},
 		newKMS: func(context.Context) (ssmbundle.KMSAPI, error) { return p.kms, nil }}
+	// The repository's example clusters are in placeholder accounts, which
+	// publish refuses but for an emulator (TestPublishRefusesPlaceholders).
+	if !p.strict {
+		args = append([]string{"--allow-placeholder-accounts"}, args...)
+	}
 	code = run(context.Background(), e, append([]string{"publish"}, args...))
 	return code, out.String(), errOut.String()
+}
+
+// TestPublishRefusesPlaceholders: a fork that still holds the example
+// clusters (accounts 111111111111 and 222222222222) publishes nothing.
+func TestPublishRefusesPlaceholders(t *testing.T) {
+	dir, _ := publishRepo(t, nil)
+	rec := &publishRecorder{API: publishKumo(t)}
+	cli := newPublishCLI(t, rec)
+	cli.strict = true
+	code, stdout, stderr := cli.run(t, "--root", dir)
+	if code != exitChanges || !strings.Contains(stderr, "are in a placeholder account") || !strings.Contains(stderr, "nothing was published") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if cli.clients != 0 {
+		t.Error("publish asked for an AWS client before refusing")
+	}
+	for id, want := range map[string]bool{"111111111111": true, "000000000000": true, "123456789012": true, "123456789013": false, "210987654321": false, "12345": false} {
+		if got := config.PlaceholderAccount(id); got != want {
+			t.Errorf("PlaceholderAccount(%s) = %v", id, got)
+		}
+	}
 }
 
 // loadContent is what a publish of dir must carry.
@@ -361,7 +389,7 @@ func TestPublishSDKEnvironment(t *testing.T) {
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, now: func() time.Time { return publishNow },
 		getenv: func(k string) string { return map[string]string{envSigningKey: cli.key}[k] }, newSSM: newSSMClient, newKMS: newKMSClient}
-	if code := run(ctx, e, []string{"publish", "--root", dir}); code != exitOK {
+	if code := run(ctx, e, []string{"publish", "--allow-placeholder-accounts", "--root", dir}); code != exitOK {
 		t.Fatalf("exit code = %d\n%s", code, errOut.String())
 	}
 	if _, _, err := ssmbundle.Read(ctx, cli.api, pointer, cli.trust(t)); err != nil {

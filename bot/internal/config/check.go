@@ -194,6 +194,14 @@ func RoleAccount(roleARN string) (account string, ok bool) {
 	return a.AccountID, true
 }
 
+// PlaceholderAccount reports whether an account id is one nobody deploys
+// to: one digit twelve times (the example declarations use 111111111111
+// and 222222222222) or 123456789012, the documentation's. publish refuses
+// to publish a cluster in one.
+func PlaceholderAccount(id string) bool {
+	return IsAccountID(id) && (strings.Count(id, id[:1]) == len(id) || id == "123456789012")
+}
+
 // IsAccountID reports whether s is an AWS account id: 12 decimal digits.
 func IsAccountID(s string) bool { return accountIDRE.MatchString(s) }
 
