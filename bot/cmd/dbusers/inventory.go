@@ -152,16 +152,7 @@ func dsnInventory(ctx context.Context, dsn, cluster string, prefix desired.Prefi
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
-	ic := &fleet.InventoryCluster{Name: cluster, Flavor: srv.Flavor, PartialRevokes: srv.PartialRevokes, Server: srv.Flavor.Product() + " " + srv.Version,
-		Unmanaged: unmanaged, Accounts: []fleet.InventoryAccount{}}
-	for _, a := range srv.Accounts {
-		ic.Accounts = append(ic.Accounts, fleet.InventoryAccount{ID: a.ID, Plugin: a.Plugin, Locked: a.Locked, RequireSSL: a.RequireSSL,
-			Global: a.Global, Databases: a.Databases, Tables: a.Tables, Roles: a.Roles, Routines: a.Routines, Proxies: a.Proxies})
-	}
-	slices.SortFunc(ic.Accounts, func(a, b fleet.InventoryAccount) int {
-		return strings.Compare(a.ID.User+"@"+a.ID.Host, b.ID.User+"@"+b.ID.Host)
-	})
-	return ic, nil
+	return fleet.InventoryOf(cluster, srv, unmanaged), nil
 }
 
 func inventoryText(w io.Writer, c *fleet.InventoryCluster) {

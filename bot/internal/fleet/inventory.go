@@ -202,8 +202,14 @@ func (r *run) inventoryCluster(ctx context.Context, t target, settings config.AW
 		ic.Stage, ic.Error = "inventory", redact.Error(err, l.admin.Password).Error()
 		return ic
 	}
-	ic.Flavor, ic.PartialRevokes, ic.Unmanaged = srv.Flavor, srv.PartialRevokes, unmanaged
-	ic.Server = srv.Flavor.Product() + " " + srv.Version
+	return *InventoryOf(ic.Name, srv, unmanaged)
+}
+
+// InventoryOf is a cluster's inventory from its live state, without any
+// credential.
+func InventoryOf(name string, srv *mysqlstate.Server, unmanaged []mysqlstate.Unmanaged) *InventoryCluster {
+	ic := &InventoryCluster{Name: name, Flavor: srv.Flavor, PartialRevokes: srv.PartialRevokes, Unmanaged: unmanaged,
+		Server: srv.Flavor.Product() + " " + srv.Version, Accounts: []InventoryAccount{}}
 	for _, a := range srv.Accounts {
 		ic.Accounts = append(ic.Accounts, InventoryAccount{ID: a.ID, Plugin: a.Plugin, Locked: a.Locked, RequireSSL: a.RequireSSL,
 			Global: a.Global, Databases: a.Databases, Tables: a.Tables, Roles: a.Roles, Routines: a.Routines, Proxies: a.Proxies})
