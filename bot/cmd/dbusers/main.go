@@ -54,6 +54,7 @@ func commands() []command {
 		{"admin-sql", "print the SQL that creates the bot's least-privileged management account", runAdminSQL},
 		{"reconcile", "plan, and with --confirm apply, the changes for one cluster", runReconcile},
 		{"publish", "write the declarations to SSM Parameter Store for the Lambda", runPublish},
+		{"rollout", "wait for a published version's rollout and report it (on the pull request and the commit)", runRollout},
 	}
 }
 
