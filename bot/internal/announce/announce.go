@@ -51,19 +51,19 @@ type Context struct {
 const whoLimit = 8
 
 type summaryView struct {
-	Emoji, Headline, Provenance, Superseded, DryRun, Who string
-	Problems                                             []problemView
-	Continued                                            bool
+	Emoji, Title, Provenance, Superseded, DryRun, Who string
+	Problems                                          []problemView
+	Continued                                         bool
 }
 
 type problemView struct {
-	Emoji, Name, What, Error, Hint, Logs string
-	Failed                               []string
+	Emoji, Name, What, Error, Hint string
+	Failed                         []string
 }
 
 type personView struct {
-	Emoji, Who, What, Now, Connect string
-	Pending                        []string
+	Emoji, Who, What, Connect string
+	Failed                    []string
 }
 
 type clusterView struct {
@@ -87,20 +87,26 @@ func Emoji(r *rollout.Record) string {
 // needs attention and what to do, as its rows), the accounts, the
 // clusters, and a footer.
 func Sections(r *rollout.Record, c Context) []ghcomment.Section {
-	sv := summaryView{Emoji: Emoji(r), Headline: review.Prose(r.Headline()), Provenance: provenance(r)}
+	sv := summaryView{Emoji: Emoji(r), Title: review.Prose(r.Title()), Provenance: provenance(r)}
 	if c.Found != nil && c.Found.SupersededBy != "" {
 		sv.Superseded = fmt.Sprintf("Version %s was superseded by %s before a run read it: this is the rollout of %s, which carries its declarations.",
 			review.Code(c.Asked), review.Code(c.Found.SupersededBy), review.Code(c.Found.SupersededBy))
 	}
 	sv.DryRun = dryRunNote(r)
-	if who := r.Who(whoLimit); who != "" {
-		sv.Who = review.Prose(who)
-	}
+	sv.Who = who(r)
 	latest, _ := r.Latest()
 	for _, p := range r.Problems() {
-		sv.Problems = append(sv.Problems, problem(r, p, latest))
+		sv.Problems = append(sv.Problems, problem(r, p))
 	}
-	sections := []ghcomment.Section{section("summary", func(cont bool) any { sv.Continued = cont; return sv }, sv.Problems)}
+	summary := section("summary", func(cont bool) any { sv.Continued = cont; return sv }, sv.Problems)
+	if len(sv.Problems) > 0 {
+		summary.Tail = "\nSee " + docLink(c, "docs/operations.md", "when-the-rollout-status-is-red", "docs/operations.md, “When the rollout status is red”") + "."
+		if latest.RequestID != "" {
+			summary.Tail += " The run's logs: " + review.Prose(rollout.LogsHint(latest)) + "."
+		}
+		summary.Tail += "\n"
+	}
+	sections := []ghcomment.Section{summary}
 
 	if people := r.People(); len(people) > 0 {
 		var rows []personView
@@ -114,15 +120,17 @@ func Sections(r *rollout.Record, c Context) []ghcomment.Section {
 		sections = append(sections, s)
 	}
 
-	var rows []clusterView
-	for _, cl := range r.Clusters {
-		rows = append(rows, cluster(cl))
+	if len(r.Clusters) > 0 {
+		var rows []clusterView
+		for _, cl := range r.Clusters {
+			rows = append(rows, cluster(cl))
+		}
+		cs := section("clusters", func(cont bool) any { return struct{ Continued bool }{cont} }, rows)
+		if r.ClustersLeftOut > 0 {
+			cs.Tail = fmt.Sprintf("\n… and %d more cluster(s) that applied or had nothing to do, left out of the record to fit.\n", r.ClustersLeftOut)
+		}
+		sections = append(sections, cs)
 	}
-	cs := section("clusters", func(cont bool) any { return struct{ Continued bool }{cont} }, rows)
-	if r.ClustersLeftOut > 0 {
-		cs.Tail = fmt.Sprintf("\n… and %d more cluster(s) that applied or had nothing to do, left out of the record to fit.\n", r.ClustersLeftOut)
-	}
-	sections = append(sections, cs)
 	sections = append(sections, ghcomment.Section{Head: execute("footer", footer(r, c, latest))})
 	return sections
 }
@@ -145,6 +153,21 @@ func Markdown(r *rollout.Record, c Context) string {
 		parts = append(parts, s.Head+strings.Join(s.Rows, "")+s.Tail)
 	}
 	return strings.Join(parts, "\n")
+}
+
+// who is the line of what happened to whom, each account as code: at most
+// whoLimit people, then how many more.
+func who(r *rollout.Record) string {
+	var parts []string
+	people := r.People()
+	for i, p := range people {
+		if i == whoLimit {
+			parts = append(parts, fmt.Sprintf("and %d more", len(people)-whoLimit))
+			break
+		}
+		parts = append(parts, review.Code(p.Account)+" "+review.Prose(p.What()))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func provenance(r *rollout.Record) string {
@@ -194,19 +217,20 @@ func dryRunNote(r *rollout.Record) string {
 	if planned == 0 && dryUnchanged == 0 {
 		return ""
 	}
-	why := "the run was a dry run"
+	why := "The run was a dry run"
 	if run, ok := r.Latest(); ok && run.ForcedDryRun {
-		why = "the function runs in dry-run mode (`DBUSERS_DRY_RUN`, the control-plane stack's `DryRun`)"
+		why = "The function runs in dry-run mode (`DBUSERS_DRY_RUN`, the control-plane stack's `DryRun`)"
 	}
 	if planned == 0 {
-		return fmt.Sprintf("Dry run: %s. Nothing was applied; the databases already match.", why)
+		return fmt.Sprintf("Dry run: %s. Nothing was applied; the databases already match.", strings.ToLower(why[:1])+why[1:])
 	}
-	return fmt.Sprintf("**Dry run: nothing was applied.** On %d cluster(s) %s: it planned %d change(s) and made none of them. "+
-		"No account below exists because of this merge until a run applies it.", planned, why, changes)
+	return fmt.Sprintf("**Dry run: nothing was applied.** %s: it planned %d change(s) on %d cluster(s) and made none of them. "+
+		"No account below exists because of this merge until a run applies it.", why, changes, planned)
 }
 
-func problem(r *rollout.Record, p rollout.Problem, latest rollout.Run) problemView {
-	v := problemView{Emoji: "❌", Name: review.Cell(p.Cluster), Hint: review.Prose(rollout.Hint(p))}
+func problem(r *rollout.Record, p rollout.Problem) problemView {
+	// The hint is dbusers' own text, written as markdown.
+	v := problemView{Emoji: "❌", Name: review.Cell(p.Cluster), Hint: rollout.Hint(p)}
 	switch p.What {
 	case "bundle":
 		v.Name, v.What = "bundle", "refused: nothing was changed anywhere"
@@ -228,14 +252,18 @@ func problem(r *rollout.Record, p rollout.Problem, latest rollout.Run) problemVi
 		v.Emoji, v.What = "🛑", fmt.Sprintf("the removal limit held %d drop(s) back; everything else applied", c.Held)
 		v.Error = review.Prose(p.Error)
 	}
-	if latest.RequestID != "" {
-		v.Logs = review.Prose(rollout.LogsHint(latest))
-	}
 	return v
 }
 
 func person(p rollout.Person, c Context) personView {
-	v := personView{What: review.Prose(p.What())}
+	var lines []string
+	for _, l := range p.Lines() {
+		lines = append(lines, review.Prose(l))
+	}
+	v := personView{What: strings.Join(lines, "; ")}
+	for _, f := range p.Failures {
+		v.Failed = append(v.Failed, fmt.Sprintf("failed on %s: %s: %s", review.Cell(f.Cluster), review.Prose(f.Summary), review.Prose(f.Error)))
+	}
 	switch {
 	case len(p.Failures) > 0:
 		v.Emoji = "❌"
@@ -252,36 +280,42 @@ func person(p rollout.Person, c Context) personView {
 	case p.Declared:
 		v.Who = fmt.Sprintf("**%s** %s (%s)", review.Cell(p.User), review.Code(p.Account), review.Cell(p.Auth))
 	case p.User != "":
-		v.Who = fmt.Sprintf("**%s** %s (no longer declared)", review.Cell(p.User), review.Code(p.Account))
+		v.Who = fmt.Sprintf("**%s** %s", review.Cell(p.User), review.Code(p.Account))
 	default:
 		v.Who = review.Code(p.Account) + " (no user file declares it)"
 	}
-	if p.Declared {
-		var now []string
-		for _, n := range p.Now {
-			now = append(now, review.Cell(n))
-		}
-		v.Now = strings.Join(now, ", ")
-		for _, pe := range p.Pending {
-			v.Pending = append(v.Pending, fmt.Sprintf("%s (%s)", review.Cell(pe.Cluster), review.Prose(pe.Why)))
-		}
-		if p.Auth == "iam" && len(p.Now) > 0 {
-			v.Connect = connectLink(c)
-		}
+	// The way in, for an iam user whose access this version gave or
+	// changed somewhere (not for a plan: a dry run gave nothing).
+	if p.Declared && p.Auth == "iam" && len(p.Now) > 0 && len(p.Applied[rollout.Created])+len(p.Applied[rollout.Changed]) > 0 {
+		v.Connect = connectLink(c)
 	}
 	return v
 }
 
 // connectLink points to the README's steps for logging in with IAM.
 func connectLink(c Context) string {
+	return docLink(c, "README.md", ConnectAnchor, "how to connect: README, “Connecting once access is merged”", "how to connect")
+}
+
+// docLink links a section of a file of the repository at c.Ref, or names
+// it (text) when the repository's address is not known. label, when
+// given, is the link's text instead of text.
+func docLink(c Context, file, anchor, text string, label ...string) string {
 	ref := c.Ref
 	if ref == "" {
 		ref = "HEAD"
 	}
-	if u, ok := review.LinkTarget(strings.TrimSuffix(c.RepoURL, "/") + "/blob/" + ref + "/README.md#" + ConnectAnchor); ok && c.RepoURL != "" {
-		return "[how to connect](" + u + ")"
+	if c.RepoURL == "" {
+		return text
 	}
-	return "how to connect: README, “Connecting once access is merged”"
+	u, ok := review.LinkTarget(strings.TrimSuffix(c.RepoURL, "/") + "/blob/" + ref + "/" + file + "#" + anchor)
+	if !ok {
+		return text
+	}
+	if len(label) > 0 {
+		text = label[0]
+	}
+	return "[" + text + "](" + u + ")"
 }
 
 func cluster(c rollout.Cluster) clusterView {

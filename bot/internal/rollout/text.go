@@ -7,6 +7,27 @@ import (
 	"time"
 )
 
+// Title is the verdict in a few words, for a comment's title: "applied on
+// 4 of 4 cluster(s)", "1 of 4 cluster(s) need attention", "dry run,
+// nothing was applied".
+func (r *Record) Title() string {
+	total := len(r.Clusters) + r.ClustersLeftOut
+	problems := r.Problems()
+	switch {
+	case len(problems) == 1 && problems[0].What == "bundle":
+		return "the bundle was refused, nothing was changed"
+	case len(problems) > 0:
+		bad := map[string]bool{}
+		for _, p := range problems {
+			bad[p.Cluster] = true
+		}
+		return fmt.Sprintf("%d of %d cluster(s) need attention", len(bad), total)
+	case r.Outcome() == DryRunOnly:
+		return "dry run, nothing was applied"
+	}
+	return r.Headline()
+}
+
 // Headline is the record's verdict in a line, what the comment's title and
 // the commit status say: "applied on 4 of 4 clusters", "failed on 1 of 4
 // clusters: prod-orders (assume-role)", "dry run: nothing was applied".
@@ -70,6 +91,38 @@ func (r *Record) Who(limit int) string {
 
 // What says in a phrase what happened to the person's account.
 func (p Person) What() string {
+	parts := p.done()
+	if len(p.Failures) > 0 {
+		var where []string
+		for _, f := range p.Failures {
+			where = appendOnce(where, f.Cluster)
+		}
+		parts = append(parts, "failed on "+strings.Join(where, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Lines are the phrases of what happened and where the account is now,
+// without the failures, which a caller lists one by one.
+func (p Person) Lines() []string {
+	parts := p.done()
+	if p.Declared {
+		if len(p.Now) > 0 {
+			parts = append(parts, "now on "+strings.Join(p.Now, ", "))
+		}
+		for _, pe := range p.Pending {
+			parts = append(parts, fmt.Sprintf("not on %s (%s)", pe.Cluster, pe.Why))
+		}
+	} else if p.User != "" {
+		parts = append(parts, "no longer declared")
+	}
+	return parts
+}
+
+// Done is What without the failures, which a caller lists one by one.
+func (p Person) Done() string { return strings.Join(p.done(), "; ") }
+
+func (p Person) done() []string {
 	var parts []string
 	for _, e := range Events(p.Applied) {
 		parts = append(parts, Verb(e, false)+" "+strings.Join(p.Applied[e], ", "))
@@ -80,14 +133,7 @@ func (p Person) What() string {
 	if len(p.Held) > 0 {
 		parts = append(parts, "drop held back by the removal limit on "+strings.Join(p.Held, ", "))
 	}
-	if len(p.Failures) > 0 {
-		var where []string
-		for _, f := range p.Failures {
-			where = appendOnce(where, f.Cluster)
-		}
-		parts = append(parts, "failed on "+strings.Join(where, ", "))
-	}
-	return strings.Join(parts, "; ")
+	return parts
 }
 
 // CommitState is the commit status the record earns: success (applied, or
@@ -140,20 +186,10 @@ func Text(w io.Writer, r *Record, found *Found) {
 			if p.Declared {
 				fmt.Fprintf(w, " (%s, %s)", p.User, p.Auth)
 			}
-			fmt.Fprintf(w, ": %s", p.What())
-			if p.Declared {
-				if len(p.Now) > 0 {
-					fmt.Fprintf(w, "; now on %s", strings.Join(p.Now, ", "))
-				}
-				for _, pe := range p.Pending {
-					fmt.Fprintf(w, "; not on %s (%s)", pe.Cluster, pe.Why)
-				}
-			} else if len(p.Applied[Dropped]) > 0 && p.User != "" {
-				fmt.Fprint(w, "; no longer declared")
-			}
+			fmt.Fprintf(w, ": %s", strings.Join(p.Lines(), "; "))
 			fmt.Fprintln(w)
 			for _, f := range p.Failures {
-				fmt.Fprintf(w, "      on %s: %s: %s\n", f.Cluster, f.Summary, oneLine(f.Error))
+				fmt.Fprintf(w, "      failed on %s: %s: %s\n", f.Cluster, f.Summary, oneLine(f.Error))
 			}
 		}
 		if r.AccountsLeftOut > 0 {
