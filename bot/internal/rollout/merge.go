@@ -155,9 +155,17 @@ func normalize(u Update) Update {
 	return u
 }
 
+// sortAccounts orders events as people read them: declared users first,
+// by user, then the accounts no file declares.
 func sortAccounts(as []Account) {
 	slices.SortFunc(as, func(a, b Account) int {
-		return cmp.Or(strings.Compare(a.User, b.User), strings.Compare(a.Account, b.Account), strings.Compare(a.Host, b.Host),
+		undeclared := func(x Account) int {
+			if x.User == "" {
+				return 1
+			}
+			return 0
+		}
+		return cmp.Or(undeclared(a)-undeclared(b), strings.Compare(a.User, b.User), strings.Compare(a.Account, b.Account), strings.Compare(a.Host, b.Host),
 			strings.Compare(a.Cluster, b.Cluster), strength(b.Event)-strength(a.Event), strings.Compare(string(a.Event), string(b.Event)))
 	})
 }
