@@ -22,6 +22,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/fleet"
+	"github.com/dbusers/dbusers/bot/internal/rollout"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
@@ -97,6 +98,13 @@ var lambdaReadActions = []string{"ssm:GetParameter", "ssm:GetParameters"}
 // ssmbundle.API, so a new call there fails this package's tests until the
 // publish role allows it.
 func publishActions() []string { return actionsOf[ssmbundle.API]("ssm") }
+
+// recordWriteActions are the SSM calls the Lambda makes on the rollout
+// records, and recordReadActions those `dbusers rollout` makes with the
+// publish role: every method of the interfaces the code declares, so a new
+// call fails these tests until the policies allow it.
+func recordWriteActions() []string { return actionsOf[rollout.WriteAPI]("ssm") }
+func recordReadActions() []string  { return actionsOf[rollout.ReadAPI]("ssm") }
 
 // signActions are the KMS calls dbusers publish makes with the signing
 // key, and verifyActions the one the Lambda makes.
@@ -266,7 +274,7 @@ func policies(t *testing.T, e evaluated) (perms, trust []statement) {
 // action it may allow.
 var allowedActions = map[string]map[string][]string{
 	controlPlane: {
-		"FunctionRole": {
+		"FunctionRole": append([]string{
 			// the bundle
 			"ssm:GetParameter", "ssm:GetParameters",
 			// the management role in each account
@@ -283,14 +291,14 @@ var allowedActions = map[string]map[string][]string{
 			"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
 			"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
 			"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
-		},
+		}, recordWriteActions()...), // the rollout records
 		"DeadLetterQueuePolicy": {"sqs:SendMessage"},
 	},
 	targetAccount: {
 		"ManagementRole": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
 	},
 	githubOIDC: {
-		"PublishRole": append(publishActions(), signActions()...),
+		"PublishRole": append(append(publishActions(), signActions()...), recordReadActions()...),
 	},
 }
 
@@ -393,6 +401,13 @@ func TestControlPlaneRoleGrants(t *testing.T) {
 		for _, a := range lambdaReadActions {
 			want[a] = grant{Resources: bundle}
 		}
+		// The rollout records, on the status path alone.
+		for _, a := range recordWriteActions() {
+			g := want[a]
+			g.Resources = append(g.Resources, ssmArn+pointer+"/status", ssmArn+pointer+"/status/*")
+			slices.Sort(g.Resources)
+			want[a] = g
+		}
 		// The calls the Lambda's code declares, on their resources only.
 		for _, a := range actionsOf[fleet.AssumeRoleAPI]("sts") {
 			want[a] = grant{Resources: roles, Condition: assumeCond}
@@ -451,12 +466,79 @@ func TestPublishRoleGrants(t *testing.T) {
 		for _, a := range publishActions() {
 			want[a] = grant{Resources: []string{base, base + "/v", base + "/v/*"}}
 		}
+		// The rollout records: read, on the status path.
+		for _, a := range recordReadActions() {
+			g := want[a]
+			g.Resources = append(g.Resources, base+"/status/*")
+			slices.Sort(g.Resources)
+			want[a] = g
+		}
 		// The signing key alone; the key policy narrows it further.
 		for _, a := range signActions() {
 			want[a] = grant{Resources: []string{param(e, "SigningKeyArn")}}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: PublishRole grants (-want +got):\n%s", e.name, diff)
+		}
+	}
+}
+
+// TestRolloutRecordAccess: the function alone writes and deletes the
+// rollout records, on the status path and nowhere near the bundle; the
+// publish role may only read them. (The grants tests above pin the same
+// exactly; this one says it in the terms of the design.)
+func TestRolloutRecordAccess(t *testing.T) {
+	var writes []string
+	for _, a := range recordWriteActions() {
+		if !slices.Contains(recordReadActions(), a) && a != "ssm:GetParametersByPath" {
+			writes = append(writes, a)
+		}
+	}
+	if !slices.Equal(writes, []string{"ssm:DeleteParameters", "ssm:PutParameter"}) {
+		t.Fatalf("the record's writes are %v", writes)
+	}
+	under := func(resource, suffix string) bool { return strings.HasSuffix(resource, suffix) }
+	for _, e := range evaluateAll(t, controlPlane) {
+		perms, _ := policies(t, e)
+		pointer := param(e, "PointerParameter")
+		sawStatus := false
+		for _, st := range perms {
+			if st.owner != "FunctionRole" {
+				continue
+			}
+			for _, a := range st.actions {
+				for _, r := range st.resources {
+					status := under(r, pointer+"/status") || under(r, pointer+"/status/*")
+					sawStatus = sawStatus || (status && a == "ssm:PutParameter")
+					if slices.Contains(writes, a) && !status {
+						t.Errorf("%s: %s: the function may %s %s, outside the status path", e.name, st.where, a, r)
+					}
+				}
+			}
+		}
+		if !sawStatus {
+			t.Errorf("%s: the function may not write the rollout records", e.name)
+		}
+	}
+	for _, e := range evaluateAll(t, githubOIDC) {
+		perms, _ := policies(t, e)
+		pointer := param(e, "PointerParameter")
+		sawRead := false
+		for _, st := range perms {
+			for _, r := range st.resources {
+				if !strings.Contains(r, pointer+"/status") {
+					continue
+				}
+				for _, a := range st.actions {
+					if !slices.Contains(recordReadActions(), a) {
+						t.Errorf("%s: %s: %s may %s %s: the publish role only reads the rollout records", e.name, st.where, st.owner, a, r)
+					}
+					sawRead = sawRead || (st.owner == "PublishRole" && a == "ssm:GetParameters")
+				}
+			}
+		}
+		if !sawRead {
+			t.Errorf("%s: the publish role may not read the rollout records", e.name)
 		}
 	}
 }
@@ -900,7 +982,7 @@ func TestAlarms(t *testing.T) {
 		}
 		for _, want := range []string{"AWS/Lambda Errors", "AWS/Lambda Throttles", "AWS/Lambda Duration",
 			emfNamespace + " ClustersFailed", emfNamespace + " ClustersPartial", emfNamespace + " SafetyLimitsTripped", emfNamespace + " BundleErrors",
-			emfNamespace + " " + fleet.MetricUnsignedBundles} {
+			emfNamespace + " " + fleet.MetricUnsignedBundles, emfNamespace + " " + fleet.MetricRolloutRecordErrors} {
 			if !watched[want] {
 				t.Errorf("%s: no alarm on %s", e.name, want)
 			}
