@@ -395,3 +395,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkWrite200Clusters writes and reads back the 200-cluster record
+// of TestRecordFor200Clusters through the emulator, as a run and then
+// `dbusers rollout` do: the previous record read, merged, fitted, written
+// (chunks, head), pruned, and read again.
+func BenchmarkWrite200Clusters(b *testing.B) {
+	ctx := context.Background()
+	s, pointer := newStore(b), pointerName(b)
+	u := fleet200(versionAt(0))
+	var w *Written
+	for b.Loop() {
+		var err error
+		if w, err = Write(ctx, s, pointer, u, 5); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := Read(ctx, s, pointer, u.Version); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(w.Bytes), "gzip-bytes")
+	b.ReportMetric(float64(w.Chunks), "chunks")
+}
