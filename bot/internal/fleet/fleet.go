@@ -8,8 +8,9 @@
 // runs the engine. One cluster's failure is collected, never fatal to the
 // others. The outcome is written as JSON logs with one audit line per
 // statement, CloudWatch metrics in Embedded Metric Format on stdout, an SNS
-// message when a cluster failed or a safety limit tripped, and an error so
-// the Lambda's Errors alarm fires.
+// message when a cluster failed or a safety limit tripped, the version's
+// rollout record in SSM (record.go), which the publish workflow reports on
+// GitHub, and an error so the Lambda's Errors alarm fires.
 package fleet
 
 import (
