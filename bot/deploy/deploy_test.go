@@ -298,7 +298,7 @@ var allowedActions = map[string]map[string][]string{
 		"ManagementRole": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
 	},
 	githubOIDC: {
-		"PublishRole": append(append(publishActions(), signActions()...), recordReadActions()...),
+		"PublishRole": append(publishActions(), signActions()...),
 	},
 }
 

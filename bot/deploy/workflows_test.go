@@ -615,18 +615,11 @@ type workflow struct {
 	On          map[string]any    `yaml:"on"`
 	Permissions map[string]string `yaml:"permissions"`
 	Jobs        map[string]struct {
-		Steps          []step            `yaml:"steps"`
-		Permissions    map[string]string `yaml:"permissions"`
-		Needs          any               `yaml:"needs"`
-		If             string            `yaml:"if"`
-		Outputs        map[string]string `yaml:"outputs"`
-		TimeoutMinutes int               `yaml:"timeout-minutes"`
-		Concurrency    map[string]any    `yaml:"concurrency"`
+		Steps []step `yaml:"steps"`
 	} `yaml:"jobs"`
 }
 
 type step struct {
-	ID               string            `yaml:"id"`
 	Name             string            `yaml:"name"`
 	Uses             string            `yaml:"uses"`
 	Run              string            `yaml:"run"`
@@ -693,7 +686,27 @@ func TestPublishFailureFailsTheRun(t *testing.T) {
 // its concurrency group, which the rollout job is outside of. The version
 // travels as a step output, and no expression is pasted into a script.
 func TestPublishWorkflowReportsTheRollout(t *testing.T) {
-	_, w := readWorkflow(t, "publish.yml")
+	data, _ := readWorkflow(t, "publish.yml")
+	// What this test reads of the jobs, beyond the workflow type.
+	var w struct {
+		On          map[string]any    `yaml:"on"`
+		Permissions map[string]string `yaml:"permissions"`
+		Jobs        map[string]struct {
+			Steps []struct {
+				step `yaml:",inline"`
+				ID   string `yaml:"id"`
+			} `yaml:"steps"`
+			Permissions    map[string]string `yaml:"permissions"`
+			Needs          any               `yaml:"needs"`
+			If             string            `yaml:"if"`
+			Outputs        map[string]string `yaml:"outputs"`
+			TimeoutMinutes int               `yaml:"timeout-minutes"`
+			Concurrency    map[string]any    `yaml:"concurrency"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(data, &w); err != nil {
+		t.Fatal(err)
+	}
 	if len(w.Permissions) != 0 {
 		t.Errorf("workflow permissions %v, want none (each job says its own)", w.Permissions)
 	}
@@ -732,7 +745,7 @@ func TestPublishWorkflowReportsTheRollout(t *testing.T) {
 			t.Errorf("step %q pastes an expression into its script; pass it in env", s.Name)
 		}
 		if strings.Contains(s.Run, " rollout ") {
-			report = &roll.Steps[i]
+			report = &roll.Steps[i].step
 		}
 	}
 	if report == nil {
