@@ -22,6 +22,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/fleet"
+	"github.com/dbusers/dbusers/bot/internal/rollout"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
@@ -97,6 +98,13 @@ var lambdaReadActions = []string{"ssm:GetParameter", "ssm:GetParameters"}
 // ssmbundle.API, so a new call there fails this package's tests until the
 // publish role allows it.
 func publishActions() []string { return actionsOf[ssmbundle.API]("ssm") }
+
+// recordWriteActions are the SSM calls the Lambda makes on the rollout
+// records, and recordReadActions those `dbusers rollout` makes with the
+// publish role: every method of the interfaces the code declares, so a new
+// call fails these tests until the policies allow it.
+func recordWriteActions() []string { return actionsOf[rollout.WriteAPI]("ssm") }
+func recordReadActions() []string  { return actionsOf[rollout.ReadAPI]("ssm") }
 
 // signActions are the KMS calls dbusers publish makes with the signing
 // key, and verifyActions the one the Lambda makes.
@@ -276,7 +284,7 @@ func policies(t *testing.T, e evaluated) (perms, trust []statement) {
 // action it may allow.
 var allowedActions = map[string]map[string][]string{
 	controlPlane: {
-		"FunctionRole": {
+		"FunctionRole": append([]string{
 			// the bundle
 			"ssm:GetParameter", "ssm:GetParameters",
 			// the management role in each account
@@ -293,7 +301,7 @@ var allowedActions = map[string]map[string][]string{
 			"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
 			"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
 			"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
-		},
+		}, recordWriteActions()...), // the rollout records
 		"DeadLetterQueuePolicy": {"sqs:SendMessage"},
 	},
 	targetAccount: {
@@ -410,6 +418,13 @@ func TestControlPlaneRoleGrants(t *testing.T) {
 		for _, a := range lambdaReadActions {
 			want[a] = grant{Resources: bundle}
 		}
+		// The rollout records, on the status path alone.
+		for _, a := range recordWriteActions() {
+			g := want[a]
+			g.Resources = append(g.Resources, ssmArn+pointer+"/status", ssmArn+pointer+"/status/*")
+			slices.Sort(g.Resources)
+			want[a] = g
+		}
 		// The calls the Lambda's code declares, on their resources only.
 		for _, a := range actionsOf[fleet.AssumeRoleAPI]("sts") {
 			want[a] = grant{Resources: roles, Condition: assumeCond}
@@ -467,6 +482,13 @@ func TestPublishRoleGrants(t *testing.T) {
 		want := map[string]grant{}
 		for _, a := range publishActions() {
 			want[a] = grant{Resources: []string{base, base + "/v", base + "/v/*"}}
+		}
+		// The rollout records: read, on the status path.
+		for _, a := range recordReadActions() {
+			g := want[a]
+			g.Resources = append(g.Resources, base+"/status/*")
+			slices.Sort(g.Resources)
+			want[a] = g
 		}
 		// The signing key alone; the key policy narrows it further.
 		for _, a := range signActions() {
@@ -1196,7 +1218,7 @@ func TestAlarms(t *testing.T) {
 		}
 		for _, want := range []string{"AWS/Lambda Errors", "AWS/Lambda Throttles", "AWS/Lambda Duration",
 			emfNamespace + " ClustersFailed", emfNamespace + " ClustersPartial", emfNamespace + " SafetyLimitsTripped", emfNamespace + " BundleErrors",
-			emfNamespace + " " + fleet.MetricUnsignedBundles} {
+			emfNamespace + " " + fleet.MetricUnsignedBundles, emfNamespace + " " + fleet.MetricRolloutRecordErrors} {
 			if !watched[want] {
 				t.Errorf("%s: no alarm on %s", e.name, want)
 			}

@@ -681,6 +681,97 @@ func TestPublishFailureFailsTheRun(t *testing.T) {
 	}
 }
 
+// TestPublishWorkflowReportsTheRollout: after the publish job, the rollout
+// job waits for the published version's record and posts the comment and
+// the commit status with the workflow's own token, allowed exactly that
+// (pull-requests: write, statuses: write) besides reading the repository
+// and asking for the publish role; the publish job keeps what it had, in
+// its concurrency group, which the rollout job is outside of. The version
+// travels as a step output, and no expression is pasted into a script.
+func TestPublishWorkflowReportsTheRollout(t *testing.T) {
+	data, _ := readWorkflow(t, "publish.yml")
+	// What this test reads of the jobs, beyond the workflow type.
+	var w struct {
+		On          map[string]any    `yaml:"on"`
+		Permissions map[string]string `yaml:"permissions"`
+		Jobs        map[string]struct {
+			Steps []struct {
+				step `yaml:",inline"`
+				ID   string `yaml:"id"`
+			} `yaml:"steps"`
+			Permissions    map[string]string `yaml:"permissions"`
+			Needs          any               `yaml:"needs"`
+			If             string            `yaml:"if"`
+			Outputs        map[string]string `yaml:"outputs"`
+			TimeoutMinutes int               `yaml:"timeout-minutes"`
+			Concurrency    map[string]any    `yaml:"concurrency"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(data, &w); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Permissions) != 0 {
+		t.Errorf("workflow permissions %v, want none (each job says its own)", w.Permissions)
+	}
+	pub, roll := w.Jobs["publish"], w.Jobs["rollout"]
+	if diff := cmp.Diff(map[string]string{"contents": "read", "id-token": "write", "pull-requests": "read"}, pub.Permissions); diff != "" {
+		t.Errorf("publish permissions (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"contents": "read", "id-token": "write", "pull-requests": "write", "statuses": "write"}, roll.Permissions); diff != "" {
+		t.Errorf("rollout permissions (-want +got):\n%s", diff)
+	}
+	if pub.Concurrency["group"] != "dbusers-publish" || pub.Concurrency["cancel-in-progress"] != false {
+		t.Errorf("publish concurrency %v", pub.Concurrency)
+	}
+	if g, _ := roll.Concurrency["group"].(string); g == "dbusers-publish" || !strings.Contains(g, "${{ github.sha }}") {
+		t.Errorf("rollout concurrency %v: one group per commit, apart from the publish", roll.Concurrency)
+	}
+	if pub.Outputs["version"] != "${{ steps.publish.outputs.version }}" {
+		t.Errorf("publish outputs %v", pub.Outputs)
+	}
+	if roll.Needs != "publish" || roll.If != "needs.publish.outputs.version != ''" {
+		t.Errorf("rollout needs %v, if %q", roll.Needs, roll.If)
+	}
+	if roll.TimeoutMinutes == 0 || roll.TimeoutMinutes > 30 {
+		t.Errorf("rollout timeout-minutes %d", roll.TimeoutMinutes)
+	}
+	var published bool
+	for _, s := range pub.Steps {
+		published = published || (s.ID == "publish" && s.Name == "Publish")
+	}
+	if !published {
+		t.Error("the Publish step has no id publish: its version output is not read")
+	}
+	var report *step
+	for i, s := range roll.Steps {
+		if strings.Contains(s.Run, "${{") {
+			t.Errorf("step %q pastes an expression into its script; pass it in env", s.Name)
+		}
+		if strings.Contains(s.Run, " rollout ") {
+			report = &roll.Steps[i].step
+		}
+	}
+	if report == nil {
+		t.Fatal("no step runs dbusers rollout")
+	}
+	if got := strings.TrimSpace(report.Run); got != `"$RUNNER_TEMP/dbusers" rollout --version "$VERSION" --wait "$WAIT" --comment --status` {
+		t.Errorf("the rollout step runs %q", got)
+	}
+	want := map[string]string{
+		"GITHUB_TOKEN": "${{ github.token }}",
+		"VERSION":      "${{ needs.publish.outputs.version }}",
+		"WAIT":         "${{ inputs.rollout_wait || vars.DBUSERS_ROLLOUT_WAIT || '10m' }}",
+	}
+	if diff := cmp.Diff(want, report.Env); diff != "" {
+		t.Errorf("the rollout step's env (-want +got):\n%s", diff)
+	}
+	dispatch, _ := w.On["workflow_dispatch"].(map[string]any)
+	inputs, _ := dispatch["inputs"].(map[string]any)
+	if _, ok := inputs["rollout_wait"]; !ok {
+		t.Errorf("workflow_dispatch has no rollout_wait input: %v", w.On["workflow_dispatch"])
+	}
+}
+
 // TestPlanWorkflowRunsTheBaseBranchsCode: the plan workflow runs as the
 // base branch defines it (pull_request_target), builds dbusers from a
 // checkout of the base branch, reads the pull request as data, runs
@@ -907,7 +998,7 @@ func TestIDTokenOnlyWhereNeeded(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
-	if want := []string{"pr.yml plan", "publish.yml publish"}; !slices.Equal(got, want) {
+	if want := []string{"pr.yml plan", "publish.yml publish", "publish.yml rollout"}; !slices.Equal(got, want) {
 		t.Errorf("jobs that can ask for an OIDC token: %v, want %v", got, want)
 	}
 }

@@ -60,6 +60,7 @@ func commands() []command {
 		{"access", "show what a user can reach, or who can reach a cluster, from the declarations", runAccess},
 		{"import", "propose the user files that reproduce a live cluster's accounts (adopting a fleet)", runImport},
 		{"inventory", "list a live cluster's accounts: the managed ones and those no declaration covers", runInventory},
+		{"rollout", "wait for a published version's rollout and report it (on the pull request and the commit)", runRollout},
 		{"version", "print the version and the commit dbusers was built from", runVersion},
 	}
 }

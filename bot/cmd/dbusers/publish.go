@@ -50,7 +50,8 @@ func runPublish(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(fs.Output(), "\nValidates the declarations and writes them to SSM Parameter Store as one bundle: gzipped")
 		fmt.Fprintln(fs.Output(), "chunks under <ssm.parameter>/v/<version>/, then the pointer parameter, signed with the KMS")
 		fmt.Fprintln(fs.Output(), "key, then prunes old versions. An unchanged configuration writes nothing. AWS credentials")
-		fmt.Fprintln(fs.Output(), "and region come from the environment.")
+		fmt.Fprintln(fs.Output(), "and region come from the environment. In GitHub Actions it also writes the step outputs")
+		fmt.Fprintln(fs.Output(), "version and changed to $GITHUB_OUTPUT, for `dbusers rollout --version`.")
 		fmt.Fprintln(fs.Output(), "Exit status: 0 published or unchanged, 1 the declarations are invalid (nothing written),")
 		fmt.Fprintln(fs.Output(), "2 usage, I/O or AWS error.")
 		fs.PrintDefaults()
@@ -159,11 +160,39 @@ func runPublish(ctx context.Context, e env, args []string) int {
 	} else {
 		out.text(e, limit)
 	}
+	if !*dryRun {
+		if werr := writeStepOutputs(getenv, res); werr != nil {
+			return fail(exitError, "published version %s, but %v", res.Version, werr)
+		}
+	}
 	if err != nil {
 		// Published, but pruning failed: the new version is live.
 		return fail(exitError, "%v", err)
 	}
 	return exitOK
+}
+
+// writeStepOutputs gives the next steps of a GitHub Actions job the
+// version that is now published (version, changed), through the file that
+// GITHUB_OUTPUT names; outside Actions it does nothing. The publish
+// workflow's rollout job waits for that version's rollout record.
+func writeStepOutputs(getenv func(string) string, r *ssmbundle.Result) error {
+	path := getenv("GITHUB_OUTPUT")
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("step outputs: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "version=%s\nchanged=%t\n", r.Version, r.Changed)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("step outputs %s: %w", path, err)
+	}
+	return nil
 }
 
 // publishOutput is what publish reports, in JSON as written here.

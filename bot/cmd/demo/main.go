@@ -5,9 +5,12 @@
 // declarations and publishes them to SSM signed with a KMS key, hands the
 // real Lambda handler the EventBridge event the pointer write would raise,
 // prints that it verified the signature, what every cluster did and the
-// audit trail, proves a created account works by logging in as it, shows
-// the handler refusing a bundle written to SSM without the key, and runs
-// the scheduled drift repair to show a converged fleet needs nothing.
+// audit trail, proves a created account works by logging in as it, makes
+// a pull request with its review and live plan, merges it and prints the
+// rollout comment and commit status that the publish workflow posts (to
+// the tests' fake GitHub), shows the handler refusing a bundle written to
+// SSM without the key, and runs the scheduled drift repair to show a
+// converged fleet needs nothing.
 //
 // The local cluster is seeded with history: a departed user with a session
 // still open (the run ends it: MySQL and MariaDB keep a session's
@@ -54,6 +57,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/fleet"
+	"github.com/dbusers/dbusers/bot/internal/ghcomment/ghcommenttest"
 	"github.com/dbusers/dbusers/bot/internal/report"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
@@ -179,8 +183,9 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 	}
 
 	section(out, "9. The merge: dbusers publish, then the run does what the live plan showed")
+	// The merge commit is the fake GitHub's, which says it merged #42.
 	if pub, err = ssmbundle.Publish(ctx, ssmc, target, ssmbundle.ContentOf(head),
-		ssmbundle.Origin{Commit: demoHead, PullRequest: "2", MergedBy: "demo", Time: now()}, false); err != nil {
+		ssmbundle.Origin{Commit: ghcommenttest.MergeCommit, PullRequest: "42", MergedBy: "demo", Time: now()}, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "published version %s, signed with %s\n", pub.Version, pub.KeyARN)
@@ -193,7 +198,12 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 	}
 	cfg = *head
 
-	section(out, "10. Someone with ssm:PutParameter but not kms:Sign writes their own bundle: the Lambda refuses it")
+	section(out, "10. After the merge: the rollout back on GitHub, as the publish workflow's `dbusers rollout --version "+pub.Version+" --wait 10m --comment --status` posts it")
+	if err := reportRollout(ctx, out, ssmc, pointer, pub.Version); err != nil {
+		return err
+	}
+
+	section(out, "11. Someone with ssm:PutParameter but not kms:Sign writes their own bundle: the Lambda refuses it")
 	if err := forgeAndInvoke(ctx, out, ssmc, deps, lambdaCfg, &cfg, now()); err != nil {
 		return err
 	}
@@ -204,7 +214,7 @@ func run(ctx context.Context, out io.Writer, root string, now func() time.Time) 
 	}
 	fmt.Fprintf(out, "\ndbusers publish (the next merge) writes the declarations again: version %s, signed with %s\n", pub.Version, pub.KeyARN)
 
-	section(out, "11. The hourly schedule runs again: drift repair and expiry on a converged fleet")
+	section(out, "12. The hourly schedule runs again: drift repair and expiry on a converged fleet")
 	rep, err = invoke(ctx, out, deps, lambdaCfg, scheduled(now()))
 	if err != nil {
 		return err
@@ -363,6 +373,11 @@ func previewLocal(ctx context.Context, out io.Writer, cfg *config.Config, local 
 func invoke(ctx context.Context, out io.Writer, deps fleet.Deps, cfg fleet.Config, event json.RawMessage) (*fleet.Report, error) {
 	var logs bytes.Buffer
 	deps.Stdout = &logs
+	// As the Lambda runtime would: a request id, on every log line of the
+	// run and in its rollout record.
+	id := randomPassword()
+	ctx = fleet.WithInvocation(ctx, fleet.Invocation{RequestID: id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32],
+		LogGroup: "/aws/lambda/dbusers"})
 	rep, err := fleet.Handle(ctx, deps, cfg, event)
 	printAudit(out, &logs)
 	if rep == nil {

@@ -45,6 +45,18 @@ func TestDemoRunsTheWholePipeline(t *testing.T) {
 		"⚠️ **drift:** revoke global PROCESS from acme_reporting",
 		"local           applied  REVOKE PROCESS ON *.* FROM 'acme_reporting'@'%'",
 		"? 'acmex_bob'@'%' (mysql_native_password): no grant on a managed database",
+		"== 10. After the merge: the rollout back on GitHub",
+		"the Lambda's run wrote the rollout record /dbusers/config/status/",
+		"GET    /repos/acme/dbaccess/commits/9f8e7d6c5b4a39281706f5e4d3c2b1a098765432/pulls",
+		"POST   /repos/acme/dbaccess/issues/42/comments",
+		"commit status dbusers/rollout on 9f8e7d6c5b4a: pending: waiting for the Lambda's run of ",
+		"commit status dbusers/rollout on 9f8e7d6c5b4a: success: applied on 4 of 4 cluster(s)",
+		"<!-- dbusers:rollout part 1/1 -->\n### ✅ dbusers rollout: applied on 4 of 4 cluster(s)",
+		"- ➕ **hana** `acme_hana` (password): created on local; now on local",
+		"- ➖ `acme_gina` (no user file declares it): dropped on local",
+		"| ✅ | local | applied | 4 | 1 | 1 |",
+		"== 11. Someone with ssm:PutParameter but not kms:Sign",
+		"== 12. The hourly schedule runs again",
 		"demo complete",
 	} {
 		if !strings.Contains(got, want) {

@@ -83,7 +83,7 @@ func pullRequest(ctx context.Context, out io.Writer, awsCfg aws.Config, deps fle
 		len(live.Clusters), len(event), countChanges(live))
 
 	r := review.Compare(review.Side{Label: "main", Config: cfg, State: baseState},
-		review.Side{Label: "pull request #2 (" + demoHead[:12] + ")", Config: &head, State: headState})
+		review.Side{Label: "pull request #42 (" + demoHead[:12] + ")", Config: &head, State: headState})
 	r.Live = live
 	r.Context = review.Context{HeadSHA: demoHead, GeneratedAt: today.UTC(), RunURL: "https://github.com/acme/database-access/actions/runs/1"}
 	fmt.Fprintln(out, r.Markdown())

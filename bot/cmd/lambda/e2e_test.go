@@ -27,6 +27,7 @@ import (
 
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/fleet"
+	"github.com/dbusers/dbusers/bot/internal/rollout"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/bundletest"
@@ -171,6 +172,43 @@ func TestLambdaE2E(t *testing.T) {
 		t.Fatalf("report: %s", body)
 	}
 
+	// The real bootstrap wrote the rollout record of the version, with the
+	// runtime's request id, which its log lines carry too; dbusers rollout
+	// reads it with what the publish role may read.
+	if rep.Record != rollout.HeadName(pointer, pub.Version) || rep.RecordError != "" {
+		t.Fatalf("report: rollout record %q, error %q", rep.Record, rep.RecordError)
+	}
+	rec, _, err := rollout.Read(ctx, ssmc, pointer, pub.Version)
+	if err != nil {
+		t.Fatalf("rollout record: %v", err)
+	}
+	if rec.Outcome() != rollout.OK || rec.Commit != "e2e0001" || len(rec.Runs) != 1 || len(rec.Clusters) != 1 {
+		t.Fatalf("rollout record: %+v", rec)
+	}
+	requestID := rec.Runs[0].RequestID
+	if run := rec.Runs[0]; requestID == "" || run.Trigger != "publish" || run.SignedBy != signingKey || !strings.Contains(run.Function, "dbusers-reconcile") {
+		t.Errorf("the record's run: %+v", run)
+	}
+	if c := rec.Clusters[0]; c.Name != "local" || c.Status != rollout.Applied || c.Created != 1 || c.Dropped != 1 || !strings.HasPrefix(c.Server, "MariaDB") {
+		t.Errorf("the record's cluster: %+v", c)
+	}
+	var events []string
+	for _, a := range rec.Accounts {
+		events = append(events, a.Account+" "+string(a.Event))
+	}
+	if want := []string{prefix + "_app created", prefix + "_departed dropped"}; !slices.Equal(events, want) {
+		t.Errorf("the record's accounts %v, want %v", events, want)
+	}
+	if !strings.Contains(out.String(), `"request_id":"`+requestID+`"`) {
+		t.Errorf("no log line carries the request id %s", requestID)
+	}
+	raw, _ := json.Marshal(rec)
+	for _, secret := range []string{appPassword, adminPassword} {
+		if strings.Contains(string(raw), secret) {
+			t.Error("a password reached the rollout record")
+		}
+	}
+
 	// MariaDB now has the declared account, which logs in with the
 	// secret's password, and no longer the departed one.
 	accounts := maria.ManagedAccounts(t, prefix)
@@ -242,6 +280,22 @@ func TestLambdaE2E(t *testing.T) {
 	}
 	if logs := out.String(); !strings.Contains(logs, `"BundleErrors":1`) {
 		t.Error("the refused bundle did not count in BundleErrors")
+	}
+	// The second run added itself to the record; the refused bundle has
+	// its own, which says it was refused and names no cluster.
+	if rec, _, err = rollout.Read(ctx, ssmc, pointer, pub.Version); err != nil || len(rec.Runs) != 2 || rec.Clusters[0].Status != rollout.Unchanged {
+		t.Errorf("record after the second run: %+v, %v", rec, err)
+	}
+	forged, err := rollout.CurrentVersion(ctx, ssmc, pointer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, err = rollout.Read(ctx, ssmc, pointer, forged); err != nil || rec.Outcome() != rollout.NotOK || len(rec.Clusters) != 0 ||
+		!strings.Contains(rec.Runs[0].BundleError, "is unsigned") {
+		t.Errorf("record of the refused bundle: %+v, %v", rec, err)
+	}
+	if logs := out.String(); !strings.Contains(logs, `"RolloutRecordErrors":0`) || strings.Contains(logs, `"RolloutRecordErrors":1`) {
+		t.Error("RolloutRecordErrors is not 0 in every run's metrics")
 	}
 }
 

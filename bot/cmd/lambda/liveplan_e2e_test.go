@@ -24,6 +24,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/fleet"
 	"github.com/dbusers/dbusers/bot/internal/liveplan"
+	"github.com/dbusers/dbusers/bot/internal/rollout"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/awstest"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/gittest"
@@ -122,8 +123,9 @@ func TestLivePlanE2E(t *testing.T) {
 	repo.Git("checkout", "-q", "pr")
 	keys := kms.NewFromConfig(awsCfg)
 	signingKey := awstest.DBusersSigningKey(t, keys)
-	if _, err := ssmbundle.Publish(ctx, ssm.NewFromConfig(awsCfg), ssmbundle.Target{Pointer: pointer, Tier: "Standard", Keep: 3,
-		Signer: &ssmbundle.Signer{API: keys, KeyARN: signingKey}}, ssmbundle.ContentOf(mainCfg), ssmbundle.Origin{Commit: "main0001", Time: time.Now()}, false); err != nil {
+	pub, err := ssmbundle.Publish(ctx, ssm.NewFromConfig(awsCfg), ssmbundle.Target{Pointer: pointer, Tier: "Standard", Keep: 3,
+		Signer: &ssmbundle.Signer{API: keys, KeyARN: signingKey}}, ssmbundle.ContentOf(mainCfg), ssmbundle.Origin{Commit: "main0001", Time: time.Now()}, false)
+	if err != nil {
 		t.Fatal(err)
 	}
 	rieAddr, apiAddr := freeAddr(t), freeAddr(t)
@@ -212,6 +214,14 @@ func TestLivePlanE2E(t *testing.T) {
 	}
 	if after := maria.ManagedAccounts(t, prefix); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Errorf("accounts %v after the plan, %v before", after, before)
+	}
+	// The plan wrote no rollout record: the published version's has the
+	// apply's run alone, and no other version has one.
+	if rec, _, err := rollout.Read(ctx, ssm.NewFromConfig(awsCfg), pointer, pub.Version); err != nil || len(rec.Runs) != 1 || rec.Runs[0].DryRun {
+		t.Errorf("the published version's record after the plan: %+v, %v", rec, err)
+	}
+	if names := statusParameters(ctx, t, ssm.NewFromConfig(awsCfg), pointer); len(names) != 2 {
+		t.Errorf("status parameters after the plan: %v, want the apply's head and chunk", names)
 	}
 
 	// A plan invoke that asks to apply is refused.
@@ -335,4 +345,18 @@ func sqlStatements(script string) []string {
 		}
 	}
 	return out
+}
+
+// statusParameters lists the parameters under the pointer's status path.
+func statusParameters(ctx context.Context, t *testing.T, api *ssm.Client, pointer string) []string {
+	t.Helper()
+	out, err := api.GetParametersByPath(ctx, &ssm.GetParametersByPathInput{Path: aws.String(rollout.Path(pointer)), Recursive: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range out.Parameters {
+		names = append(names, aws.ToString(p.Name))
+	}
+	return names
 }

@@ -23,6 +23,10 @@
 // AWS variables
 // (AWS_ENDPOINT_URL points every client at an emulator in tests).
 //
+// At the end of every run of a published version it writes the rollout
+// record under <pointer>/status/<version> (package rollout), which `dbusers
+// rollout` reads in the publish workflow.
+//
 // One container keeps, across its invocations, the signing key's public
 // half (fetched from KMS on the first run) and the newest signed bundle it
 // has accepted (see fleet.NewDeps).
@@ -37,6 +41,7 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/dbusers/dbusers/bot/internal/fleet"
@@ -57,8 +62,19 @@ func main() {
 	}
 	deps := fleet.NewDeps(awsCfg, os.Stdout)
 	lambda.Start(func(ctx context.Context, event json.RawMessage) (any, error) {
-		return fleet.Invoke(ctx, deps, cfg, event)
+		return fleet.Invoke(withInvocation(ctx), deps, cfg, event)
 	})
+}
+
+// withInvocation hands fleet what the runtime says about the invocation:
+// its request id (on every log line of the run, and in the rollout record,
+// so a person finds the logs), the function, and the log group and stream.
+func withInvocation(ctx context.Context) context.Context {
+	inv := fleet.Invocation{LogGroup: lambdacontext.LogGroupName, LogStream: lambdacontext.LogStreamName}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		inv.RequestID, inv.Function = lc.AwsRequestID, lc.InvokedFunctionArn
+	}
+	return fleet.WithInvocation(ctx, inv)
 }
 
 // setMemoryLimit tells the Go runtime the function's memory size (80% of

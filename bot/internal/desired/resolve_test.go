@@ -409,7 +409,7 @@ func TestSystemAccount(t *testing.T) {
 			t.Errorf("SystemAccount(%q) = false", name)
 		}
 	}
-	for _, name := range []string{"acme_root", "acme_rdsadmin", "rootx", "mysql", "acme_mysql.sys"} {
+	for _, name := range []string{"acme_root", "acme_rdsadmin", "rootx", "mysqlx", "acme_mysql.sys", "acme_mysql"} {
 		if SystemAccount(name) {
 			t.Errorf("SystemAccount(%q) = true", name)
 		}

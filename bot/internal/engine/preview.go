@@ -249,6 +249,6 @@ func Inventory(ctx context.Context, db *sql.DB, prefix desired.Prefix, protected
 	skip := func(a mysqlstate.AccountID) bool {
 		return desired.SystemAccount(a.User) || slices.Contains(protected, a.User) || a == srv.CurrentUser
 	}
-	unmanaged, err := mysqlstate.ReadUnmanaged(ctx, r, prefix, srv.WildcardDatabaseNames(), databases, skip)
+	unmanaged, err := mysqlstate.ReadUnmanaged(ctx, r, srv.Flavor, prefix, srv.WildcardDatabaseNames(), databases, skip)
 	return srv, unmanaged, err
 }

@@ -8,8 +8,9 @@
 // runs the engine. One cluster's failure is collected, never fatal to the
 // others. The outcome is written as JSON logs with one audit line per
 // statement, CloudWatch metrics in Embedded Metric Format on stdout, an SNS
-// message when a cluster failed or a safety limit tripped, and an error so
-// the Lambda's Errors alarm fires.
+// message when a cluster failed or a safety limit tripped, the version's
+// rollout record in SSM (record.go), which the publish workflow reports on
+// GitHub, and an error so the Lambda's Errors alarm fires.
 package fleet
 
 import (
@@ -43,6 +44,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/mysqlstate"
 	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/redact"
+	"github.com/dbusers/dbusers/bot/internal/rollout"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
@@ -87,6 +89,9 @@ type Deps struct {
 	Connect dbconn.OpenFunc
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Records writes the rollout records; nil means SSM, the same client
+	// (tests make it fail on purpose).
+	Records rollout.WriteAPI
 }
 
 // NewDeps wires the AWS SDK clients of the Lambda's own account (awsCfg)
@@ -187,6 +192,11 @@ type Report struct {
 	// Alerted is true when the SNS message went out.
 	Alerted    bool    `json:"alerted"`
 	DurationMS float64 `json:"duration_ms"`
+	// Record is the head parameter of the rollout record the run wrote
+	// (package rollout); RecordError says why it was not written. The
+	// run's outcome and error are the same either way.
+	Record      string `json:"rollout_record,omitempty"`
+	RecordError string `json:"rollout_record_error,omitempty"`
 }
 
 // reportMargin is kept free before the Lambda's deadline so that metrics
@@ -206,7 +216,13 @@ func Handle(ctx context.Context, deps Deps, cfg Config, raw json.RawMessage) (*R
 	if deps.Stdout == nil {
 		out.w = io.Discard
 	}
-	h := slog.NewJSONHandler(out, nil)
+	inv := InvocationFrom(ctx)
+	var h slog.Handler = slog.NewJSONHandler(out, nil)
+	if inv.RequestID != "" {
+		// Every line of the run, audit lines included, names it: the
+		// rollout record gives it to find them.
+		h = h.WithAttrs([]slog.Attr{slog.String("request_id", inv.RequestID)})
+	}
 	log := slog.New(h)
 
 	req, err := DecodeEvent(raw, cfg.Pointer)
@@ -218,7 +234,7 @@ func Handle(ctx context.Context, deps Deps, cfg Config, raw json.RawMessage) (*R
 		log.Info("event ignored", "trigger", req.Trigger, "reason", req.Ignore)
 		return nil, nil
 	}
-	r := &run{deps: deps, cfg: cfg, log: log, handler: h, out: out, now: now}
+	r := &run{deps: deps, cfg: cfg, log: log, handler: h, out: out, now: now, inv: inv}
 	return r.run(ctx, req, start)
 }
 
@@ -234,6 +250,15 @@ type run struct {
 	// session is the role session name roles are assumed with
 	// (SessionName when empty).
 	session string
+	// For the rollout record (record.go): the invocation, the bundle and
+	// its desired state once read, the version of a refused bundle, and
+	// the account events of each cluster (by the cluster's index in the
+	// report).
+	inv     Invocation
+	bundle  *ssmbundle.Bundle
+	state   *desired.State
+	refused string
+	events  [][]rollout.Account
 }
 
 func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, error) {
@@ -255,6 +280,7 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 	bundle, err := r.readBundle(work, log, rep)
 	var st *desired.State
 	if err == nil {
+		r.bundle = bundle
 		log = log.With("config_version", rep.ConfigVersion, "commit", rep.Commit)
 		st, err = config.Desired(bundle.Config(), r.now())
 		if err != nil {
@@ -282,18 +308,27 @@ func (r *run) run(ctx context.Context, req Request, start time.Time) (*Report, e
 	}
 	log.Info("reconciling", "clusters", len(clusters), "concurrency", limit)
 
+	r.state = st
 	results := make([]ClusterReport, len(clusters))
+	events := make([][]rollout.Account, len(clusters))
 	var g errgroup.Group
 	g.SetLimit(limit)
 	for i, t := range clusters {
 		g.Go(func() error {
-			results[i] = r.cluster(work, log, st, t, bundle.Content.Settings.AWS, rep.DryRun, bundle.Meta)
+			results[i], events[i] = r.cluster(work, log, st, t, bundle.Content.Settings.AWS, rep.DryRun, bundle.Meta)
 			return nil // collected, never fatal to the others
 		})
 	}
 	_ = g.Wait()
-	slices.SortFunc(results, func(a, b ClusterReport) int { return strings.Compare(a.Cluster, b.Cluster) })
-	rep.Clusters = results
+	order := make([]int, len(results))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(results[a].Cluster, results[b].Cluster) })
+	for _, i := range order {
+		rep.Clusters = append(rep.Clusters, results[i])
+		r.events = append(r.events, events[i])
+	}
 	for _, c := range results {
 		switch {
 		case c.Failed():
@@ -389,15 +424,16 @@ func (e *stageError) Unwrap() error { return e.err }
 
 func atStage(stage string, err error) error { return &stageError{stage, err} }
 
-// cluster runs one cluster from credentials to verification and reports it.
-func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, t target, settings config.AWS, dryRun bool, meta ssmbundle.Meta) ClusterReport {
+// cluster runs one cluster from credentials to verification and reports
+// it, with what happened to each account (for the rollout record).
+func (r *run) cluster(ctx context.Context, log *slog.Logger, st *desired.State, t target, settings config.AWS, dryRun bool, meta ssmbundle.Meta) (ClusterReport, []rollout.Account) {
 	t0 := r.now()
 	cr := ClusterReport{Cluster: t.at.Name, AccountID: t.at.AccountID, Region: t.at.Region}
 	res, notes, err := r.reconcile(ctx, st, t, settings, dryRun, meta)
 	cr = reportFrom(cr, res, notes, err)
 	cr.DurationMS = float64(r.now().Sub(t0).Microseconds()) / 1000
 	logCluster(log.With("cluster", cr.Cluster, "account_id", cr.AccountID, "region", cr.Region), cr)
-	return cr
+	return cr, accountEvents(cr.Cluster, res)
 }
 
 // reconcile logs in to one cluster with its admin secret, reads the

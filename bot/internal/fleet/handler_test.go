@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/rdstls"
+	"github.com/dbusers/dbusers/bot/internal/rollout"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 	"github.com/dbusers/dbusers/bot/internal/testsupport/mysqltest"
 )
@@ -26,6 +28,10 @@ const (
 	acctB = "222222222222"
 	acctC = "333333333333"
 )
+
+// hashRE matches the password hashes a server stores: mysql_native_password
+// (*<40 hex>), caching_sha2_password and sha256_password ($A$005$...).
+var hashRE = regexp.MustCompile(`\*[0-9A-Fa-f]{40}|\$A\$[0-9]{3}\$`)
 
 // publishEvent is the real-shaped EventBridge event for w's pointer.
 func (w *world) publishEvent(tb testing.TB) []byte {
@@ -226,6 +232,39 @@ func testHandleFleet(t *testing.T, maria *mysqltest.Server) {
 	}
 	if s := aws.ToString(msgs[0].Subject); s != "dbusers: 4 cluster(s) failed, removal limit tripped on 1 cluster(s)" {
 		t.Errorf("subject %q", s)
+	}
+
+	// The rollout record says the same, cluster by cluster, with what
+	// happened to each account, what the removal limit held back, and no
+	// password (the admin logins' and app's) or hash anywhere.
+	rec, recRaw := w.record(t, pub.Version)
+	if rec.Outcome() != rollout.NotOK || len(rec.Problems()) != 5 || rec.Commit != "abc123" {
+		t.Errorf("record: outcome %s, problems %+v", rec.Outcome(), rec.Problems())
+	}
+	for _, name := range []string{"c-denied", "c-down", "c-nosecret", "c-mismatch"} {
+		if c, _ := rec.FindCluster(name); c.Status != rollout.Failed || c.Stage != byName[name].Stage || c.Error != byName[name].Error {
+			t.Errorf("record of %s: %+v", name, c)
+		}
+	}
+	if c, _ := rec.FindCluster("c-limit"); c.Held != 3 || c.LimitTripped != lim.LimitTripped || c.Created != 1 {
+		t.Errorf("record of c-limit: %+v", c)
+	}
+	var events []string
+	for _, a := range rec.Accounts {
+		events = append(events, a.Cluster+" "+a.Account+" "+string(a.Event))
+	}
+	wantEvents := []string{"c-limit " + prefix + "_app created", "c-ok " + prefix + "_app created",
+		"c-limit " + prefix + "_old1 held", "c-limit " + prefix + "_old2 held", "c-limit " + prefix + "_old3 held"}
+	if !slices.Equal(events, wantEvents) {
+		t.Errorf("record's accounts %q, want %q", events, wantEvents)
+	}
+	for _, secret := range []string{appPassword, primary.adminPassword, limited.adminPassword, "departed"} {
+		if strings.Contains(recRaw, secret) {
+			t.Errorf("the rollout record holds a password")
+		}
+	}
+	if hashRE.MatchString(recRaw) {
+		t.Errorf("the rollout record holds a password hash: %s", hashRE.FindString(recRaw))
 	}
 
 	// Roles: the settings' role in each cluster's account (once per role and

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,12 +50,18 @@ const (
 	// verified signature, which only DBUSERS_ALLOW_UNSIGNED allows, else 0
 	// (alarm: > 0).
 	MetricUnsignedBundles = "UnsignedBundles"
+	// MetricRolloutRecordErrors is 1 when the run could not write its
+	// rollout record (or prune old ones), else 0 (alarm: > 0). The run's
+	// database work is not affected; the publish workflow's rollout step
+	// does not learn how it went.
+	MetricRolloutRecordErrors = "RolloutRecordErrors"
 )
 
 // MetricNames lists every metric name, in the order they are written.
 var MetricNames = []string{
 	MetricClustersOK, MetricClustersFailed, MetricClustersPartial, MetricStatementsApplied, MetricUsersCreated,
 	MetricUsersDropped, MetricSafetyLimitsTripped, MetricDurationMs, MetricBundleErrors, MetricUnsignedBundles,
+	MetricRolloutRecordErrors,
 }
 
 // Metrics returns the report's metric values by name.
@@ -84,6 +91,9 @@ func (r *Report) Metrics() map[string]float64 {
 	}
 	if r.Unsigned {
 		m[MetricUnsignedBundles] = 1
+	}
+	if r.RecordError != "" {
+		m[MetricRolloutRecordErrors] = 1
 	}
 	m[MetricDurationMs] = r.DurationMS
 	return m
@@ -221,10 +231,31 @@ func (r *Report) AlertMessage() string {
 	return b.String()
 }
 
-// finish writes the summary log and the metrics, and alerts when needed.
+// finish alerts when needed and writes the rollout record (at once, each
+// bounded: neither waits for the other), then the metrics and the summary
+// log.
 func (r *run) finish(ctx context.Context, log *slog.Logger, rep *Report, start time.Time) {
 	end := r.now()
 	rep.DurationMS = float64(end.Sub(start).Microseconds()) / 1000
+	var wg sync.WaitGroup
+	wg.Go(func() { r.alert(ctx, log, rep) })
+	r.writeRecord(ctx, log, rep, start, end)
+	wg.Wait()
+	if err := WriteEMF(r.out, rep, end); err != nil {
+		log.Error("metrics not written", "error", err.Error())
+	}
+	level := slog.LevelInfo
+	if rep.NeedsAlert() {
+		level = slog.LevelError
+	}
+	log.Log(ctx, level, "run finished", "clusters", len(rep.Clusters), "failed", rep.Failed,
+		"limits_tripped", rep.LimitsTripped, "alerted", rep.Alerted, "rollout_record", rep.Record, "duration_ms", rep.DurationMS)
+}
+
+// alert sends the SNS message when the report needs one. It sets
+// rep.Alerted and reads only what the rollout record's writer does not
+// write.
+func (r *run) alert(ctx context.Context, log *slog.Logger, rep *Report) {
 	if rep.NeedsAlert() && r.cfg.SNSTopicARN != "" && r.deps.SNS != nil {
 		// The alert must go out even if the work context ran out.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -242,15 +273,6 @@ func (r *run) finish(ctx context.Context, log *slog.Logger, rep *Report, start t
 	} else if rep.NeedsAlert() {
 		log.Warn("no SNS alert sent: " + EnvSNSTopic + " is not set")
 	}
-	if err := WriteEMF(r.out, rep, end); err != nil {
-		log.Error("metrics not written", "error", err.Error())
-	}
-	level := slog.LevelInfo
-	if rep.NeedsAlert() {
-		level = slog.LevelError
-	}
-	log.Log(ctx, level, "run finished", "clusters", len(rep.Clusters), "failed", rep.Failed,
-		"limits_tripped", rep.LimitsTripped, "alerted", rep.Alerted, "duration_ms", rep.DurationMS)
 }
 
 // auditSink writes each audit record as one JSON log line through the

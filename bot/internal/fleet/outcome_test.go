@@ -87,13 +87,13 @@ func TestWriteEMF(t *testing.T) {
 	}
 	// The names alarms are built on; changing one breaks a deployed alarm.
 	want := []string{"ClustersOK", "ClustersFailed", "ClustersPartial", "StatementsApplied", "UsersCreated", "UsersDropped",
-		"SafetyLimitsTripped", "DurationMs", "BundleErrors", "UnsignedBundles"}
+		"SafetyLimitsTripped", "DurationMs", "BundleErrors", "UnsignedBundles", "RolloutRecordErrors"}
 	if !slices.Equal(names, want) || !slices.Equal(MetricNames, want) {
 		t.Errorf("metric names %v, want %v", names, want)
 	}
 	wantValues := map[string]float64{
 		"ClustersOK": 3, "ClustersFailed": 2, "ClustersPartial": 0, "StatementsApplied": 10, "UsersCreated": 3, "UsersDropped": 1,
-		"SafetyLimitsTripped": 1, "DurationMs": 1234.5, "BundleErrors": 0, "UnsignedBundles": 0,
+		"SafetyLimitsTripped": 1, "DurationMs": 1234.5, "BundleErrors": 0, "UnsignedBundles": 0, "RolloutRecordErrors": 0,
 	}
 	for n, v := range wantValues {
 		if root[n] != v {
@@ -117,7 +117,7 @@ func TestEMFBundleError(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &root); err != nil {
 		t.Fatal(err)
 	}
-	if root["BundleErrors"] != 1.0 || root["ClustersOK"] != 0.0 || root["ClustersFailed"] != 0.0 {
+	if root["BundleErrors"] != 1.0 || root["ClustersOK"] != 0.0 || root["ClustersFailed"] != 0.0 || root["RolloutRecordErrors"] != 0.0 {
 		t.Errorf("got %v", root)
 	}
 	if got, _ := json.Marshal(root["FailedClusters"]); string(got) != `[]` {

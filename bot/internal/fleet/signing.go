@@ -27,6 +27,7 @@ func (r *run) readBundle(ctx context.Context, log *slog.Logger, rep *Report) (*s
 	}
 	bundle, verdict, err := ssmbundle.Read(ctx, r.deps.SSM, r.cfg.Pointer, trust)
 	if err != nil {
+		r.refused = verdict.Version // what the refusal's rollout record is about
 		return nil, err
 	}
 	rep.ConfigVersion, rep.Commit = bundle.Meta.Version, bundle.Meta.Commit

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dbusers/dbusers/bot/internal/desired"
+	"github.com/dbusers/dbusers/bot/internal/flavor"
 )
 
 // Unmanaged is an account outside the prefix: dbusers never touches it,
@@ -26,18 +27,30 @@ type Unmanaged struct {
 // unmanagedQuery lists every account outside the prefix with its
 // database-level grants, in one query. The prefix is checked again in Go:
 // a collation may match what the prefix does not own.
-const unmanagedQuery = "SELECT u.User, u.Host, u.plugin, d.Db FROM mysql.user u " +
-	"LEFT JOIN mysql.db d ON d.User = u.User AND d.Host = u.Host WHERE u.User NOT LIKE ? ESCAPE '!'"
+// On MariaDB it reads mysql.global_priv, as the account read does: that is
+// the table the management and plan logins may read (mysql.user is a view
+// over it there), and it marks roles.
+const (
+	unmanagedQuery = "SELECT u.User, u.Host, u.plugin, d.Db FROM mysql.user u " +
+		"LEFT JOIN mysql.db d ON d.User = u.User AND d.Host = u.Host WHERE u.User NOT LIKE ? ESCAPE '!'"
+	mariaDBUnmanagedQuery = "SELECT u.User, u.Host, JSON_VALUE(u.Priv, '$.plugin'), d.Db FROM mysql.global_priv u " +
+		"LEFT JOIN mysql.db d ON d.User = u.User AND d.Host = u.Host " +
+		"WHERE u.User NOT LIKE ? ESCAPE '!' AND COALESCE(JSON_VALUE(u.Priv, '$.is_role'), 'false') <> 'true'"
+)
 
 // ReadUnmanaged reads the accounts the prefix does not own, but for those
 // skip says to leave out (system and protected accounts, the session's
 // own), with the managed databases each holds grants on. wildcard says
 // whether the server reads _ and % in a grant's database as wildcards.
-func ReadUnmanaged(ctx context.Context, q Querier, prefix desired.Prefix, wildcard bool, databases []string, skip func(AccountID) bool) ([]Unmanaged, error) {
+func ReadUnmanaged(ctx context.Context, q Querier, f flavor.Flavor, prefix desired.Prefix, wildcard bool, databases []string, skip func(AccountID) bool) ([]Unmanaged, error) {
 	if prefix == "" {
 		return nil, fmt.Errorf("read unmanaged accounts: empty prefix")
 	}
-	rows, err := q.QueryContext(ctx, unmanagedQuery, likePrefix(prefix.Namespace()))
+	query := unmanagedQuery
+	if slices.Contains(f.GrantTables(), "global_priv") {
+		query = mariaDBUnmanagedQuery
+	}
+	rows, err := q.QueryContext(ctx, query, likePrefix(prefix.Namespace()))
 	if err != nil {
 		return nil, fmt.Errorf("read unmanaged accounts: %w", err)
 	}

@@ -25,7 +25,7 @@ func TestReadUnmanaged(t *testing.T) {
 			"GRANT SELECT ON "+ident(other)+".* TO "+account(report),
 			"GRANT SELECT ON "+ident(db)+".* TO "+account(managed))
 		srv := &Server{Flavor: s.Flavor}
-		got, err := ReadUnmanaged(testContext(t), s.DB, f.managed(), srv.WildcardDatabaseNames(), []string{db},
+		got, err := ReadUnmanaged(testContext(t), s.DB, s.Flavor, f.managed(), srv.WildcardDatabaseNames(), []string{db},
 			func(id AccountID) bool { return id == skipped })
 		if err != nil {
 			t.Fatal(err)

@@ -214,12 +214,16 @@ type Verdict struct {
 	// PublishedAt is the publication time the pointer states (signed,
 	// when KeyARN is set).
 	PublishedAt time.Time `json:"published_at"`
+	// Version is the version the pointer names, trusted or not: what a
+	// refusal was about (the Lambda's rollout record of a refused bundle
+	// goes under it).
+	Version string `json:"version,omitempty"`
 }
 
 // check decides whether the pointer p, read from parameter, is one to
 // read the chunks of.
 func (t Trust) check(parameter string, p Pointer) (Verdict, error) {
-	v := Verdict{PublishedAt: p.PublishedAt}
+	v := Verdict{PublishedAt: p.PublishedAt, Version: p.Version}
 	switch {
 	case p.Signature == "" && !t.AllowUnsigned:
 		return v, fmt.Errorf("%w: version %s is unsigned (it names no signing key), and unsigned bundles are not accepted", ErrUntrusted, p.Version)

@@ -1,9 +1,11 @@
 // Package ghcommenttest is a fake GitHub for the tests of pull-request
-// comments. It is an httptest server that speaks the issue-comment
-// endpoints of one repository and pull request (list, paginated with a
-// Link header; create; edit; delete) under /api/v3/, as GitHub Enterprise
-// Server does and as ghcomment expects for any API URL other than
-// github.com's, with the JSON shapes that go-github v60 sends and reads.
+// comments and commit statuses. It is an httptest server that speaks the
+// issue-comment endpoints of one repository and pull request (list,
+// paginated with a Link header; create; edit; delete), the commit-status
+// endpoint (create) and the pull requests of a commit (MergeCommit is
+// pull request PR's merge) under /api/v3/, as GitHub Enterprise Server
+// does and as ghcomment expects for any API URL other than github.com's,
+// with the JSON shapes that go-github v60 sends and reads.
 //
 // It exists so that ghcomment's own tests and the tests of the `dbusers
 // comment` command check the same client against the same GitHub: it keeps
@@ -13,9 +15,9 @@
 // body it holds renders on its own: fences and <details> closed, every
 // table row under its header.
 //
-// Like net/http/httptest it is an ordinary package that only tests import.
-// It does not import ghcomment, so that ghcomment's in-package tests can
-// use it.
+// Like net/http/httptest it is an ordinary package that tests import, and
+// the demo, which shows what a merge posts (it passes its own TB). It does
+// not import ghcomment, so that ghcomment's in-package tests can use it.
 package ghcommenttest
 
 import (
@@ -30,7 +32,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -46,7 +47,32 @@ const (
 	// MaxBody is GitHub's limit on a comment's length, in characters; a
 	// longer body is refused with a 422 and fails the test.
 	MaxBody = 65536
+	// MergeCommit is the commit that merged pull request PR; the pull
+	// requests of any other commit are none.
+	MergeCommit = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+	// MaxStatusDescription is GitHub's limit on a commit status's
+	// description; a longer one fails the test.
+	MaxStatusDescription = 140
 )
+
+// TB is what the fake needs of a test: testing.TB satisfies it, and the
+// demo passes its own.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Error(args ...any)
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// Status is a commit status the fake received.
+type Status struct {
+	SHA         string
+	State       string
+	Description string
+	TargetURL   string
+	Context     string
+}
 
 // commentJSON is a comment as GitHub returns it; every comment the fake
 // serves is this document with its own id, author, body and times.
@@ -102,7 +128,7 @@ type scripted struct {
 type Server struct {
 	URL string
 
-	tb       testing.TB
+	tb       TB
 	srv      *httptest.Server
 	template map[string]any
 
@@ -114,11 +140,12 @@ type Server struct {
 	script       []scripted
 	userAgent    string
 	refuseWrites bool
+	statuses     []Status
 }
 
 // NewServer starts a fake GitHub with no comments; it stops when the test
 // ends.
-func NewServer(tb testing.TB) *Server {
+func NewServer(tb TB) *Server {
 	tb.Helper()
 	s := &Server{tb: tb, nextID: 1_979_000_000, clock: time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)}
 	if err := json.Unmarshal(commentJSON, &s.template); err != nil {
@@ -130,6 +157,8 @@ func NewServer(tb testing.TB) *Server {
 	mux.HandleFunc("POST "+prefix+"{number}/comments", s.create)
 	mux.HandleFunc("PATCH "+prefix+"comments/{id}", s.edit)
 	mux.HandleFunc("DELETE "+prefix+"comments/{id}", s.delete)
+	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
+	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/commits/{sha}/pulls", s.pullsOfCommit)
 	s.srv = httptest.NewServer(s.middleware(mux))
 	s.URL = s.srv.URL
 	tb.Cleanup(s.srv.Close)
@@ -197,6 +226,13 @@ func (s *Server) BotComments() []Comment {
 		}
 	}
 	return out
+}
+
+// Statuses returns the commit statuses received, oldest first.
+func (s *Server) Statuses() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.statuses)
 }
 
 // Take returns the requests received since the last Take.
@@ -425,4 +461,69 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// createStatus stores a commit status from exactly the JSON go-github
+// sends: state, context, description and an optional target_url.
+func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("owner") != Owner || r.PathValue("repo") != Repo {
+		s.notFound(w)
+		return
+	}
+	var in map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		s.tb.Errorf("POST %s: body is not JSON: %v", r.URL.Path, err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	str := func(k string) string { v, _ := in[k].(string); return v }
+	for k := range in {
+		if k != "state" && k != "context" && k != "description" && k != "target_url" {
+			s.tb.Errorf("POST %s: unexpected field %q", r.URL.Path, k)
+		}
+	}
+	st := Status{SHA: r.PathValue("sha"), State: str("state"), Description: str("description"), TargetURL: str("target_url"), Context: str("context")}
+	switch {
+	case !slices.Contains([]string{"pending", "success", "failure", "error"}, st.State):
+		s.tb.Errorf("POST %s: state %q", r.URL.Path, st.State)
+		s.writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed"})
+		return
+	case len([]rune(st.Description)) > MaxStatusDescription:
+		s.tb.Errorf("POST %s: description of %d characters, over GitHub's %d", r.URL.Path, len([]rune(st.Description)), MaxStatusDescription)
+		s.writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed"})
+		return
+	case len(st.SHA) != 40:
+		s.writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "No commit found for SHA: " + st.SHA})
+		return
+	}
+	s.mu.Lock()
+	s.statuses = append(s.statuses, st)
+	id := len(s.statuses)
+	s.mu.Unlock()
+	s.writeJSON(w, http.StatusCreated, map[string]any{
+		"url": fmt.Sprintf("%s/api/v3/repos/%s/%s/statuses/%s", s.URL, Owner, Repo, st.SHA), "id": 20_000_000 + id,
+		"node_id": fmt.Sprintf("SC_kwDO%d", id), "state": st.State, "description": st.Description, "target_url": st.TargetURL,
+		"context": st.Context, "created_at": "2024-03-05T10:00:00Z", "updated_at": "2024-03-05T10:00:00Z",
+		"creator": map[string]any{"login": BotLogin, "id": 41898282, "type": "Bot"},
+	})
+}
+
+// pullsOfCommit answers the pull requests of a commit: PR, merged, for
+// MergeCommit; none for any other.
+func (s *Server) pullsOfCommit(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("owner") != Owner || r.PathValue("repo") != Repo {
+		s.notFound(w)
+		return
+	}
+	out := []map[string]any{}
+	if r.PathValue("sha") == MergeCommit {
+		out = append(out, map[string]any{
+			"url": fmt.Sprintf("%s/api/v3/repos/%s/%s/pulls/%d", s.URL, Owner, Repo, PR), "id": 1_700_000_000, "number": PR,
+			"state": "closed", "title": "Give hana read access", "merged_at": "2024-03-05T09:58:00Z",
+			"merge_commit_sha": MergeCommit, "html_url": fmt.Sprintf("https://github.example.com/%s/%s/pull/%d", Owner, Repo, PR),
+			"user": map[string]any{"login": "hana", "id": 1004, "type": "User"},
+			"base": map[string]any{"ref": "main"}, "head": map[string]any{"ref": "hana-read"},
+		})
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
