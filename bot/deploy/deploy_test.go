@@ -150,7 +150,7 @@ var scenarios = map[string][]scenario{
 			"SubnetIds": "subnet-0a,subnet-0b", "SecurityGroupIds": "sg-0c", "LogRetentionDays": "365",
 			"TopicKmsKeyArn": topicKeyArn, "AlertEmail": "dba@acme.example",
 			"PublishRoleArn": publishRoleArn, "AllowUnsigned": "true",
-			"EnablePlanFunction": "true", "PlanConcurrency": "3",
+			"EnablePlanFunction": "true", "PlanConcurrency": "3", "UnmanagedAccountsThreshold": "25",
 		}},
 		{"no plan function", map[string]string{"CodeBucket": "acme-artifacts", "CodeKey": "dbusers/0123abc/function.zip",
 			"EnablePlanFunction": "false"}},

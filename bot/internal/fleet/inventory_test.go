@@ -57,13 +57,17 @@ func TestInventory(t *testing.T) {
 	srv.Exec(t, "GRANT SELECT ON `"+dbs[0]+"`.* TO '"+shared+"'@'%'")
 	t.Cleanup(func() { _, _ = maria.DB.Exec("DROP USER IF EXISTS '" + shared + "'@'%'") })
 
-	// Every run reports it, and leaves it alone.
+	// Every run reports it, counts it, and leaves it alone.
+	out = syncBuffer{}
 	run, err := Handle(ctx, w.deps(&out, conn), cfg, []byte(`{"dry_run": false}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cr := run.Clusters[0]; cr.Status != "unchanged" || !slices.ContainsFunc(cr.Unmanaged, func(u mysqlstate.Unmanaged) bool { return u.Account.User == shared }) {
 		t.Errorf("run: %s, unmanaged %+v; want unchanged, listing %s", cr.Status, cr.Unmanaged, shared)
+	}
+	if n, _ := emfOf(t, out.lines(t))[MetricUnmanagedAccounts].(float64); n < 1 || int(n) != run.Clusters[0].UnmanagedCount {
+		t.Errorf("metric %s = %v, want the cluster's %d", MetricUnmanagedAccounts, n, run.Clusters[0].UnmanagedCount)
 	}
 
 	res, err := Invoke(ctx, w.deps(&out, conn), cfg, []byte(`{"inventory": {"clusters": ["main"]}}`))

@@ -55,13 +55,17 @@ const (
 	// database work is not affected; the publish workflow's rollout step
 	// does not learn how it went.
 	MetricRolloutRecordErrors = "RolloutRecordErrors"
+	// MetricUnmanagedAccounts counts the accounts outside the prefix on
+	// the clusters that were read: shared accounts nobody owns, which
+	// dbusers never touches (optional alarm: above a threshold).
+	MetricUnmanagedAccounts = "UnmanagedAccounts"
 )
 
 // MetricNames lists every metric name, in the order they are written.
 var MetricNames = []string{
 	MetricClustersOK, MetricClustersFailed, MetricClustersPartial, MetricStatementsApplied, MetricUsersCreated,
 	MetricUsersDropped, MetricSafetyLimitsTripped, MetricDurationMs, MetricBundleErrors, MetricUnsignedBundles,
-	MetricRolloutRecordErrors,
+	MetricRolloutRecordErrors, MetricUnmanagedAccounts,
 }
 
 // Metrics returns the report's metric values by name.
@@ -85,6 +89,7 @@ func (r *Report) Metrics() map[string]float64 {
 		if c.LimitTripped != "" {
 			m[MetricSafetyLimitsTripped]++
 		}
+		m[MetricUnmanagedAccounts] += float64(c.UnmanagedCount)
 	}
 	if r.BundleError != "" {
 		m[MetricBundleErrors] = 1

@@ -87,7 +87,7 @@ func TestWriteEMF(t *testing.T) {
 	}
 	// The names alarms are built on; changing one breaks a deployed alarm.
 	want := []string{"ClustersOK", "ClustersFailed", "ClustersPartial", "StatementsApplied", "UsersCreated", "UsersDropped",
-		"SafetyLimitsTripped", "DurationMs", "BundleErrors", "UnsignedBundles", "RolloutRecordErrors"}
+		"SafetyLimitsTripped", "DurationMs", "BundleErrors", "UnsignedBundles", "RolloutRecordErrors", "UnmanagedAccounts"}
 	if !slices.Equal(names, want) || !slices.Equal(MetricNames, want) {
 		t.Errorf("metric names %v, want %v", names, want)
 	}
