@@ -176,6 +176,37 @@ func versionString(info *debug.BuildInfo, ok bool) string {
 	return out + " " + info.GoVersion
 }
 
+// buildVersion is the module version and commit dbusers was built from,
+// for the "version" and "commit" fields of every JSON output.
+func buildVersion() (version, commit string) {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)", ""
+	}
+	version = info.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			commit = s.Value
+		}
+	}
+	return version, commit
+}
+
+// versioned is the head every JSON output starts with: which dbusers made
+// it. A reader checks it before it trusts the rest's shape.
+type versioned struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+}
+
+func newVersioned() versioned {
+	v, c := buildVersion()
+	return versioned{Version: v, Commit: c}
+}
+
 // parseFlags parses a command's flags. It returns ok false with the exit
 // code when the command must stop: 0 after -h (help was asked for: it goes
 // to stdout, so that "dbusers plan -h | less" works), 2 for a bad flag

@@ -34,6 +34,8 @@ func (f *reviewFlags) register(fs *flag.FlagSet) {
 // reviewOutcome is a computed review, or the validation problems of the
 // head that stop one.
 type reviewOutcome struct {
+	// baseSHA is the merge base the review compares against.
+	baseSHA string
 	review  *review.Review
 	invalid diag.List // head's diagnostics when it has errors
 	diags   diag.List // head's diagnostics (warnings included)
@@ -98,6 +100,7 @@ func computeReview(ctx context.Context, e env, f reviewFlags) (*reviewOutcome, e
 		return out, nil
 	}
 
+	out.baseSHA = baseID
 	baseFS, err := repo.Tree(ctx, baseID, declarationPaths...)
 	if err != nil {
 		return nil, err
@@ -228,7 +231,11 @@ func runPlan(ctx context.Context, e env, args []string) int {
 		case "markdown":
 			fmt.Fprint(e.stdout, review.InvalidMarkdown(out.invalid, out.changed, out.context))
 		case "json":
-			_ = writeJSON(e, map[string]any{"valid": false, "diagnostics": out.invalid})
+			_ = writeJSON(e, struct {
+				versioned
+				Valid       bool      `json:"valid"`
+				Diagnostics diag.List `json:"diagnostics"`
+			}{newVersioned(), false, out.invalid})
 		default:
 			_ = out.invalid.Write(e.stdout, diag.Text)
 		}
@@ -239,7 +246,12 @@ func runPlan(ctx context.Context, e env, args []string) int {
 	case "markdown":
 		fmt.Fprint(e.stdout, r.Markdown())
 	case "json":
-		if err := writeJSON(e, r); err != nil {
+		if err := writeJSON(e, struct {
+			versioned
+			Valid   bool   `json:"valid"`
+			BaseSHA string `json:"base_sha"`
+			*review.Review
+		}{newVersioned(), true, out.baseSHA, r}); err != nil {
 			return fail("%v", err)
 		}
 	default:

@@ -350,11 +350,20 @@ func TestPlanJSON(t *testing.T) {
 	if code != exitChanges {
 		t.Fatalf("exit %d; stderr %s", code, stderr)
 	}
-	var got review.Review
+	var got struct {
+		Version string `json:"version"`
+		Commit  string `json:"commit"`
+		Valid   bool   `json:"valid"`
+		BaseSHA string `json:"base_sha"`
+		review.Review
+	}
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&got); err != nil {
 		t.Fatalf("decode: %v\n%s", err, stdout)
+	}
+	if got.Version == "" || !got.Valid || len(got.BaseSHA) != 40 || !strings.Contains(got.Base, got.BaseSHA[:12]) {
+		t.Errorf("version %q, valid %v, base_sha %q (base %q)", got.Version, got.Valid, got.BaseSHA, got.Base)
 	}
 	var names []string
 	for _, u := range got.Users {

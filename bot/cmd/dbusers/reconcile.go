@@ -16,6 +16,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/dbconn"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
+	"github.com/dbusers/dbusers/bot/internal/liveplan"
 	"github.com/dbusers/dbusers/bot/internal/report"
 )
 
@@ -101,9 +102,19 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		})
 	}
 	if *format == "json" {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+		// planned is the plan's changes with the redacted statement of
+		// each, as the text output shows them.
+		var planned []liveplan.Change
+		if res.Plan != nil {
+			for _, ch := range res.Plan.Changes {
+				planned = append(planned, liveplan.NewChange(ch, cluster.Flavor(), false))
+			}
+		}
+		if err := writeJSON(e, struct {
+			versioned
+			*engine.Result
+			Planned []liveplan.Change `json:"planned,omitempty"`
+		}{newVersioned(), res, planned}); err != nil {
 			return fail("%v", err)
 		}
 	} else {

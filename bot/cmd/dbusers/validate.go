@@ -48,11 +48,28 @@ func runValidate(_ context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
 		return exitError
 	}
-	if err := diags.Write(e.stdout, f); err != nil {
+	errs, warns := diags.Count()
+	if f == diag.JSON {
+		if diags == nil {
+			diags = diag.List{}
+		}
+		out := struct {
+			versioned
+			Valid       bool      `json:"valid"`
+			Errors      int       `json:"errors"`
+			Warnings    int       `json:"warnings"`
+			Clusters    int       `json:"clusters"`
+			Users       int       `json:"users"`
+			Diagnostics diag.List `json:"diagnostics"`
+		}{newVersioned(), !diags.Failed(*strict), errs, warns, len(loaded.Config.Clusters), len(loaded.Config.Users), diags}
+		if err := writeJSON(e, out); err != nil {
+			fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
+			return exitError
+		}
+	} else if err := diags.Write(e.stdout, f); err != nil {
 		fmt.Fprintf(e.stderr, "dbusers validate: %v\n", err)
 		return exitError
 	}
-	errs, warns := diags.Count()
 	if f != diag.JSON {
 		fmt.Fprintf(e.stderr, "%d error(s), %d warning(s) in %d cluster(s) and %d user(s)\n",
 			errs, warns, len(loaded.Config.Clusters), len(loaded.Config.Users))

@@ -222,10 +222,20 @@ func TestValidateJSON(t *testing.T) {
 	if code != exitChanges {
 		t.Errorf("exit code = %d, want %d", code, exitChanges)
 	}
-	var got diag.List
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+	var out struct {
+		Version  string    `json:"version"`
+		Valid    bool      `json:"valid"`
+		Errors   int       `json:"errors"`
+		Warnings int       `json:"warnings"`
+		Diags    diag.List `json:"diagnostics"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
 	}
+	if out.Version == "" || out.Valid || out.Errors != 2 || out.Warnings != 1 {
+		t.Errorf("version %q, valid %v, %d error(s), %d warning(s)", out.Version, out.Valid, out.Errors, out.Warnings)
+	}
+	got := out.Diags
 	want := diag.List{
 		{File: "users/alice.json", Line: 6, Col: 68, Severity: diag.Error, Message: `unknown role "reader" (known: admin, read, trusted_admin, write)`},
 		{File: "users/alice.json", Line: 7, Col: 89, Severity: diag.Warning, Message: "access expired on 2026-02-01: it grants nothing and will be revoked; remove the entry"},
@@ -238,10 +248,10 @@ func TestValidateJSON(t *testing.T) {
 	if stderr != "" {
 		t.Errorf("stderr = %q, want nothing", stderr)
 	}
-	// A valid repository is an empty array.
+	// A valid repository has an empty list, not null.
 	_, stdout, _ = runValidateArgs(t, "validate", "--root", writeRepo(t, validRepo()), "--format", "json")
-	if stdout != "[]\n" {
-		t.Errorf("valid repository, json: stdout = %q, want []", stdout)
+	if !strings.Contains(stdout, `"valid": true`) || !strings.Contains(stdout, `"diagnostics": []`) {
+		t.Errorf("valid repository, json: stdout = %q", stdout)
 	}
 }
 

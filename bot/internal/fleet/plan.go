@@ -16,11 +16,9 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/config"
 	"github.com/dbusers/dbusers/bot/internal/desired"
 	"github.com/dbusers/dbusers/bot/internal/engine"
-	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/liveplan"
 	"github.com/dbusers/dbusers/bot/internal/plan"
 	"github.com/dbusers/dbusers/bot/internal/redact"
-	"github.com/dbusers/dbusers/bot/internal/render"
 	"github.com/dbusers/dbusers/bot/internal/ssmbundle"
 )
 
@@ -246,10 +244,10 @@ func (r *run) planCluster(ctx context.Context, head, base *desired.State, t targ
 	}
 	flv := t.want.Flavor()
 	for i, ch := range res.Plan.Changes {
-		lc.Changes = append(lc.Changes, liveChange(ch, flv, res.Drift[i]))
+		lc.Changes = append(lc.Changes, liveplan.NewChange(ch, flv, res.Drift[i]))
 	}
 	for _, ch := range res.Plan.Held {
-		lc.Held = append(lc.Held, liveChange(ch, flv, false))
+		lc.Held = append(lc.Held, liveplan.NewChange(ch, flv, false))
 	}
 	lc.LimitTripped = res.Plan.LimitTripped
 	if stage == StagePlanSecret && slices.ContainsFunc(res.Plan.Changes, func(c plan.Change) bool { return c.Action() == plan.DropUser }) {
@@ -259,18 +257,6 @@ func (r *run) planCluster(ctx context.Context, head, base *desired.State, t targ
 	lc.Notes = append(lc.Notes, res.Plan.Notes...)
 	lc.Skipped = res.Plan.Skipped
 	return lc
-}
-
-// liveChange is a planned change with its redacted statement.
-func liveChange(ch plan.Change, flv flavor.Flavor, drift bool) liveplan.Change {
-	out := liveplan.Change{Change: ch, Drift: drift}
-	st, err := render.Change(ch, flv)
-	if err != nil {
-		out.RenderError = err.Error()
-		return out
-	}
-	out.Statement = st.Redacted
-	return out
 }
 
 // connectionChanges names the fields of a cluster file that say where a

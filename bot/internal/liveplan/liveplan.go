@@ -10,7 +10,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dbusers/dbusers/bot/internal/flavor"
 	"github.com/dbusers/dbusers/bot/internal/plan"
+	"github.com/dbusers/dbusers/bot/internal/render"
 )
 
 // Report is the live plan of every cluster asked for.
@@ -155,6 +157,19 @@ func (r *Report) Fit(budget int) int {
 		}
 		lo = lo * 9 / 10 // the estimate was short: keep a tenth fewer
 	}
+}
+
+// NewChange is ch with its redacted statement on flavor f (or why there is
+// none), drift as given.
+func NewChange(ch plan.Change, f flavor.Flavor, drift bool) Change {
+	out := Change{Change: ch, Drift: drift}
+	st, err := render.Change(ch, f)
+	if err != nil {
+		out.RenderError = err.Error()
+		return out
+	}
+	out.Statement = st.Redacted
+	return out
 }
 
 // changeExtra is what a Change adds to plan.Change's JSON.
