@@ -33,6 +33,8 @@ const (
 // commands in-process.
 type env struct {
 	stdout, stderr io.Writer
+	// stdin is what "-" reads (admin-sql --secret-file -).
+	stdin io.Reader
 	now            func() time.Time
 	getenv         func(string) string
 	// newSSM returns the SSM client that publish writes with, and newKMS
@@ -68,7 +70,7 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := env{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, getenv: os.Getenv, newSSM: newSSMClient, newKMS: newKMSClient, newLambda: newLambdaClient}
+	e := env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, now: time.Now, getenv: os.Getenv, newSSM: newSSMClient, newKMS: newKMSClient, newLambda: newLambdaClient}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 
