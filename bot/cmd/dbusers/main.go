@@ -34,9 +34,9 @@ const (
 type env struct {
 	stdout, stderr io.Writer
 	// stdin is what "-" reads (admin-sql --secret-file -).
-	stdin io.Reader
-	now            func() time.Time
-	getenv         func(string) string
+	stdin  io.Reader
+	now    func() time.Time
+	getenv func(string) string
 	// newSSM returns the SSM client that publish writes with, and newKMS
 	// the KMS client it signs with; tests point them at an emulator.
 	newSSM func(ctx context.Context) (ssmbundle.API, error)
