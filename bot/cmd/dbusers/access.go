@@ -65,7 +65,10 @@ func runAccess(_ context.Context, e env, args []string) int {
 		return fail("%v", err)
 	}
 	if *format == "json" {
-		if err := writeJSON(e, rep); err != nil {
+		if err := writeJSON(e, struct {
+			versioned
+			*access.Report
+		}{newVersioned(), rep}); err != nil {
 			return fail("%v", err)
 		}
 		return exitOK

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -157,5 +158,23 @@ func TestAdminSQLSecretFile(t *testing.T) {
 	if code := run(context.Background(), e, []string{"admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--secret-file", "-"}); code != exitOK ||
 		!strings.Contains(out.String(), "'from-stdin'") {
 		t.Errorf("stdin: exit %d, %s", code, errOut.String())
+	}
+}
+
+// TestJSONSaysWhichDbusers: every JSON output starts with the dbusers that
+// made it.
+func TestJSONSaysWhichDbusers(t *testing.T) {
+	for _, args := range [][]string{
+		{"validate", "--root", "../../..", "--format", "json"},
+		{"access", "--root", "../../..", "--user", "erin", "--format", "json"},
+		{"access", "--root", "../../..", "--cluster", "local", "--format", "json"},
+	} {
+		_, stdout, stderr := cli(t, args...)
+		var head struct {
+			Version string `json:"dbusers_version"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &head); err != nil || head.Version == "" {
+			t.Errorf("%v: %v, dbusers_version %q\n%s", args, err, head.Version, stderr)
+		}
 	}
 }

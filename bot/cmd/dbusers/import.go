@@ -118,7 +118,10 @@ func runImport(ctx context.Context, e env, args []string) int {
 		}
 	}
 	if *format == "json" {
-		if err := writeJSON(e, res); err != nil {
+		if err := writeJSON(e, struct {
+			versioned
+			*importer.Result
+		}{newVersioned(), res}); err != nil {
 			return fail("%v", err)
 		}
 	} else {

@@ -130,7 +130,10 @@ func runInventory(ctx context.Context, e env, args []string) int {
 		return fail("%v", err)
 	}
 	if *format == "json" {
-		if err := writeJSON(e, ic); err != nil {
+		if err := writeJSON(e, struct {
+			versioned
+			*fleet.InventoryCluster
+		}{newVersioned(), ic}); err != nil {
 			return fail("%v", err)
 		}
 		return exitOK

@@ -198,10 +198,12 @@ func buildVersion() (version, commit string) {
 }
 
 // versioned is the head every JSON output starts with: which dbusers made
-// it. A reader checks it before it trusts the rest's shape.
+// it. A reader checks it before it trusts the rest's shape. (The names
+// keep clear of "version", which in dbusers means a published
+// configuration's version.)
 type versioned struct {
-	Version string `json:"version"`
-	Commit  string `json:"commit,omitempty"`
+	Version string `json:"dbusers_version"`
+	Commit  string `json:"dbusers_commit,omitempty"`
 }
 
 func newVersioned() versioned {

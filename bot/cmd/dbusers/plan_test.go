@@ -351,8 +351,8 @@ func TestPlanJSON(t *testing.T) {
 		t.Fatalf("exit %d; stderr %s", code, stderr)
 	}
 	var got struct {
-		Version string `json:"version"`
-		Commit  string `json:"commit"`
+		Version string `json:"dbusers_version"`
+		Commit  string `json:"dbusers_commit"`
 		Valid   bool   `json:"valid"`
 		BaseSHA string `json:"base_sha"`
 		review.Review

@@ -125,7 +125,7 @@ func runRollout(ctx context.Context, e env, args []string) int {
 
 	found, err := fetch(ctx, e, api, *pointer, *version, *wait, *poll)
 	if err != nil {
-		out := rolloutJSON{Version: *version, Pointer: *pointer, Outcome: "unknown", Error: err.Error()}
+		out := rolloutJSON{versioned: newVersioned(), Version: *version, Pointer: *pointer, Outcome: "unknown", Error: err.Error()}
 		if errors.Is(err, rollout.ErrTimeout) {
 			out.Outcome = "timeout"
 		}
@@ -149,7 +149,7 @@ func runRollout(ctx context.Context, e env, args []string) int {
 	c.Found = found
 	switch *format {
 	case "json":
-		_ = writeJSON(e, rolloutJSON{Version: *version, Pointer: *pointer, RecordVersion: found.Version, SupersededBy: found.SupersededBy,
+		_ = writeJSON(e, rolloutJSON{versioned: newVersioned(), Version: *version, Pointer: *pointer, RecordVersion: found.Version, SupersededBy: found.SupersededBy,
 			Outcome: string(rec.Outcome()), Headline: rec.Headline(), State: rec.CommitState(), Record: rec})
 	case "markdown":
 		fmt.Fprint(e.stdout, announce.Markdown(rec, c))
@@ -185,6 +185,7 @@ func runRollout(ctx context.Context, e env, args []string) int {
 
 // rolloutJSON is what --format json prints.
 type rolloutJSON struct {
+	versioned
 	Version       string          `json:"version"`
 	Pointer       string          `json:"pointer"`
 	RecordVersion string          `json:"record_version,omitempty"`

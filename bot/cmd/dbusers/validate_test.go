@@ -223,7 +223,7 @@ func TestValidateJSON(t *testing.T) {
 		t.Errorf("exit code = %d, want %d", code, exitChanges)
 	}
 	var out struct {
-		Version  string    `json:"version"`
+		Version  string    `json:"dbusers_version"`
 		Valid    bool      `json:"valid"`
 		Errors   int       `json:"errors"`
 		Warnings int       `json:"warnings"`
