@@ -394,7 +394,15 @@ func TestDocsStateTheTemplate(t *testing.T) {
 		}
 		return r["Properties"].(map[string]any)
 	}
-	memory := fmt.Sprint(tpl.section("Parameters")["MemorySize"].(map[string]any)["Default"])
+	params := tpl.section("Parameters")
+	param := func(name string) string {
+		p, ok := params[name].(map[string]any)
+		if !ok {
+			t.Fatalf("control-plane.yaml has no parameter %s", name)
+		}
+		return fmt.Sprint(p["Default"])
+	}
+	memory := param("MemorySize")
 	timeout := fmt.Sprint(props("Function")["Timeout"])
 	planTimeout := fmt.Sprint(props("PlanFunction")["Timeout"])
 	threshold, err := strconv.ParseFloat(fmt.Sprint(props("DurationAlarm")["Threshold"]), 64)
@@ -434,6 +442,10 @@ func TestDocsStateTheTemplate(t *testing.T) {
 			[]string{"docs/deploy.md", "docs/operations.md"}},
 		{"the number of metrics", regexp.MustCompile(`(\d+) metrics × \$0\.30`), metrics,
 			[]string{"docs/operations.md"}},
+		{"the plan function's reserved concurrency", regexp.MustCompile("`PlanConcurrency`[ ,(]+(\\d+)"), param("PlanConcurrency"),
+			[]string{"docs/deploy.md", "docs/security.md"}},
+		{"the log retention", regexp.MustCompile(`kept (\d+) days by default|(\d+)-day retention`), param("LogRetentionDays"),
+			[]string{"docs/operations.md"}},
 	}
 	for _, c := range claims {
 		for _, name := range slices.Sorted(maps.Keys(files)) {
@@ -450,6 +462,34 @@ func TestDocsStateTheTemplate(t *testing.T) {
 					t.Errorf("%s: %q says %s is %s; the template has %s", name, m[0], c.what, got, c.want)
 				}
 			}
+		}
+	}
+}
+
+// TestDeployParameterTable: every row of deploy.md's table of the control
+// plane's parameters names a parameter of the template and gives its
+// default ("empty" for "").
+func TestDeployParameterTable(t *testing.T) {
+	tpl := loadTemplate(t, "control-plane.yaml")
+	params := tpl.section("Parameters")
+	deployDoc := loadDoc(t, "docs/deploy.md")
+	rows := tableRows(deployDoc.section(t, "## 2. Deploy the control plane"))
+	if len(rows) < 10 {
+		t.Fatalf("docs/deploy.md, step 2: %d rows in the parameter table", len(rows))
+	}
+	for _, cells := range rows {
+		name := command(cells[0])
+		p, ok := params[name].(map[string]any)
+		if !ok {
+			t.Errorf("docs/deploy.md lists the parameter %q, which control-plane.yaml does not have", cells[0])
+			continue
+		}
+		doc := strings.ReplaceAll(cells[1], "`", "")
+		if doc == "empty" {
+			doc = ""
+		}
+		if def := fmt.Sprint(p["Default"]); doc != def {
+			t.Errorf("docs/deploy.md: %s defaults to %q, the template to %q", name, doc, def)
 		}
 	}
 }
