@@ -605,8 +605,8 @@ func FuzzHasPipe(f *testing.F) {
 	})
 }
 
-// These tests hold the two workflows to what README's security model
-// promises about them (issue 17): a failed publish fails its run, and the
+// These tests hold the two workflows to what docs/security.md, "Whose
+// code makes the review", promises about them (issue 17): a failed publish fails its run, and the
 // plan comment is made by the base branch's code, never the pull
 // request's.
 

@@ -181,7 +181,8 @@ func TestHandleRefusesUntrustedBundle(t *testing.T) {
 
 // TestHandleRefusesRollback: a container that has applied a signed
 // version refuses the pointer moved back to an older signed one. (A new
-// container would accept it; README's security model says so.)
+// container would accept it; docs/security.md, "The published
+// configuration: what protects what", says so.)
 func TestHandleRefusesRollback(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -264,8 +264,8 @@ func TestReadAllowUnsigned(t *testing.T) {
 // TestReadRefusesRollback: a pointer moved back to an older version that
 // was legitimately signed verifies, so only memory can refuse it: a reader
 // with Seen refuses it once it has accepted the newer one, a reader
-// without (a new Lambda container) does not. README's security model says
-// so.
+// without (a new Lambda container) does not. docs/security.md, "The
+// published configuration: what protects what", says so.
 func TestReadRefusesRollback(t *testing.T) {
 	ctx := context.Background()
 	api, k := clients(t)
