@@ -178,3 +178,48 @@ func TestJSONSaysWhichDbusers(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryFlagDocumented: docs/reference.md's section of each command
+// (a "## " title that names "`dbusers NAME`") names every flag the command takes, so that a new
+// flag cannot land undocumented. --root and --dsn, which several commands
+// share, are documented once, among the conventions of every command.
+func TestEveryFlagDocumented(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "reference.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{}
+	for _, part := range strings.Split(string(data), "\n## ")[1:] {
+		title, body, _ := strings.Cut(part, "\n")
+		if title == "Conventions of every command" {
+			sections["conventions"] = body
+		}
+		for _, piece := range strings.Split(title, "`dbusers ")[1:] {
+			name, _, _ := strings.Cut(piece, "`")
+			sections[name] = body
+		}
+	}
+	for _, c := range commands() {
+		if c.name == "version" || c.name == "help" {
+			continue
+		}
+		body, ok := sections[c.name]
+		if !ok {
+			t.Errorf("docs/reference.md has no section \"## `dbusers %s`\"", c.name)
+			continue
+		}
+		_, help, _ := cli(t, c.name, "-h")
+		for _, line := range strings.Split(help, "\n") {
+			if !strings.HasPrefix(line, "  -") {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimPrefix(line, "  -"), " ")
+			if shared := sections["conventions"]; (name == "root" || name == "dsn") && strings.Contains(shared, "`--"+name+" ") {
+				continue
+			}
+			if !strings.Contains(body, "--"+name) {
+				t.Errorf("docs/reference.md, dbusers %s: flag --%s is not documented", c.name, name)
+			}
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/dbusers/dbusers/bot/internal/engine"
 	"github.com/dbusers/dbusers/bot/internal/liveplan"
 	"github.com/dbusers/dbusers/bot/internal/report"
+	"github.com/dbusers/dbusers/bot/internal/savedplan"
 )
 
 func runReconcile(ctx context.Context, e env, args []string) int {
@@ -30,12 +31,14 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 	format := fs.String("format", "text", "output format: text or json")
 	secretsFile := fs.String("secrets", "", "JSON file mapping password secret references to their secret JSON, e.g. {\"dbusers/app\": {\"password\": \"...\"}}")
 	lockTimeout := fs.Duration("lock-timeout", 30*time.Second, "how long to wait for another run's lock")
+	planFile := fs.String("plan-file", "", "without --confirm, save the plan shown to this file; with --confirm, apply only that plan, refused if the server or the plan changed since")
 	auditLog := fs.String("audit-log", "", "where the audit's JSON lines go: a file (appended), or - for stderr (default: stderr, or on a terminal a file under the user's cache directory, named at the end)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE] [--lock-timeout D] [--audit-log FILE|-] [--root DIR]")
+		fmt.Fprintln(fs.Output(), "usage: dbusers reconcile --cluster NAME [--dsn DSN] [--confirm] [--format text|json] [--secrets FILE] [--plan-file FILE] [--lock-timeout D] [--audit-log FILE|-] [--root DIR]")
 		fmt.Fprintln(fs.Output(), "\nPlans (and with --confirm applies) the changes that make one cluster match the declarations.")
 		fmt.Fprintln(fs.Output(), "Exit status: dry run 0 no changes, 1 changes; with --confirm 0 success; 1 also when the removal")
-		fmt.Fprintln(fs.Output(), "limit held drops back; 2 on any error, including a partial run (some accounts failed, the others applied).")
+		fmt.Fprintln(fs.Output(), "limit held drops back; 2 on any error, including a partial run (some accounts failed, the others applied)")
+		fmt.Fprintln(fs.Output(), "and a saved plan (--confirm --plan-file) that is stale: then nothing was changed.")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, e); !ok {
@@ -69,6 +72,16 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 	if !ok {
 		return fail("unknown cluster %q", *clusterName)
 	}
+	// The saved plan is read before anything connects: a file that is not
+	// this cluster's plan stops the run here.
+	var saved *savedplan.File
+	if *confirm && *planFile != "" {
+		f, err := savedplan.Read(*planFile, cluster.Name)
+		if err != nil {
+			return fail("%v", err)
+		}
+		saved = &f
+	}
 	passwords := map[string]string{}
 	if *secretsFile != "" {
 		if passwords, err = readSecretsFile(*secretsFile); err != nil {
@@ -96,10 +109,27 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		return fail("%v", err)
 	default:
 		defer db.Close()
-		res = engine.Reconcile(ctx, db, engine.Options{
+		opt := engine.Options{
 			State: st, Cluster: *cluster, Passwords: passwords, Apply: *confirm,
 			LockTimeout: *lockTimeout, Audit: sink, Now: e.now, Progress: progress,
-		})
+		}
+		if saved != nil {
+			opt.Expect = &saved.Fingerprint
+			fmt.Fprintf(e.stderr, "dbusers reconcile: applying the plan saved in %s at %s (%d change(s)) if the server is as it was then\n",
+				*planFile, saved.MadeAt.Format(time.RFC3339), len(saved.Changes))
+		}
+		res = engine.Reconcile(ctx, db, opt)
+	}
+	if saved != nil && errors.Is(res.Err, engine.ErrStalePlan) {
+		fmt.Fprintf(e.stderr, "dbusers reconcile: the plan saved in %s at %s is stale; what differs from it now:\n",
+			*planFile, saved.MadeAt.Format(time.RFC3339))
+		diff := savedplan.Difference(*saved, res.Plan, cluster.Flavor(), 40)
+		if len(diff) == 0 {
+			diff = []string{"(the same statements: the server's managed accounts changed in a way this plan does not show)"}
+		}
+		for _, l := range diff {
+			fmt.Fprintln(e.stderr, "  "+l)
+		}
 	}
 	if *format == "json" {
 		// planned is the plan's changes with the redacted statement of
@@ -113,12 +143,18 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		if err := writeJSON(e, struct {
 			versioned
 			*engine.Result
-			Planned []liveplan.Change `json:"planned,omitempty"`
-		}{newVersioned(), res, planned}); err != nil {
+			Planned     []liveplan.Change   `json:"planned,omitempty"`
+			Fingerprint *engine.Fingerprint `json:"fingerprint,omitempty"`
+		}{newVersioned(), res, planned, res.Fingerprint}); err != nil {
 			return fail("%v", err)
 		}
 	} else {
 		report.Text(e.stdout, res, cluster.Flavor(), true)
+	}
+	if *planFile != "" && !*confirm {
+		if code := savePlan(e, *planFile, res, cluster); code != exitOK {
+			return code
+		}
 	}
 	if auditPath != "" && len(res.Applied)+len(res.Failures)+len(res.InDoubt) > 0 {
 		fmt.Fprintf(e.stderr, "dbusers reconcile: audit log: %s\n", auditPath)
@@ -133,6 +169,29 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		// a person, with or without --confirm.
 		return exitChanges
 	}
+	return exitOK
+}
+
+// savePlan writes a dry run's plan to path and says how to apply it. A run
+// that failed before it planned saves nothing (and says so): a file left
+// from an earlier run is not overwritten with nothing, and applying that
+// one is refused unless the server is as it was.
+func savePlan(e env, path string, res *engine.Result, cluster *desired.Cluster) int {
+	v, c := buildVersion()
+	f, err := savedplan.New(res, cluster.Flavor(), e.now(), v, c)
+	if errors.Is(err, savedplan.ErrNoPlan) {
+		fmt.Fprintf(e.stderr, "dbusers reconcile: no plan saved to %s: the run failed before it planned\n", path)
+		return exitError
+	}
+	if err == nil {
+		err = savedplan.Write(path, f)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "dbusers reconcile: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(e.stderr, "dbusers reconcile: plan saved to %s; to apply exactly it, run again with --confirm --plan-file %s (and the same database and --secrets)\n",
+		path, path)
 	return exitOK
 }
 

@@ -39,6 +39,18 @@ var ErrLocked = errors.New("another dbusers run holds the lock on this server")
 // ErrNotConverged means the plan was applied but the server still differs.
 var ErrNotConverged = errors.New("not converged")
 
+// ErrStalePlan means the run was to apply a saved plan (Options.Expect)
+// and what it read or planned differs from it; nothing was changed.
+var ErrStalePlan = errors.New("the saved plan is stale")
+
+// Fingerprint tells one run's plan and the server state it was made from
+// apart from another's: plan.Plan.Digest and mysqlstate.Server.Digest.
+// A dry run's fingerprint, saved, lets a later run apply only that plan.
+type Fingerprint struct {
+	State string `json:"state_sha256"`
+	Plan  string `json:"plan_sha256"`
+}
+
 // Options says what to reconcile and how.
 type Options struct {
 	// State is the fleet's desired state: prefix, protected accounts,
@@ -61,6 +73,11 @@ type Options struct {
 	// Progress, when set, hears what a person waiting at a terminal wants
 	// to know: that the run waits for another's lock, and for whom.
 	Progress func(msg string)
+	// Expect, when set on a run that applies, is the fingerprint of the
+	// plan a person saw: the run applies only if it reads and plans the
+	// same under its lock, and otherwise fails with ErrStalePlan before its
+	// first write.
+	Expect *Fingerprint
 }
 
 // Status is a cluster's outcome.
@@ -108,10 +125,15 @@ type Result struct {
 	Cluster string `json:"cluster"`
 	Status  Status `json:"status"`
 	// Server describes the server reconciled, e.g. "MariaDB 10.11.19".
-	Server     string        `json:"server,omitempty"`
-	Plan       *plan.Plan    `json:"plan,omitempty"`
-	Applied    []Step        `json:"applied,omitempty"`
-	NotApplied []plan.Change `json:"not_applied,omitempty"`
+	Server string     `json:"server,omitempty"`
+	Plan   *plan.Plan `json:"plan,omitempty"`
+	// Fingerprint is the plan's and the state's it was made from, set
+	// whenever a plan was made. It stays out of the JSON: the Lambda's
+	// responses and rollout records have no use for it, and `reconcile`
+	// prints it itself.
+	Fingerprint *Fingerprint  `json:"-"`
+	Applied     []Step        `json:"applied,omitempty"`
+	NotApplied  []plan.Change `json:"not_applied,omitempty"`
 	// InDoubt is the change whose statement was sent when the connection
 	// was lost, before the server answered: it may or may not have taken
 	// effect. The next run reads the server and settles it.
@@ -195,16 +217,22 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 			return fmt.Errorf("cluster %s: reset sql_mode: %w", name, err)
 		}
 	}
-	plans, err := readAndPlan(ctx, c, id, opt.goal())
+	plans, srv, err := readAndPlan(ctx, c, id, opt.goal())
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
 	p := plans[0]
 	res.Plan = p
+	res.Fingerprint = &Fingerprint{State: srv.Digest(), Plan: p.Digest()}
 	// A report, not a step of the run: a login that may not read it
 	// (an admin account made before dbusers read it) costs a note.
 	if res.Unmanaged, err = readUnmanaged(ctx, c, opt, id); err != nil {
 		p.Notes = append(p.Notes, fmt.Sprintf("the accounts outside the prefix could not be listed: %v", err))
+	}
+	if opt.Apply && opt.Expect != nil {
+		if err := stale(*opt.Expect, *res.Fingerprint); err != nil {
+			return fmt.Errorf("cluster %s: %w", name, err)
+		}
 	}
 	switch {
 	case p.Empty():
@@ -230,7 +258,7 @@ func run(ctx context.Context, c *counting, opt Options, res *Result, now func() 
 	}
 	// Verify: what was applied must leave nothing to do but what the
 	// failed accounts still need.
-	again, err := readAndPlan(ctx, c, id, opt.goal())
+	again, _, err := readAndPlan(ctx, c, id, opt.goal())
 	if err != nil {
 		return fmt.Errorf("cluster %s: verify: %w", name, err)
 	}
@@ -282,11 +310,11 @@ func (g goal) diff(srv *mysqlstate.Server) *plan.Plan {
 // only when a plan takes access away does it read the sessions to end: a
 // run with nothing to remove costs no more queries. It is given a
 // mysqlstate.Querier, which can only query: planning cannot write.
-func readAndPlan(ctx context.Context, q mysqlstate.Querier, id mysqlstate.Identity, goals ...goal) ([]*plan.Plan, error) {
+func readAndPlan(ctx context.Context, q mysqlstate.Querier, id mysqlstate.Identity, goals ...goal) ([]*plan.Plan, *mysqlstate.Server, error) {
 	prefix := goals[0].state.Prefix
 	srv, err := mysqlstate.ReadAccounts(ctx, q, id, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("read live state: %w", err)
+		return nil, nil, fmt.Errorf("read live state: %w", err)
 	}
 	plans := make([]*plan.Plan, len(goals))
 	diff := func() {
@@ -297,17 +325,33 @@ func readAndPlan(ctx context.Context, q mysqlstate.Querier, id mysqlstate.Identi
 	diff()
 	if slices.ContainsFunc(plans, drops) {
 		if err := mysqlstate.ReadObjects(ctx, q, srv, prefix); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		diff()
 	}
 	if slices.ContainsFunc(plans, takesAccess) {
 		if err := mysqlstate.ReadSessions(ctx, q, srv, prefix); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		diff()
 	}
-	return plans, nil
+	return plans, srv, nil
+}
+
+// stale says how the fingerprint a run made differs from the one it was
+// told to expect, or nil when they agree.
+func stale(want, got Fingerprint) error {
+	var what []string
+	if got.State != want.State {
+		what = append(what, "the server's managed accounts changed since it was saved (or this is another server)")
+	}
+	if got.Plan != want.Plan {
+		what = append(what, "the plan made now differs from it")
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s; nothing was changed, make a new plan", ErrStalePlan, strings.Join(what, ", and "))
 }
 
 // readUnmanaged lists the accounts outside the prefix that are neither

@@ -111,17 +111,17 @@ func preview(ctx context.Context, r *readOnly, opt PreviewOptions, res *PreviewR
 	var plans []*plan.Plan
 	switch {
 	case base != nil && base.state.Prefix == head.state.Prefix:
-		if plans, err = readAndPlan(ctx, r, id, head, *base); err != nil {
+		if plans, _, err = readAndPlan(ctx, r, id, head, *base); err != nil {
 			return err
 		}
 	default:
 		// A pull request that changes the prefix reads the server once per
 		// prefix: the two plans see different accounts.
-		if plans, err = readAndPlan(ctx, r, id, head); err != nil {
+		if plans, _, err = readAndPlan(ctx, r, id, head); err != nil {
 			return err
 		}
 		if base != nil {
-			bp, err := readAndPlan(ctx, r, id, *base)
+			bp, _, err := readAndPlan(ctx, r, id, *base)
 			if err != nil {
 				return fmt.Errorf("base: %w", err)
 			}
