@@ -97,7 +97,7 @@ func runImport(ctx context.Context, e env, args []string) int {
 		srv = ic.Live()
 	} else if !errors.Is(err, errNeedsState) {
 		return fail("%v", err)
-	} else if srv, err = readLive(ctx, cmp.Or(inv.dsn, e.getenv("DBUSERS_DSN")), *clusterName, st.Prefix); err != nil {
+	} else if srv, err = readLive(ctx, cmp.Or(inv.dsn, e.getenv("DBUSERS_DSN")), *clusterName, st.Prefix, connectProgress(e, "import")); err != nil {
 		return fail("%v", err)
 	}
 	res, err := importer.Import(importer.Input{Config: cfg, Files: files, Settings: settings, Cluster: *clusterName,
@@ -217,10 +217,10 @@ func importText(w io.Writer, r *importer.Result, written bool) {
 
 // readLive reads a cluster's managed accounts through a DSN, credentials
 // included (an import then compares passwords too).
-func readLive(ctx context.Context, dsn, cluster string, prefix desired.Prefix) (*mysqlstate.Server, error) {
+func readLive(ctx context.Context, dsn, cluster string, prefix desired.Prefix, progress func(string)) (*mysqlstate.Server, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	db, err := dbconn.OpenDSN(ctx, cluster, dsn)
+	db, err := dbconn.OpenDSN(ctx, cluster, dsn, progress)
 	if err != nil {
 		return nil, err
 	}

@@ -206,7 +206,7 @@ func TestImportFromLambda(t *testing.T) {
 	} {
 		r.server.Exec(t, q)
 	}
-	ic, err := dsnInventory(t.Context(), r.dsn, "local", desired.Prefix(p), nil, r.dbs)
+	ic, err := dsnInventory(t.Context(), r.dsn, "local", desired.Prefix(p), nil, r.dbs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func runInventory(ctx context.Context, e env, args []string) int {
 	}
 	ic, err := readInventory(ctx, e, inv, *clusterName)
 	if errors.Is(err, errNeedsState) {
-		ic, err = dsnInventory(ctx, cmp.Or(inv.dsn, e.getenv("DBUSERS_DSN")), *clusterName, st.Prefix, st.Protected, c.Databases)
+		ic, err = dsnInventory(ctx, cmp.Or(inv.dsn, e.getenv("DBUSERS_DSN")), *clusterName, st.Prefix, st.Protected, c.Databases, connectProgress(e, "inventory"))
 	}
 	if err != nil {
 		return fail("%v", err)
@@ -143,10 +143,10 @@ func runInventory(ctx context.Context, e env, args []string) int {
 }
 
 // dsnInventory reads a cluster's inventory through a DSN, read-only.
-func dsnInventory(ctx context.Context, dsn, cluster string, prefix desired.Prefix, protected, databases []string) (*fleet.InventoryCluster, error) {
+func dsnInventory(ctx context.Context, dsn, cluster string, prefix desired.Prefix, protected, databases []string, progress func(string)) (*fleet.InventoryCluster, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	db, err := dbconn.OpenDSN(ctx, cluster, dsn)
+	db, err := dbconn.OpenDSN(ctx, cluster, dsn, progress)
 	if err != nil {
 		return nil, err
 	}

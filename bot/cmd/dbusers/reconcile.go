@@ -93,12 +93,9 @@ func runReconcile(ctx context.Context, e env, args []string) int {
 		return fail("%v", err)
 	}
 	defer closeAudit()
-	var progress func(string)
-	if isTerminal(e.stderr) {
-		progress = func(msg string) { fmt.Fprintln(e.stderr, "dbusers reconcile: "+msg) }
-	}
+	progress := connectProgress(e, "reconcile")
 	var res *engine.Result
-	db, err := dbconn.OpenDSN(ctx, cluster.Name, *dsn)
+	db, err := dbconn.OpenDSN(ctx, cluster.Name, *dsn, progress)
 	var connErr *dbconn.Error
 	switch {
 	case errors.As(err, &connErr):
@@ -234,6 +231,15 @@ func readSecretsFile(path string) (map[string]string, error) {
 		out[ref] = s.Password
 	}
 	return out, nil
+}
+
+// connectProgress is what OpenDSN tells a person at a terminal while it
+// connects, or nil off a terminal (a log needs no "still connecting").
+func connectProgress(e env, command string) func(string) {
+	if !isTerminal(e.stderr) {
+		return nil
+	}
+	return func(msg string) { fmt.Fprintln(e.stderr, "dbusers "+command+": "+msg) }
 }
 
 // isTerminal reports whether w is a terminal (a character device).

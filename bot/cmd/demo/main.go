@@ -358,7 +358,7 @@ func previewLocal(ctx context.Context, out io.Writer, cfg *config.Config, local 
 	for _, u := range cfg.Users {
 		passwords[u.Auth.Secret] = local.passwords[u.Name]
 	}
-	db, err := dbconn.OpenDSN(ctx, c.Name, local.srv.DSN(local.admin, local.adminPassword))
+	db, err := dbconn.OpenDSN(ctx, c.Name, local.srv.DSN(local.admin, local.adminPassword), nil)
 	if err != nil {
 		return err
 	}

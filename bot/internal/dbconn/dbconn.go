@@ -162,17 +162,46 @@ func OpenPool(cfg *mysql.Config) (*sql.DB, error) {
 	return db, nil
 }
 
+// progressEvery is how often OpenDSN's progress hears that it is still
+// connecting.
+var progressEvery = 5 * time.Second
+
 // OpenDSN opens and pings a pool from a go-sql-driver/mysql DSN (the CLI's
 // --dsn), with Defaults for what the DSN leaves unset. A DSN that does not
 // parse is a plain error; a failure to connect is an *Error. Errors never
-// contain the DSN, which holds the password.
-func OpenDSN(ctx context.Context, cluster, dsn string) (*sql.DB, error) {
+// contain the DSN, which holds the password. progress, when set, hears
+// where it connects and, every few seconds until the server has answered,
+// that it still waits: a person at a terminal then knows that a tunnel or
+// a security group is what hangs, not dbusers. It is never called after
+// OpenDSN returns.
+func OpenDSN(ctx context.Context, cluster, dsn string, progress func(msg string)) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// A usage error, not a failure to connect: no *Error.
 		return nil, errors.New("the DSN does not parse (expected user:password@tcp(host:port)/)")
 	}
 	Defaults(cfg)
+	if progress != nil {
+		where := describeAddr(cfg) + " as " + cfg.User
+		progress("connecting to " + where)
+		stop, done := make(chan struct{}), make(chan struct{})
+		defer func() { close(stop); <-done }()
+		go func() {
+			defer close(done)
+			start := time.Now()
+			tick := time.NewTicker(progressEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					progress(fmt.Sprintf("still connecting to %s (%ds; it gives up after %s without a connection, %s without an answer)",
+						where, int(time.Since(start).Round(time.Second).Seconds()), cfg.Timeout, cfg.ReadTimeout))
+				}
+			}
+		}()
+	}
 	db, err := OpenPool(cfg)
 	if err == nil {
 		if err = db.PingContext(ctx); err != nil {

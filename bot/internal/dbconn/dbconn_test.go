@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,11 +75,11 @@ func TestConnectRedactsWhatTheOpenerSays(t *testing.T) {
 
 func TestOpenDSN(t *testing.T) {
 	port := closedPort(t)
-	_, err := OpenDSN(ctx(t), "local", "admin:"+secret+"@tcp(127.0.0.1:"+strconv.Itoa(port)+")/")
+	_, err := OpenDSN(ctx(t), "local", "admin:"+secret+"@tcp(127.0.0.1:"+strconv.Itoa(port)+")/", nil)
 	if err == nil || !strings.Contains(err.Error(), "cluster local: connect to 127.0.0.1 port "+strconv.Itoa(port)+" as admin") || strings.Contains(err.Error(), secret) {
 		t.Errorf("unreachable: %v", err)
 	}
-	_, err = OpenDSN(ctx(t), "local", "admin:"+secret+"@tcp(127.0.0.1:3306/")
+	_, err = OpenDSN(ctx(t), "local", "admin:"+secret+"@tcp(127.0.0.1:3306/", nil)
 	if err == nil || !strings.Contains(err.Error(), "does not parse") || strings.Contains(err.Error(), secret) {
 		t.Errorf("malformed DSN: %v", err)
 	}
@@ -87,7 +89,7 @@ func TestOpenDSN(t *testing.T) {
 // connection attribute every dbusers connection has, and logs in.
 func TestOpenDSNDefaults(t *testing.T) {
 	s := mysqltest.Embedded(t)
-	db, err := OpenDSN(ctx(t), "embedded", s.DSN)
+	db, err := OpenDSN(ctx(t), "embedded", s.DSN, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,5 +102,56 @@ func TestOpenDSNDefaults(t *testing.T) {
 	if cfg.Addr != "db.example:3306" || cfg.Timeout != DialTimeout || cfg.ReadTimeout != IOTimeout || !cfg.InterpolateParams ||
 		cfg.ConnectionAttributes != "program_name:dbusers" || cfg.Logger == nil {
 		t.Errorf("config %+v", cfg)
+	}
+}
+
+// TestOpenDSNProgress: a server that accepts the connection and never
+// greets (a tunnel whose far end is gone) gets progress lines while the
+// dial and the handshake wait, naming where and how long, and none after
+// OpenDSN returns.
+func TestOpenDSNProgress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent
+		}
+	}()
+	old := progressEvery
+	progressEvery = 100 * time.Millisecond
+	defer func() { progressEvery = old }()
+	var mu sync.Mutex
+	var lines []string
+	progress := func(msg string) { mu.Lock(); lines = append(lines, msg); mu.Unlock() }
+	addr := l.Addr().(*net.TCPAddr)
+	_, err = OpenDSN(ctx(t), "local", "admin:"+secret+"@tcp("+addr.String()+")/?readTimeout=700ms", progress)
+	if err == nil {
+		t.Fatal("a server that never greets: no error")
+	}
+	mu.Lock()
+	got := slices.Clone(lines)
+	mu.Unlock()
+	where := "127.0.0.1 port " + strconv.Itoa(addr.Port) + " as admin"
+	if len(got) < 3 || got[0] != "connecting to "+where || !strings.HasPrefix(got[1], "still connecting to "+where+" (") ||
+		!strings.Contains(got[1], "700ms without an answer") {
+		t.Errorf("progress lines:\n%s", strings.Join(got, "\n"))
+	}
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != len(got) {
+		t.Errorf("progress went on after OpenDSN returned: %q", lines[len(got):])
+	}
+	for _, l := range lines {
+		if strings.Contains(l, secret) {
+			t.Errorf("a progress line holds the password: %s", l)
+		}
 	}
 }
