@@ -135,12 +135,12 @@ func TestAdminSQLSecretFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := cli(t, "admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--secret-file", secret)
-	if code != exitOK || !strings.Contains(stdout, `CREATE USER 'dbusers_admin'@'%' IDENTIFIED BY 'it''s \\ secret' REQUIRE SSL;`) ||
+	if code != exitOK || !strings.Contains(stdout, `CREATE USER IF NOT EXISTS 'dbusers_admin'@'%' IDENTIFIED BY 'it''s \\ secret' REQUIRE SSL;`) ||
 		strings.Contains(stdout, "<password from") {
 		t.Errorf("exit %d, stderr %q\n%s", code, stderr, stdout)
 	}
 	code, stdout, _ = cli(t, "admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--plan", "--secret-file", secret)
-	if code != exitOK || !strings.Contains(stdout, `CREATE USER 'dbusers_admin'@'%' IDENTIFIED BY 'it''s \\ secret'`) {
+	if code != exitOK || !strings.Contains(stdout, `CREATE USER IF NOT EXISTS 'dbusers_admin'@'%' IDENTIFIED BY 'it''s \\ secret'`) {
 		t.Errorf("--plan: exit %d\n%s", code, stdout)
 	}
 	if code, _, stderr = cli(t, "admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--secret-file", secret, "--user", "other"); code != exitError ||

@@ -75,7 +75,9 @@ func Script(in Input) (string, error) {
 	} else {
 		line("-- The bot connects over TLS only.")
 	}
-	line("CREATE USER %s IDENTIFIED BY %s%s;", acct, render.Literal(PasswordPlaceholder), require)
+	line("-- IF NOT EXISTS: the script runs again unchanged after a new role template; an existing")
+	line("-- account keeps its password and TLS requirement, and gets the grants below.")
+	line("CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s%s;", acct, render.Literal(PasswordPlaceholder), require)
 	line("")
 	line("-- CREATE USER lets it create, alter (authentication) and drop accounts; nothing else global.")
 	line("GRANT CREATE USER ON *.* TO %s;", acct)
@@ -186,7 +188,8 @@ func PlanScript(in Input) (string, error) {
 		line("-- The cluster file disables TLS (a self-managed test server), so the account cannot require it.")
 		require = ""
 	}
-	line("CREATE USER %s IDENTIFIED BY %s%s;", acct, render.Literal(PlanPasswordPlaceholder), require)
+	line("-- IF NOT EXISTS: the script runs again unchanged; an existing login keeps its password.")
+	line("CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s%s;", acct, render.Literal(PlanPasswordPlaceholder), require)
 	line("")
 	line("-- Reading the live state, as a run does: the account and grant tables of the mysql schema.")
 	for _, table := range eng.Flavor.GrantTables() {

@@ -92,6 +92,15 @@ func TestLeastPrivilegeAccountReconciles(t *testing.T) {
 	for _, stmt := range statements(script) {
 		s.Exec(t, stmt)
 	}
+	// Run again, as after a new role template: nothing fails, and the
+	// account keeps its password (the login below proves it).
+	again, err := adminsql.Script(adminsql.Input{Engine: "mariadb-10.11", User: admin, Databases: dbs, Privileges: privs, TLS: "disabled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range statements(strings.ReplaceAll(again, adminsql.PasswordPlaceholder, "another-password")) {
+		s.Exec(t, stmt)
+	}
 
 	cluster := config.Cluster{Name: "local", Environment: "dev", Engine: "mariadb-10.11", Databases: dbs, TLS: "disabled"}
 	var users []config.User
@@ -220,7 +229,7 @@ func TestPlanScriptPerEngine(t *testing.T) {
 	got, err := adminsql.PlanScript(adminsql.Input{Engine: "mysql-8.0", User: "x'; DROP USER root; --", Databases: []string{"d"}})
 	if err == nil {
 		for _, stmt := range statements(got) {
-			if !strings.HasPrefix(stmt, "CREATE USER 'x''; DROP USER root; --'@'%'") && !strings.HasSuffix(stmt, "TO 'x''; DROP USER root; --'@'%'") {
+			if !strings.HasPrefix(stmt, "CREATE USER IF NOT EXISTS 'x''; DROP USER root; --'@'%'") && !strings.HasSuffix(stmt, "TO 'x''; DROP USER root; --'@'%'") {
 				t.Errorf("statement %q does not keep the name quoted", stmt)
 			}
 		}
@@ -244,8 +253,12 @@ func TestPlanLoginPlansAndCannotWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range statements(strings.ReplaceAll(script, adminsql.PlanPasswordPlaceholder, password)) {
-		s.Exec(t, stmt)
+	// Twice: the script runs again without an error, and the login keeps
+	// its password (it logs in below).
+	for _, pw := range []string{password, "another-password"} {
+		for _, stmt := range statements(strings.ReplaceAll(script, adminsql.PlanPasswordPlaceholder, pw)) {
+			s.Exec(t, stmt)
+		}
 	}
 	s.Exec(t, "CREATE TABLE `"+dbs[0]+"`.t (id INT)")
 
