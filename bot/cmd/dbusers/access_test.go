@@ -18,7 +18,7 @@ func accessCLI(t *testing.T, now time.Time, args ...string) (int, string, string
 	t.Helper()
 	var out, errOut strings.Builder
 	e := env{stdout: &out, stderr: &errOut, now: func() time.Time { return now }, getenv: func(string) string { return "" }}
-	code := run(t.Context(), e, append([]string{"access", "--root", "../../.."}, args...))
+	code := run(t.Context(), e, append([]string{"access", "--root", "../../../examples/acme"}, args...))
 	return code, out.String(), errOut.String()
 }
 

@@ -134,28 +134,28 @@ func TestAdminSQLSecretFile(t *testing.T) {
 	if err := os.WriteFile(secret, []byte(`{"username": "dbusers_admin", "password": "it's \\ secret"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := cli(t, "admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--secret-file", secret)
+	code, stdout, stderr := cli(t, "admin-sql", "--root", "../../../examples/acme", "--cluster", "prod-orders", "--secret-file", secret)
 	if code != exitOK || !strings.Contains(stdout, `CREATE USER IF NOT EXISTS 'dbusers_admin'@'%' IDENTIFIED BY 'it''s \\ secret' REQUIRE SSL;`) ||
 		strings.Contains(stdout, "<password from") {
 		t.Errorf("exit %d, stderr %q\n%s", code, stderr, stdout)
 	}
-	code, stdout, _ = cli(t, "admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--plan", "--secret-file", secret)
+	code, stdout, _ = cli(t, "admin-sql", "--root", "../../../examples/acme", "--cluster", "prod-orders", "--plan", "--secret-file", secret)
 	if code != exitOK || !strings.Contains(stdout, `CREATE USER IF NOT EXISTS 'dbusers_admin'@'%' IDENTIFIED BY 'it''s \\ secret'`) {
 		t.Errorf("--plan: exit %d\n%s", code, stdout)
 	}
-	if code, _, stderr = cli(t, "admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--secret-file", secret, "--user", "other"); code != exitError ||
+	if code, _, stderr = cli(t, "admin-sql", "--root", "../../../examples/acme", "--cluster", "prod-orders", "--secret-file", secret, "--user", "other"); code != exitError ||
 		!strings.Contains(stderr, "the secret's username is dbusers_admin") {
 		t.Errorf("mismatched user: exit %d, %q", code, stderr)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"password": "hunter2"`), 0o600)
-	if code, _, stderr = cli(t, "admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--secret-file", bad); code != exitError || strings.Contains(stderr, "hunter2") {
+	if code, _, stderr = cli(t, "admin-sql", "--root", "../../../examples/acme", "--cluster", "prod-orders", "--secret-file", bad); code != exitError || strings.Contains(stderr, "hunter2") {
 		t.Errorf("bad file: exit %d, %q", code, stderr)
 	}
 	var out, errOut bytes.Buffer
 	e := env{stdout: &out, stderr: &errOut, stdin: strings.NewReader(`{"username": "dbusers_admin", "password": "from-stdin"}`), now: time.Now,
 		getenv: func(string) string { return "" }}
-	if code := run(context.Background(), e, []string{"admin-sql", "--root", "../../..", "--cluster", "prod-orders", "--secret-file", "-"}); code != exitOK ||
+	if code := run(context.Background(), e, []string{"admin-sql", "--root", "../../../examples/acme", "--cluster", "prod-orders", "--secret-file", "-"}); code != exitOK ||
 		!strings.Contains(out.String(), "'from-stdin'") {
 		t.Errorf("stdin: exit %d, %s", code, errOut.String())
 	}
@@ -165,9 +165,9 @@ func TestAdminSQLSecretFile(t *testing.T) {
 // made it.
 func TestJSONSaysWhichDbusers(t *testing.T) {
 	for _, args := range [][]string{
-		{"validate", "--root", "../../..", "--format", "json"},
-		{"access", "--root", "../../..", "--user", "erin", "--format", "json"},
-		{"access", "--root", "../../..", "--cluster", "local", "--format", "json"},
+		{"validate", "--root", "../../../examples/acme", "--format", "json"},
+		{"access", "--root", "../../../examples/acme", "--user", "erin", "--format", "json"},
+		{"access", "--root", "../../../examples/acme", "--cluster", "local", "--format", "json"},
 	} {
 		_, stdout, stderr := cli(t, args...)
 		var head struct {

@@ -32,17 +32,21 @@ func planCLI(t testing.TB, environ map[string]string, args ...string) (code int,
 	return code, out.String(), errOut.String()
 }
 
-// copyDeclarations copies this repository's own declarations (dbusers.json,
-// clusters/, users/, schema/) into dir.
+// copyDeclarations copies the examples (examples/acme: dbusers.json,
+// clusters/, users/) and the repository's schema/ into dir, as the root
+// of a repository.
 func copyDeclarations(t testing.TB, dir string) {
 	t.Helper()
-	src := filepath.Join("..", "..", "..")
-	for _, p := range []string{"dbusers.json", "clusters", "users", "schema"} {
-		err := filepath.WalkDir(filepath.Join(src, p), func(path string, d fs.DirEntry, err error) error {
+	repo := filepath.Join("..", "..", "..")
+	examples := filepath.Join(repo, "examples", "acme")
+	for _, from := range []struct{ src, p string }{
+		{examples, "dbusers.json"}, {examples, "clusters"}, {examples, "users"}, {repo, "schema"},
+	} {
+		err := filepath.WalkDir(filepath.Join(from.src, from.p), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
-			rel, err := filepath.Rel(src, path)
+			rel, err := filepath.Rel(from.src, path)
 			if err != nil {
 				return err
 			}
@@ -57,7 +61,7 @@ func copyDeclarations(t testing.TB, dir string) {
 			return os.WriteFile(out, data, 0o644)
 		})
 		if err != nil {
-			t.Fatalf("copy the repository's declarations: %v", err)
+			t.Fatalf("copy the examples' declarations: %v", err)
 		}
 	}
 }

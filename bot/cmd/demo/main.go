@@ -67,7 +67,7 @@ const region = "eu-west-1"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	root := flag.String("root", "", "repository root (default: the nearest directory above the current one that holds dbusers.json)")
+	root := flag.String("root", "", "declarations to run the demo on (default: examples/acme of the repository above the current directory)")
 	flag.Parse()
 	if err := run(ctx, os.Stdout, *root, time.Now); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -600,21 +600,26 @@ func randomPassword() string {
 	return hex.EncodeToString(b)
 }
 
-// findRoot walks up from the working directory to the repository root.
+// findRoot walks up from the working directory to the repository (the
+// directory that holds go.mod and examples/) and returns its examples/acme:
+// the demo's declarations are the examples, whatever a fork has put in its
+// own clusters/ and users/ (the demo seeds each cluster's server with
+// accounts that only the examples' users make sense of).
 func findRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, config.SettingsFile)); err == nil {
-			return dir, nil
+		examples := filepath.Join(dir, "examples", "acme")
+		if _, err := os.Stat(filepath.Join(examples, config.SettingsFile)); err == nil {
+			return examples, nil
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return "", err
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no dbusers.json here or above; run the demo inside the repository or pass --root")
+			return "", errors.New("no examples/acme/dbusers.json here or above; run the demo inside the repository or pass --root")
 		}
 		dir = parent
 	}

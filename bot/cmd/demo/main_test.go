@@ -9,12 +9,15 @@ import (
 	"time"
 )
 
-// TestDemoRunsTheWholePipeline runs the demo on the repository's own
-// declarations, as `go run ./bot/cmd/demo` does on a fresh clone.
+// TestDemoRunsTheWholePipeline runs the demo on the examples it finds by
+// itself, as `go run ./bot/cmd/demo` does on a fresh clone (or a fork).
 func TestDemoRunsTheWholePipeline(t *testing.T) {
-	root, err := filepath.Abs("../../..")
+	root, err := findRoot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want, _ := filepath.Abs("../../../examples/acme"); root != want {
+		t.Fatalf("the demo found %s, want %s", root, want)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

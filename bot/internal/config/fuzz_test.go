@@ -21,7 +21,7 @@ import (
 //     A document jsonpos rejects gives exactly one "invalid JSON" error at
 //     the syntax error's position.
 func FuzzDecode(f *testing.F) {
-	for _, dir := range []string{"testdata/base", "../../.."} {
+	for _, dir := range []string{"testdata/base", "../../../examples/acme"} {
 		for _, pattern := range []string{"*.json", "users/*.json", "clusters/*.json"} {
 			paths, _ := filepath.Glob(filepath.Join(dir, pattern))
 			for _, p := range paths {

@@ -444,9 +444,9 @@ func TestEmbeddedSchemasMatchRepository(t *testing.T) {
 	}
 }
 
-// TestLoadRepositoryExamples: the repository is itself a working example.
+// TestLoadRepositoryExamples: the examples are a working repository.
 func TestLoadRepositoryExamples(t *testing.T) {
-	l, diags, err := Load(os.DirFS("../../.."), today)
+	l, diags, err := Load(os.DirFS("../../../examples/acme"), today)
 	if err != nil {
 		t.Fatal(err)
 	}
