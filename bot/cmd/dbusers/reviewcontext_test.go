@@ -105,9 +105,10 @@ func TestCommentInvalidShowsTheChangedFilesWarnings(t *testing.T) {
 	for _, want := range []string{
 		// bob's error; pete's two warnings and the one of alice's
 		// elevation (prRepo's pull request), not olga's two nor those of
-		// other files the pull request leaves alone.
+		// other files the pull request leaves alone (among them the
+		// example clusters' placeholder accounts).
 		"1 error(s) and 3 warning(s); fix them",
-		"4 warning(s) in files this pull request does not change are not shown.",
+		"8 warning(s) in files this pull request does not change are not shown.",
 		"| `users/pete.json` |",
 		runLink,
 	} {

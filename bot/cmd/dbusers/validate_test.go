@@ -42,7 +42,7 @@ func validRepo() map[string]string {
 		"clusters/prod-orders.json": `{
   "name": "prod-orders",
   "environment": "prod",
-  "account_id": "111111111111",
+  "account_id": "210987654321",
   "region": "eu-west-1",
   "endpoint": "prod-orders.cluster-abc.eu-west-1.rds.amazonaws.com",
   "engine": "aurora-mysql-3",
@@ -148,6 +148,33 @@ func TestValidateExitCodes(t *testing.T) {
 				t.Errorf("a failed command wrote to stdout:\n%s", stdout)
 			}
 		})
+	}
+}
+
+// TestValidateWarnsOfPlaceholderAccounts: a cluster copied from the
+// examples, still in a placeholder account, is a warning on the pull
+// request (an error under --strict) rather than a failed publish after the
+// merge.
+func TestValidateWarnsOfPlaceholderAccounts(t *testing.T) {
+	for _, id := range []string{"111111111111", "999999999999", "123456789012"} {
+		files := validRepo()
+		files["clusters/prod-orders.json"] = strings.Replace(files["clusters/prod-orders.json"], "210987654321", id, 1)
+		dir := writeRepo(t, files)
+		code, stdout, stderr := runValidateArgs(t, "validate", "--root", dir)
+		want := "clusters/prod-orders.json:4:17: warning: account_id " + id + " is a placeholder, as in the example declarations: " +
+			"publish refuses to publish this cluster; put the cluster's own account id here\n"
+		if code != exitOK || stdout != want || !strings.Contains(stderr, "0 error(s), 1 warning(s)") {
+			t.Errorf("%s: exit %d\nstdout: %q\nwant:   %q\nstderr: %s", id, code, stdout, want, stderr)
+		}
+		if code, _, _ := runValidateArgs(t, "validate", "--strict", "--root", dir); code != exitChanges {
+			t.Errorf("%s: --strict exit %d, want %d", id, code, exitChanges)
+		}
+	}
+	// The examples the demo and the tests run on are in placeholder
+	// accounts, and say so.
+	code, stdout, _ := runValidateArgs(t, "validate", "--root", filepath.Join("..", "..", "..", "examples", "acme"))
+	if code != exitOK || strings.Count(stdout, "is a placeholder") == 0 {
+		t.Errorf("examples/acme: exit %d, no placeholder warning:\n%s", code, stdout)
 	}
 }
 

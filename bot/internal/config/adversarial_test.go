@@ -129,7 +129,7 @@ func clusterDoc(databases, extra string) string {
 	return "{\n" +
 		`  "name": "dev-maria",` + "\n" +
 		`  "environment": "dev",` + "\n" +
-		`  "account_id": "222222222222",` + "\n" +
+		`  "account_id": "310987654321",` + "\n" +
 		`  "region": "eu-west-1",` + "\n" +
 		`  "endpoint": "127.0.0.1",` + "\n" +
 		`  "engine": "mariadb-10.11",` + "\n" +

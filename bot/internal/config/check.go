@@ -153,6 +153,14 @@ func (c *checker) clusters(out *diag.List) {
 	// which file each declaration came from.
 	for _, cl := range c.l.Config.Clusters {
 		src := c.l.Clusters[cl.Name]
+		// A warning, not an error: the examples, the demo and the tests
+		// live in these accounts. publish refuses them; saying so on the
+		// pull request spares a fork the failed publish after the merge.
+		if PlaceholderAccount(cl.AccountID) {
+			*out = append(*out, src.at("/account_id", diag.Warning,
+				"account_id %s is a placeholder, as in the example declarations: publish refuses to publish this cluster; put the cluster's own account id here",
+				cl.AccountID))
+		}
 		if cl.TLS == "disabled" && engineIAM(cl.Engine) {
 			*out = append(*out, src.at("/tls", diag.Error,
 				"tls disabled on %s: AWS-managed clusters are always reached over verified TLS", cl.Engine))

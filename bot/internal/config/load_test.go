@@ -163,7 +163,7 @@ func TestLoadRules(t *testing.T) {
 		{name: "tls_disabled_on_aurora", want: diag.List{
 			d("clusters/prod-orders.json", 10, 10, E, "tls disabled on aurora-mysql-3: AWS-managed clusters are always reached over verified TLS")}},
 		{name: "role_in_other_account", want: diag.List{
-			d("clusters/prod-orders.json", 10, 15, E, "role_arn is in account 999999999999, but the cluster is in account 111111111111: the role must be in the cluster's own account")}},
+			d("clusters/prod-orders.json", 10, 15, E, "role_arn is in account 999999999999, but the cluster is in account 210987654321: the role must be in the cluster's own account")}},
 
 		// Expiry. The second entry of past_expires expires today and still
 		// grants.
@@ -475,7 +475,7 @@ func TestDisplayField(t *testing.T) {
 // TestSchemaKeysWithDots: a key containing "." (a tag name) is still placed
 // at the right value.
 func TestSchemaKeysWithDots(t *testing.T) {
-	data := []byte(`{"name": "c", "environment": "dev", "account_id": "222222222222", "region": "eu-west-1",
+	data := []byte(`{"name": "c", "environment": "dev", "account_id": "310987654321", "region": "eu-west-1",
  "endpoint": "h", "engine": "mysql-8.0", "admin_secret": "s", "databases": ["a"],
  "tags": {"team.name": 7}}`)
 	var c Cluster
@@ -500,7 +500,7 @@ func listString(l diag.List) string {
 // TestDecodeWholeNumbers: JSON Schema counts 3306.0 as an integer, Go's int
 // does not; the problem is placed at the number, in the user's words.
 func TestDecodeWholeNumbers(t *testing.T) {
-	cluster := `{"name": "c", "environment": "dev", "account_id": "222222222222", "region": "eu-west-1",
+	cluster := `{"name": "c", "environment": "dev", "account_id": "310987654321", "region": "eu-west-1",
  "endpoint": "h", "engine": "mysql-8.0", "admin_secret": "s", "databases": ["a"],
  "port": %s}`
 	settings := `{"prefix": "acme", "ssm": {"parameter": "/p"}, "aws": {"management_role": "r"},
